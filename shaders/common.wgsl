@@ -1,0 +1,13 @@
+// Outcome codes, the twin of the constants in src/stopping.rs. A trajectory's
+// status word is its code in the low byte and its period above it.
+const RUNNING: u32 = 0u;
+const CONVERGED: u32 = 1u;
+const DIVERGED: u32 = 2u;
+const OSCILLATING: u32 = 3u;
+const UNDECIDED: u32 = 4u;
+
+// WGSL has no isnan/isinf, and compilers may fold comparisons with NaN, so test
+// the exponent bits: all ones means infinite or NaN.
+fn is_finite(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+}

@@ -1,0 +1,170 @@
+//! Per-cell streaming statistics. Every field is a count, a sum of integers or
+//! a maximum, so the result does not depend on the order trajectories arrive
+//! in: the same seed gives the same cells.csv whatever the chunk size, thread
+//! count or backend ordering.
+
+use std::collections::BTreeMap;
+
+use crate::models::Assessment;
+use crate::stopping::{Outcome, TrajectoryEnd};
+
+/// Relative slack before a metric above its bound counts as a violation; it
+/// absorbs the rounding of an f32 final iterate.
+pub const VIOLATION_REL_TOL: f64 = 1e-3;
+
+#[derive(Clone, Debug, Default)]
+pub struct CellStats {
+    pub trajectories: u64,
+    pub converged: u64,
+    pub diverged: u64,
+    pub oscillating: u64,
+    pub undecided: u64,
+    /// Converged trajectories per minimizer (the polynomial), and elsewhere.
+    pub converged_min: Vec<u64>,
+    pub converged_other: u64,
+    pub metric_max: Option<f64>,
+    pub sharpness_max: Option<f64>,
+    pub violations: u64,
+    pub iterations_sum: u64,
+    pub periods: BTreeMap<u32, u64>,
+}
+
+fn fold_max(slot: &mut Option<f64>, v: f64) {
+    *slot = Some(slot.map_or(v, |m| m.max(v)));
+}
+
+impl CellStats {
+    pub fn new(minimizers: usize) -> Self {
+        CellStats {
+            converged_min: vec![0; minimizers],
+            ..Default::default()
+        }
+    }
+
+    pub fn add(&mut self, end: &TrajectoryEnd, assessment: Option<&Assessment>, bound: f64) {
+        self.trajectories += 1;
+        self.iterations_sum += end.iterations;
+        match end.outcome {
+            Outcome::Converged => {
+                self.converged += 1;
+                if let Some(a) = assessment {
+                    match a.minimizer {
+                        Some(i) if i < self.converged_min.len() => self.converged_min[i] += 1,
+                        _ => self.converged_other += 1,
+                    }
+                    fold_max(&mut self.metric_max, a.metric);
+                    fold_max(&mut self.sharpness_max, a.sharpness);
+                    if a.metric > bound * (1.0 + VIOLATION_REL_TOL) {
+                        self.violations += 1;
+                    }
+                }
+            }
+            Outcome::Diverged => self.diverged += 1,
+            Outcome::Oscillating => {
+                self.oscillating += 1;
+                *self.periods.entry(end.period).or_default() += 1;
+            }
+            Outcome::Undecided => self.undecided += 1,
+        }
+    }
+
+    /// Adds another partial aggregate of the same cell.
+    pub fn merge(&mut self, other: &CellStats) {
+        self.trajectories += other.trajectories;
+        self.converged += other.converged;
+        self.diverged += other.diverged;
+        self.oscillating += other.oscillating;
+        self.undecided += other.undecided;
+        for (a, b) in self.converged_min.iter_mut().zip(&other.converged_min) {
+            *a += b;
+        }
+        self.converged_other += other.converged_other;
+        if let Some(m) = other.metric_max {
+            fold_max(&mut self.metric_max, m);
+        }
+        if let Some(s) = other.sharpness_max {
+            fold_max(&mut self.sharpness_max, s);
+        }
+        self.violations += other.violations;
+        self.iterations_sum += other.iterations_sum;
+        for (p, n) in &other.periods {
+            *self.periods.entry(*p).or_default() += n;
+        }
+    }
+
+    pub fn p_converged(&self) -> (f64, f64, f64) {
+        wilson(self.converged, self.trajectories)
+    }
+
+    /// The most common period among oscillating trajectories (the smaller on ties), or 0.
+    pub fn modal_period(&self) -> u32 {
+        self.periods
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+            .map_or(0, |(p, _)| *p)
+    }
+
+    pub fn iterations_mean(&self) -> f64 {
+        if self.trajectories == 0 {
+            0.0
+        } else {
+            self.iterations_sum as f64 / self.trajectories as f64
+        }
+    }
+}
+
+/// The estimate and 95% Wilson score interval of a binomial proportion.
+pub fn wilson(successes: u64, n: u64) -> (f64, f64, f64) {
+    if n == 0 {
+        return (0.0, 0.0, 1.0);
+    }
+    const Z: f64 = 1.959_963_984_540_054;
+    let n_f = n as f64;
+    let p = successes as f64 / n_f;
+    let z2 = Z * Z;
+    let denom = 1.0 + z2 / n_f;
+    let centre = (p + z2 / (2.0 * n_f)) / denom;
+    let half = Z * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / denom;
+    // At 0 or n successes the interval touches 0 or 1 exactly; rounding would
+    // leave a 1e-18 residue there.
+    let lo = if successes == 0 { 0.0 } else { (centre - half).max(0.0) };
+    let hi = if successes == n { 1.0 } else { (centre + half).min(1.0) };
+    (p, lo, hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_matches_reference_values() {
+        // 10 of 100: the 95% Wilson interval is [0.0552, 0.1744].
+        let (p, lo, hi) = wilson(10, 100);
+        assert_eq!(p, 0.1);
+        assert!((lo - 0.05523).abs() < 1e-4 && (hi - 0.17437).abs() < 1e-4, "{lo} {hi}");
+        // 0 of 50: the lower end is 0 and the upper end 0.0713.
+        let (_, lo, hi) = wilson(0, 50);
+        assert_eq!(lo, 0.0);
+        assert!((hi - 0.07135).abs() < 1e-4, "{hi}");
+    }
+
+    #[test]
+    fn a_metric_over_its_bound_is_a_violation() {
+        let mut s = CellStats::new(2);
+        let end = TrajectoryEnd {
+            outcome: Outcome::Converged,
+            period: 0,
+            iterations: 10,
+        };
+        let a = |metric| Assessment {
+            loss: 0.0,
+            metric,
+            sharpness: metric,
+            minimizer: Some(1),
+        };
+        s.add(&end, Some(&a(9.99)), 10.0);
+        s.add(&end, Some(&a(10.2)), 10.0);
+        assert_eq!((s.violations, s.converged_min[1]), (1, 2));
+        assert_eq!(s.metric_max, Some(10.2));
+    }
+}

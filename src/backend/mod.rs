@@ -1,0 +1,149 @@
+//! Backends run chunks of trajectories: `cpu` (rayon, f64 or f32) and `gpu`
+//! (wgpu + WGSL, f32). Both return the same thing for the same ids.
+
+pub mod cpu;
+pub mod gpu;
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+use crate::grid::Sweep;
+use crate::models::Model;
+use crate::shaders;
+use crate::spec::{BackendChoice, Precision};
+use crate::stopping::{StopRule, TrajectoryEnd};
+
+pub use gpu::GpuContext;
+
+/// The result of one chunk: ends and final iterates (ids × dim, f64), in id order.
+pub struct ChunkResult {
+    pub ends: Vec<TrajectoryEnd>,
+    pub theta: Vec<f64>,
+}
+
+/// Picks the backend. `auto` takes a hardware GPU when one exists and otherwise
+/// the CPU, and says so; `gpu` takes any adapter, lavapipe included.
+pub fn select(choice: BackendChoice, precision: Option<Precision>) -> Result<(Option<GpuContext>, Option<String>)> {
+    match choice {
+        BackendChoice::Cpu => Ok((None, None)),
+        BackendChoice::Gpu => match GpuContext::open(false)? {
+            Some(ctx) => Ok((Some(ctx), None)),
+            None => Err(Error::Gpu(
+                "no GPU adapter found; install a Vulkan driver (for example mesa-vulkan-drivers) or use --backend cpu".into(),
+            )),
+        },
+        BackendChoice::Auto => {
+            if precision == Some(Precision::F64) {
+                return Ok((None, Some("f64 was asked for, so the CPU backend runs".into())));
+            }
+            match GpuContext::open(true) {
+                Ok(Some(ctx)) => Ok((Some(ctx), None)),
+                Ok(None) => Ok((None, Some("no hardware GPU found, so the CPU backend runs".into()))),
+                Err(e) => Ok((None, Some(format!("{e}; the CPU backend runs instead")))),
+            }
+        }
+    }
+}
+
+/// A backend prepared for one sweep.
+pub enum Engine {
+    CpuF64 { constants: Vec<Vec<f64>> },
+    CpuF32 { constants: Vec<Vec<f32>> },
+    Gpu { ctx: GpuContext, kernel: gpu::StateKernel, max_chunk: u64 },
+}
+
+const GPU_WORKGROUP: u32 = 64;
+
+impl Engine {
+    pub fn new(sweep: &Sweep, gpu: Option<GpuContext>, precision: Precision, rule: &StopRule) -> Result<Engine> {
+        let Some(ctx) = gpu else {
+            return Ok(match precision {
+                Precision::F64 => Engine::CpuF64 {
+                    constants: cpu::constants(sweep),
+                },
+                Precision::F32 => Engine::CpuF32 {
+                    constants: cpu::constants(sweep),
+                },
+            });
+        };
+        if rule.max_iters > u64::from(u32::MAX - rule.check_every) {
+            return Err(Error::spec(format!(
+                "max_iters {} is beyond the GPU's 32-bit iteration counter; give at most {} or use --backend cpu",
+                rule.max_iters,
+                u32::MAX - rule.check_every
+            )));
+        }
+        let source = match &sweep.cells[0].model {
+            Model::Poly(p) => {
+                if sweep.cells.iter().any(|c| match &c.model {
+                    Model::Poly(q) => q.derivative != p.derivative,
+                }) {
+                    return Err(Error::spec(
+                        "the GPU backend needs one polynomial for the whole sweep; use --backend cpu",
+                    ));
+                }
+                shaders::poly_kernel(&p.derivative, rule, GPU_WORKGROUP)
+            }
+        };
+        let kernel = gpu::StateKernel::new(&ctx, &source, "poly_main", GPU_WORKGROUP, rule.check_every)?;
+        let max_chunk = ctx.max_chunk(sweep.dim(), GPU_WORKGROUP);
+        Ok(Engine::Gpu { ctx, kernel, max_chunk })
+    }
+
+    /// The largest chunk this engine takes.
+    pub fn max_chunk(&self) -> u64 {
+        match self {
+            Engine::Gpu { max_chunk, .. } => *max_chunk,
+            _ => u64::MAX,
+        }
+    }
+
+    pub fn precision(&self) -> Precision {
+        match self {
+            Engine::CpuF64 { .. } => Precision::F64,
+            _ => Precision::F32,
+        }
+    }
+
+    pub fn describe(&self) -> (String, Option<String>) {
+        match self {
+            Engine::CpuF64 { .. } | Engine::CpuF32 { .. } => (
+                "cpu".into(),
+                Some(format!("{} rayon threads", rayon::current_num_threads())),
+            ),
+            Engine::Gpu { ctx, .. } => ("gpu".into(), Some(gpu::describe(&ctx.info))),
+        }
+    }
+
+    pub fn run(&self, sweep: &Sweep, rule: &StopRule, ids: Range<u64>, progress: impl FnMut(u64)) -> Result<ChunkResult> {
+        match self {
+            Engine::CpuF64 { constants } => {
+                let (ends, theta) = cpu::run_chunk(sweep, constants, rule, ids);
+                Ok(ChunkResult { ends, theta })
+            }
+            Engine::CpuF32 { constants } => {
+                let (ends, theta) = cpu::run_chunk(sweep, constants, rule, ids);
+                Ok(ChunkResult { ends, theta })
+            }
+            Engine::Gpu { ctx, kernel, .. } => {
+                let dim = sweep.dim();
+                let n = (ids.end - ids.start) as usize;
+                let mut theta = vec![0.0f32; n * dim];
+                let mut start = vec![0.0f64; dim];
+                let mut steps = Vec::with_capacity(n);
+                for (id, slot) in ids.clone().zip(theta.chunks_mut(dim)) {
+                    sweep.initial(id, &mut start);
+                    for (s, &v) in slot.iter_mut().zip(&start) {
+                        *s = v as f32;
+                    }
+                    steps.push(sweep.cell_of(id).step_size as f32);
+                }
+                let ends = kernel.run(ctx, &mut theta, &steps, progress)?;
+                Ok(ChunkResult {
+                    ends,
+                    theta: theta.into_iter().map(f64::from).collect(),
+                })
+            }
+        }
+    }
+}

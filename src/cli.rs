@@ -1,0 +1,80 @@
+//! The command line, defined in one place with each flag's documentation.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::spec::{BackendChoice, Overrides, Precision};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stepsweep",
+    version,
+    about = "Monte Carlo sweeps of gradient descent over step sizes and initializations (Nar & Sastry, NeurIPS 2018)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a sweep from a spec file (or a preset name such as `poly`).
+    Run(RunArgs),
+    /// List the GPU adapters wgpu sees, with their limits.
+    Devices,
+    /// List the embedded presets.
+    Presets,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// A spec TOML file, or the name of an embedded preset.
+    pub spec: String,
+    /// Output directory [default: runs/<spec name>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Step sizes: a linspace `a:b:n` or a list `v1,v2,…`; replaces the spec's.
+    #[arg(long, allow_hyphen_values = true)]
+    pub steps: Option<String>,
+    /// Trajectories per cell.
+    #[arg(long)]
+    pub trajectories: Option<u64>,
+    /// Seed of the counter-based RNG.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Iteration limit per trajectory.
+    #[arg(long)]
+    pub max_iters: Option<u64>,
+    /// Where trajectories run: a hardware GPU if present (auto), the CPU, or any GPU adapter.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
+    /// Working precision of the CPU backend (the GPU runs f32).
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
+    /// Trajectories per chunk; memory is bounded by it.
+    #[arg(long)]
+    pub chunk_size: Option<u64>,
+    /// CPU threads [default: every core].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also write trajectories.csv, one row per trajectory.
+    #[arg(long)]
+    pub write_trajectories: bool,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            steps: self.steps.clone(),
+            trajectories: self.trajectories,
+            seed: self.seed,
+            max_iters: self.max_iters,
+            backend: self.backend,
+            precision: self.precision,
+        }
+    }
+}

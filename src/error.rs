@@ -1,0 +1,37 @@
+//! Library errors. Each message is one sentence that says what to fix.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The spec or a command-line override is invalid.
+    #[error("{0}")]
+    Spec(String),
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The GPU backend could not run.
+    #[error("{0}")]
+    Gpu(String),
+}
+
+impl Error {
+    pub fn spec(message: impl Into<String>) -> Self {
+        Error::Spec(message.into())
+    }
+
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

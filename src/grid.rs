@@ -1,0 +1,123 @@
+//! From a validated spec to cells, trajectory ids and chunks.
+//!
+//! Cell c holds trajectories c·T .. (c+1)·T − 1, where T is the trajectories per
+//! cell. Cells are laid out step size first, then the second axis:
+//! c = step_index · A + axis_index. A trajectory's id keys its random stream, so
+//! its initialization never depends on how the ids are chunked or sharded.
+
+use std::ops::Range;
+
+use crate::error::{Error, Result};
+use crate::models::Model;
+use crate::rng::TrajectoryRng;
+use crate::spec::{InitSpec, Spec};
+
+#[derive(Clone, Debug)]
+pub struct Cell {
+    pub index: usize,
+    pub step_size: f64,
+    pub axis_value: Option<f64>,
+    pub init: InitSpec,
+    pub model: Model,
+}
+
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    pub spec: Spec,
+    pub steps: Vec<f64>,
+    /// The second axis: its parameter and values.
+    pub axis: Option<(String, Vec<f64>)>,
+    pub cells: Vec<Cell>,
+    pub trajectories_per_cell: u64,
+}
+
+/// Largest sweep accepted: ids stay exact in f64 and in the progress counters.
+const MAX_TRAJECTORIES: u64 = 1 << 50;
+
+impl Sweep {
+    pub fn new(spec: Spec) -> Result<Sweep> {
+        spec.validate()?;
+        let steps = spec.steps.resolve("steps")?;
+        let axis = match &spec.axis {
+            Some(a) => Some((a.param.clone(), a.axis_values().resolve("axis")?)),
+            None => None,
+        };
+        let axis_values: Vec<Option<f64>> = match &axis {
+            Some((_, values)) => values.iter().map(|&v| Some(v)).collect(),
+            None => vec![None],
+        };
+        // Cells that share an axis value share a model; build each once.
+        let mut per_axis = Vec::with_capacity(axis_values.len());
+        for value in &axis_values {
+            let cell_spec = match (value, &axis) {
+                (Some(v), Some((param, _))) => spec.with_param(param, *v)?,
+                _ => spec.clone(),
+            };
+            let model = cell_spec.model.build()?;
+            per_axis.push((cell_spec.init.clone(), model));
+        }
+        let mut cells = Vec::with_capacity(steps.len() * axis_values.len());
+        for &step_size in &steps {
+            for (value, (init, model)) in axis_values.iter().zip(&per_axis) {
+                cells.push(Cell {
+                    index: cells.len(),
+                    step_size,
+                    axis_value: *value,
+                    init: init.clone(),
+                    model: model.clone(),
+                });
+            }
+        }
+        let total = (cells.len() as u64).checked_mul(spec.trajectories);
+        if total.is_none_or(|t| t > MAX_TRAJECTORIES) {
+            return Err(Error::spec(format!(
+                "{} cells × {} trajectories is more than 2^50 trajectories; sweep fewer cells or trajectories",
+                cells.len(),
+                spec.trajectories
+            )));
+        }
+        Ok(Sweep {
+            trajectories_per_cell: spec.trajectories,
+            spec,
+            steps,
+            axis,
+            cells,
+        })
+    }
+
+    pub fn total(&self) -> u64 {
+        self.cells.len() as u64 * self.trajectories_per_cell
+    }
+
+    pub fn cell_of(&self, id: u64) -> &Cell {
+        &self.cells[(id / self.trajectories_per_cell) as usize]
+    }
+
+    pub fn replicate_of(&self, id: u64) -> u64 {
+        id % self.trajectories_per_cell
+    }
+
+    pub fn dim(&self) -> usize {
+        self.cells[0].model.dim()
+    }
+
+    /// The initial parameters of trajectory `id`, in f64.
+    pub fn initial(&self, id: u64, out: &mut [f64]) {
+        let cell = self.cell_of(id);
+        let mut rng = TrajectoryRng::new(self.spec.seed, id);
+        cell.model.initial(
+            &cell.init,
+            &mut rng,
+            self.replicate_of(id),
+            self.trajectories_per_cell,
+            out,
+        );
+    }
+
+    /// Consecutive id ranges of at most `chunk` trajectories.
+    pub fn chunks(&self, chunk: u64) -> impl Iterator<Item = Range<u64>> {
+        let total = self.total();
+        let chunk = chunk.max(1);
+        (0..total.div_ceil(chunk)).map(move |i| i * chunk..((i + 1) * chunk).min(total))
+    }
+}

@@ -1,0 +1,21 @@
+//! stepsweep: Monte Carlo sweeps of gradient descent over step sizes and
+//! initializations, on the GPU (wgpu + WGSL) and the CPU, checking the claims of
+//! Nar & Sastry, "Step Size Matters in Deep Learning" (NeurIPS 2018).
+
+pub mod aggregate;
+pub mod app;
+pub mod backend;
+pub mod cli;
+pub mod error;
+pub mod grid;
+pub mod models;
+pub mod output;
+pub mod presets;
+pub mod real;
+pub mod rng;
+pub mod shaders;
+pub mod spec;
+pub mod stopping;
+pub mod sweep;
+
+pub use error::{Error, Result};

@@ -1,0 +1,250 @@
+//! Model `poly`: gradient descent on a 1-D polynomial (PAPER.md §1).
+//!
+//! The default is f(x) = (x²+1)(x−1)²(x−2)² = x⁶ − 6x⁵ + 14x⁴ − 18x³ + 17x² − 12x + 4,
+//! with minimizers x = 1 (f'' = 4, threshold δ ≤ 0.5) and x = 2 (f'' = 10,
+//! threshold δ ≤ 0.2). The WGSL twin is `shaders/poly.wgsl`.
+
+use nalgebra::DMatrix;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::models::Assessment;
+use crate::real::Real;
+
+/// The paper's polynomial, ascending powers.
+pub const PAPER_COEFFICIENTS: [f64; 7] = [4.0, -12.0, 17.0, -18.0, 14.0, -6.0, 1.0];
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PolySpec {
+    /// Coefficients in ascending powers: `coefficients[k]` multiplies x^k.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coefficients: Option<Vec<f64>>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Minimizer {
+    pub index: usize,
+    pub x: f64,
+    pub f: f64,
+    /// f''(x*): the sharpness there.
+    pub curvature: f64,
+    /// 2/f''(x*): GD can converge to x* only at step sizes up to this.
+    pub threshold: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Poly {
+    pub coefficients: Vec<f64>,
+    pub derivative: Vec<f64>,
+    pub second: Vec<f64>,
+    /// Real roots of f', ascending.
+    pub critical_points: Vec<f64>,
+    pub minimizers: Vec<Minimizer>,
+}
+
+/// Horner's rule, highest power first. The kernel evaluates f' in this order.
+#[inline]
+pub fn derivative<R: Real>(coefficients: &[R], x: R) -> R {
+    let mut acc = R::zero();
+    for &c in coefficients.iter().rev() {
+        acc = acc * x + c;
+    }
+    acc
+}
+
+fn differentiate(c: &[f64]) -> Vec<f64> {
+    c.iter()
+        .enumerate()
+        .skip(1)
+        .map(|(k, &a)| k as f64 * a)
+        .collect()
+}
+
+fn eval(c: &[f64], x: f64) -> f64 {
+    derivative(c, x)
+}
+
+impl Poly {
+    pub fn new(spec: &PolySpec) -> Result<Poly> {
+        let mut coefficients = spec
+            .coefficients
+            .clone()
+            .unwrap_or_else(|| PAPER_COEFFICIENTS.to_vec());
+        if let Some(bad) = coefficients.iter().find(|c| !c.is_finite()) {
+            return Err(Error::spec(format!(
+                "model.coefficients contains {bad}; every coefficient must be finite"
+            )));
+        }
+        while coefficients.len() > 1 && *coefficients.last().unwrap() == 0.0 {
+            coefficients.pop();
+        }
+        let degree = coefficients.len() - 1;
+        if !(2..=16).contains(&degree) {
+            return Err(Error::spec(format!(
+                "model.coefficients gives a polynomial of degree {degree}; give degree 2 to 16, lowest power first"
+            )));
+        }
+        let derivative = differentiate(&coefficients);
+        let second = differentiate(&derivative);
+        let critical_points = real_roots(&derivative);
+        let minimizers: Vec<Minimizer> = critical_points
+            .iter()
+            .filter(|&&x| eval(&second, x) > 0.0)
+            .enumerate()
+            .map(|(index, &x)| {
+                let curvature = eval(&second, x);
+                Minimizer {
+                    index,
+                    x,
+                    f: eval(&coefficients, x),
+                    curvature,
+                    threshold: 2.0 / curvature,
+                }
+            })
+            .collect();
+        if minimizers.is_empty() {
+            return Err(Error::spec(
+                "model.coefficients gives a polynomial with no local minimizer; give one that has one",
+            ));
+        }
+        Ok(Poly {
+            coefficients,
+            derivative,
+            second,
+            critical_points,
+            minimizers,
+        })
+    }
+
+    /// Which critical point x is nearest, if it is a minimizer.
+    pub fn nearest_minimizer(&self, x: f64) -> Option<usize> {
+        let nearest = self
+            .critical_points
+            .iter()
+            .copied()
+            .min_by(|a, b| (a - x).abs().total_cmp(&(b - x).abs()))?;
+        self.minimizers.iter().position(|m| m.x == nearest)
+    }
+
+    pub fn assess(&self, x: f64) -> Assessment {
+        let curvature = eval(&self.second, x);
+        Assessment {
+            loss: eval(&self.coefficients, x),
+            metric: curvature,
+            sharpness: curvature,
+            minimizer: self.nearest_minimizer(x),
+        }
+    }
+
+    pub fn theory(&self) -> serde_json::Value {
+        serde_json::json!({
+            "model": "poly",
+            "coefficients": self.coefficients,
+            "metric": "f''(x̂)",
+            "bound": "f''(x̂) <= 2/step_size",
+            "minimizers": self.minimizers,
+        })
+    }
+}
+
+/// Real roots of a polynomial (ascending coefficients) from the eigenvalues of
+/// its companion matrix, polished by Newton's method and merged when repeated.
+fn real_roots(c: &[f64]) -> Vec<f64> {
+    let n = c.len() - 1;
+    let lead = c[n];
+    let companion = DMatrix::from_fn(n, n, |i, j| {
+        if j == n - 1 {
+            -c[i] / lead
+        } else if i == j + 1 {
+            1.0
+        } else {
+            0.0
+        }
+    });
+    let dc = differentiate(c);
+    let scale = c.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+    let mut roots: Vec<f64> = companion
+        .complex_eigenvalues()
+        .iter()
+        .filter(|z| z.im.abs() <= 1e-6 * (1.0 + z.re.abs()))
+        .map(|z| {
+            let mut x = z.re;
+            for _ in 0..50 {
+                let d = eval(&dc, x);
+                if d == 0.0 {
+                    break;
+                }
+                let next = x - eval(c, x) / d;
+                if !next.is_finite() || (next - x).abs() <= 1e-15 * (1.0 + x.abs()) {
+                    break;
+                }
+                x = next;
+            }
+            x
+        })
+        .filter(|&x| eval(c, x).abs() <= 1e-6 * scale * (1.0 + x.abs()).powi(n as i32))
+        .collect();
+    roots.sort_by(f64::total_cmp);
+    roots.dedup_by(|a, b| (*a - *b).abs() <= 1e-6 * (1.0 + b.abs()));
+    roots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paper_polynomial_has_minimizers_one_and_two() {
+        let p = Poly::new(&PolySpec::default()).unwrap();
+        assert_eq!(p.minimizers.len(), 2);
+        let (m1, m2) = (&p.minimizers[0], &p.minimizers[1]);
+        assert!((m1.x - 1.0).abs() < 1e-12 && (m2.x - 2.0).abs() < 1e-12);
+        assert!((m1.curvature - 4.0).abs() < 1e-9 && (m2.curvature - 10.0).abs() < 1e-9);
+        assert!((m1.threshold - 0.5).abs() < 1e-10 && (m2.threshold - 0.2).abs() < 1e-10);
+        // The local maximum between them.
+        assert_eq!(p.critical_points.len(), 3);
+        assert!((p.critical_points[1] - 1.5561).abs() < 1e-4, "{:?}", p.critical_points);
+    }
+
+    #[test]
+    fn derivative_matches_the_factored_form_and_finite_differences() {
+        let p = Poly::new(&PolySpec::default()).unwrap();
+        for &x in &[-1.0, 0.3, 1.7, 2.5, 3.9] {
+            let factored = 2.0 * x * (x - 1.0f64).powi(2) * (x - 2.0f64).powi(2)
+                + 2.0 * (x * x + 1.0) * (x - 1.0) * (x - 2.0f64).powi(2)
+                + 2.0 * (x * x + 1.0) * (x - 1.0f64).powi(2) * (x - 2.0);
+            let g = derivative(&p.derivative, x);
+            assert!((g - factored).abs() < 1e-9 * (1.0 + g.abs()), "x={x}");
+            let h = 1e-6;
+            let fd = (eval(&p.coefficients, x + h) - eval(&p.coefficients, x - h)) / (2.0 * h);
+            assert!((g - fd).abs() < 1e-5 * (1.0 + g.abs()), "x={x}: {g} vs {fd}");
+        }
+    }
+
+    #[test]
+    fn a_general_quartic_reports_its_thresholds() {
+        // f = (x² − 1)² = x⁴ − 2x² + 1: minimizers ±1 with f'' = 8.
+        let p = Poly::new(&PolySpec {
+            coefficients: Some(vec![1.0, 0.0, -2.0, 0.0, 1.0]),
+        })
+        .unwrap();
+        let xs: Vec<f64> = p.minimizers.iter().map(|m| m.x).collect();
+        assert!((xs[0] + 1.0).abs() < 1e-12 && (xs[1] - 1.0).abs() < 1e-12, "{xs:?}");
+        assert!((p.minimizers[0].threshold - 0.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bad_polynomials_are_refused() {
+        let e = Poly::new(&PolySpec {
+            coefficients: Some(vec![1.0, 2.0]),
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("degree 1"));
+        let e = Poly::new(&PolySpec {
+            coefficients: Some(vec![0.0, 0.0, -1.0]),
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("no local minimizer"));
+    }
+}

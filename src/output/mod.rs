@@ -1,0 +1,123 @@
+//! Writers: cells.csv, summary.json, trajectories.csv and the stdout table.
+//! Every file goes through a temp file and a rename, so a killed run leaves
+//! either the old file or the new one, never half of one.
+
+pub mod progress;
+pub mod table;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::aggregate::CellStats;
+use crate::error::{Error, Result};
+use crate::grid::Sweep;
+
+/// One cell's row: (column, value) pairs, shared by cells.csv and summary.json.
+pub fn cell_row(sweep: &Sweep, index: usize, stats: &CellStats) -> Vec<(String, Value)> {
+    let cell = &sweep.cells[index];
+    let (p, lo, hi) = stats.p_converged();
+    let mut row: Vec<(String, Value)> = vec![("step_size".into(), json!(cell.step_size))];
+    if let (Some(axis), Some(v)) = (&sweep.spec.axis, cell.axis_value) {
+        row.push((axis.column().to_string(), json!(v)));
+    }
+    let opt = |v: Option<f64>| v.map_or(Value::Null, |v| json!(v));
+    row.extend([
+        ("trajectories".into(), json!(stats.trajectories)),
+        ("converged".into(), json!(stats.converged)),
+        ("diverged".into(), json!(stats.diverged)),
+        ("oscillating".into(), json!(stats.oscillating)),
+        ("undecided".into(), json!(stats.undecided)),
+        ("p_converged".into(), json!(p)),
+        ("p_converged_lo".into(), json!(lo)),
+        ("p_converged_hi".into(), json!(hi)),
+        ("metric_max".into(), opt(stats.metric_max)),
+        ("bound".into(), json!(cell.model.bound(cell.step_size))),
+        ("violations".into(), json!(stats.violations)),
+        ("sharpness_max".into(), opt(stats.sharpness_max)),
+        ("iterations_mean".into(), json!(stats.iterations_mean())),
+        ("modal_period".into(), json!(stats.modal_period())),
+    ]);
+    if !cell.model.minimizers().is_empty() {
+        for (k, n) in stats.converged_min.iter().enumerate() {
+            row.push((format!("converged_min_{k}"), json!(n)));
+        }
+        row.push(("converged_other".into(), json!(stats.converged_other)));
+    }
+    row
+}
+
+fn csv_field(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn cells_csv(sweep: &Sweep, stats: &[CellStats]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for (i, s) in stats.iter().enumerate() {
+        let row = cell_row(sweep, i, s);
+        if i == 0 {
+            w.write_record(row.iter().map(|(k, _)| k.as_str()))
+                .expect("writing to memory");
+        }
+        w.write_record(row.iter().map(|(_, v)| csv_field(v)))
+            .expect("writing to memory");
+    }
+    w.into_inner().expect("writing to memory")
+}
+
+pub fn cells_json(sweep: &Sweep, stats: &[CellStats]) -> Value {
+    Value::Array(
+        stats
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Value::Object(cell_row(sweep, i, s).into_iter().collect()))
+            .collect(),
+    )
+}
+
+/// Writes `bytes` to `path` through a temp file beside it and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path(path);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io("cannot write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot write", path, e))
+}
+
+/// The temp file a file is written through: hidden, beside it.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp"))
+}
+
+/// Creates the output directory, or checks an existing one is writable.
+/// Returns whether it was created, so a failed run can remove it again.
+pub fn prepare_dir(dir: &Path) -> Result<bool> {
+    let existed = dir.is_dir();
+    if !existed {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io("cannot create the output directory", dir, e))?;
+    }
+    let probe = dir.join(".stepsweep-probe.tmp");
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(!existed)
+        }
+        Err(e) => {
+            if !existed {
+                let _ = std::fs::remove_dir(dir);
+            }
+            Err(Error::io("cannot write in the output directory", dir, e))
+        }
+    }
+}

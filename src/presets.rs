@@ -1,0 +1,19 @@
+//! Spec files for the paper's claims, embedded so `stepsweep run NAME` and
+//! `stepsweep reproduce` work from any directory.
+
+pub const PRESETS: &[(&str, &str)] = &[("poly", include_str!("../presets/poly.toml"))];
+
+pub fn find(name: &str) -> Option<&'static str> {
+    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_preset_parses_and_validates() {
+        for (name, text) in super::PRESETS {
+            let spec = crate::spec::Spec::from_toml(text, name).unwrap();
+            crate::grid::Sweep::new(spec).unwrap();
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The stopping rule and outcome classification (DESIGN.md, "Stopping and
+//! classification"). `shaders/common.wgsl` holds the WGSL twin.
+//!
+//! Gradient descent θ[k+1] = θ[k] − δ ∇f(θ[k]) runs in blocks of `check_every`
+//! iterations (the last block may be shorter). After each block, at iteration k:
+//!
+//! 1. **diverged** if any coordinate is non-finite or |θ|∞ exceeds the cap;
+//! 2. **converged** if ‖∇f(θ[k])‖₂ ≤ `tol_grad`, or if θ[k] = θ[k−1] exactly
+//!    (GD has stopped moving in this precision);
+//! 3. **oscillating** with period p, the smallest p in 2..=`max_period` with
+//!    |θ[k−j] − θ[k−j−p]|∞ ≤ `osc_rel_tol`·|θ[k] − θ[k−1]|∞ for every j < p.
+//!    Measuring the mismatch against the orbit's own step, not against |θ|,
+//!    keeps a slowly converging sequence with multiplier near −1 (δ just below
+//!    a threshold) from passing as a period-2 orbit;
+//! 4. **undecided** once k reaches `max_iters`.
+//!
+//! The history is a ring of the last `H` iterates (H a power of two ≥ 2·max_period)
+//! written during the current block only, so a check sees min(B+1, H) iterates
+//! of a block of B iterations; the GPU kernels keep the same ring in registers.
+
+use crate::real::Real;
+
+/// Outcome codes, shared with `shaders/common.wgsl`.
+pub const RUNNING: u32 = 0;
+pub const CONVERGED: u32 = 1;
+pub const DIVERGED: u32 = 2;
+pub const OSCILLATING: u32 = 3;
+pub const UNDECIDED: u32 = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Converged,
+    Diverged,
+    Oscillating,
+    Undecided,
+}
+
+impl Outcome {
+    pub fn from_code(code: u32) -> Option<Outcome> {
+        match code {
+            CONVERGED => Some(Outcome::Converged),
+            DIVERGED => Some(Outcome::Diverged),
+            OSCILLATING => Some(Outcome::Oscillating),
+            UNDECIDED => Some(Outcome::Undecided),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Converged => "converged",
+            Outcome::Diverged => "diverged",
+            Outcome::Oscillating => "oscillating",
+            Outcome::Undecided => "undecided",
+        }
+    }
+}
+
+/// How one trajectory ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrajectoryEnd {
+    pub outcome: Outcome,
+    /// The orbit's period when oscillating, else 0.
+    pub period: u32,
+    /// Gradient steps taken.
+    pub iterations: u64,
+}
+
+/// The resolved stopping rule for one precision.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct StopRule {
+    pub max_iters: u64,
+    pub check_every: u32,
+    pub tol_grad: f64,
+    pub osc_rel_tol: f64,
+    pub max_period: u32,
+    pub divergence_cap: f64,
+}
+
+impl StopRule {
+    /// Length of the iterate ring: the smallest power of two ≥ 2·max_period.
+    pub fn history_len(&self) -> usize {
+        (2 * self.max_period as usize).next_power_of_two()
+    }
+}
+
+/// Per-thread buffers, reused across trajectories so the inner loop never allocates.
+pub struct Scratch<R> {
+    pub gradient: Vec<R>,
+    history: Vec<R>,
+    dim: usize,
+    ring: usize,
+}
+
+impl<R: Real> Scratch<R> {
+    pub fn new(dim: usize, rule: &StopRule) -> Self {
+        let ring = rule.history_len();
+        Self {
+            gradient: vec![R::zero(); dim],
+            history: vec![R::zero(); dim * ring],
+            dim,
+            ring,
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, k: u64, theta: &[R]) {
+        let slot = (k as usize) & (self.ring - 1);
+        self.history[slot * self.dim..(slot + 1) * self.dim].copy_from_slice(theta);
+    }
+
+    /// θ[k − back], which the caller guarantees is in the ring.
+    #[inline]
+    fn past(&self, k: u64, back: usize) -> &[R] {
+        let slot = (k as usize).wrapping_sub(back) & (self.ring - 1);
+        &self.history[slot * self.dim..(slot + 1) * self.dim]
+    }
+}
+
+fn max_abs_diff<R: Real>(a: &[R], b: &[R]) -> R {
+    a.iter()
+        .zip(b)
+        .fold(R::zero(), |m, (&x, &y)| m.max((x - y).abs()))
+}
+
+/// Runs gradient descent from `theta` (overwritten with the final iterate).
+///
+/// `gradient(θ, g)` writes ∇f(θ) into g. This is the reference every GPU kernel
+/// is held against.
+pub fn descend<R: Real>(
+    theta: &mut [R],
+    step_size: R,
+    rule: &StopRule,
+    scratch: &mut Scratch<R>,
+    mut gradient: impl FnMut(&[R], &mut [R]),
+) -> TrajectoryEnd {
+    let cap = R::of(rule.divergence_cap);
+    let tol_grad = R::of(rule.tol_grad);
+    let osc_rel_tol = R::of(rule.osc_rel_tol);
+    let mut k: u64 = 0;
+    loop {
+        let block = u64::from(rule.check_every).min(rule.max_iters - k);
+        scratch.record(k, theta);
+        for _ in 0..block {
+            gradient(theta, &mut scratch.gradient);
+            for (t, &g) in theta.iter_mut().zip(scratch.gradient.iter()) {
+                *t = *t - step_size * g;
+            }
+            k += 1;
+            scratch.record(k, theta);
+        }
+        let depth = (block as usize + 1).min(scratch.ring);
+        let end = |outcome, period| TrajectoryEnd {
+            outcome,
+            period,
+            iterations: k,
+        };
+
+        if theta.iter().any(|t| !t.is_finite() || t.abs() > cap) {
+            return end(Outcome::Diverged, 0);
+        }
+        gradient(theta, &mut scratch.gradient);
+        let grad_norm = scratch
+            .gradient
+            .iter()
+            .fold(R::zero(), |s, &g| s + g * g)
+            .sqrt();
+        if !grad_norm.is_finite() {
+            return end(Outcome::Diverged, 0);
+        }
+        let last_step = max_abs_diff(scratch.past(k, 0), scratch.past(k, 1));
+        if grad_norm <= tol_grad || last_step == R::zero() {
+            return end(Outcome::Converged, 0);
+        }
+        let mut p = 2usize;
+        while p <= rule.max_period as usize && 2 * p <= depth {
+            let limit = osc_rel_tol * last_step;
+            if (0..p).all(|j| max_abs_diff(scratch.past(k, j), scratch.past(k, j + p)) <= limit) {
+                return end(Outcome::Oscillating, p as u32);
+            }
+            p += 1;
+        }
+        if k >= rule.max_iters {
+            return end(Outcome::Undecided, 0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(max_iters: u64) -> StopRule {
+        StopRule {
+            max_iters,
+            check_every: 64,
+            tol_grad: 1e-10,
+            osc_rel_tol: 1e-7,
+            max_period: 16,
+            divergence_cap: 1e6,
+        }
+    }
+
+    /// f(x) = ½ a x²: GD multiplies x by (1 − δa) each step.
+    fn run_quadratic(a: f64, step: f64, max_iters: u64) -> TrajectoryEnd {
+        let r = rule(max_iters);
+        let mut scratch = Scratch::new(1, &r);
+        let mut theta = [1.0f64];
+        descend(&mut theta, step, &r, &mut scratch, |t, g| g[0] = a * t[0])
+    }
+
+    #[test]
+    fn quadratic_converges_below_two_over_a_and_diverges_above() {
+        assert_eq!(run_quadratic(4.0, 0.49, 100_000).outcome, Outcome::Converged);
+        assert_eq!(run_quadratic(4.0, 0.51, 100_000).outcome, Outcome::Diverged);
+    }
+
+    #[test]
+    fn slow_alternating_convergence_is_not_an_orbit() {
+        // Multiplier 1 − δa = −0.998: x alternates in sign and shrinks slowly.
+        let end = run_quadratic(1.0, 1.998, 1_000_000);
+        assert_eq!(end.outcome, Outcome::Converged);
+    }
+
+    #[test]
+    fn exact_two_cycle_is_oscillating_with_period_two() {
+        // δa = 2 exactly: x → −x forever.
+        let end = run_quadratic(1.0, 2.0, 10_000);
+        assert_eq!((end.outcome, end.period), (Outcome::Oscillating, 2));
+        assert_eq!(end.iterations, 64, "detected at the first check");
+    }
+
+    #[test]
+    fn a_budget_that_runs_out_is_undecided() {
+        let end = run_quadratic(1.0, 1e-6, 1000);
+        assert_eq!(end.outcome, Outcome::Undecided);
+        assert_eq!(end.iterations, 1000);
+    }
+}
