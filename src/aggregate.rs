@@ -127,8 +127,16 @@ pub fn wilson(successes: u64, n: u64) -> (f64, f64, f64) {
     let half = Z * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt() / denom;
     // At 0 or n successes the interval touches 0 or 1 exactly; rounding would
     // leave a 1e-18 residue there.
-    let lo = if successes == 0 { 0.0 } else { (centre - half).max(0.0) };
-    let hi = if successes == n { 1.0 } else { (centre + half).min(1.0) };
+    let lo = if successes == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let hi = if successes == n {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
     (p, lo, hi)
 }
 
@@ -141,7 +149,10 @@ mod tests {
         // 10 of 100: the 95% Wilson interval is [0.0552, 0.1744].
         let (p, lo, hi) = wilson(10, 100);
         assert_eq!(p, 0.1);
-        assert!((lo - 0.05523).abs() < 1e-4 && (hi - 0.17437).abs() < 1e-4, "{lo} {hi}");
+        assert!(
+            (lo - 0.05523).abs() < 1e-4 && (hi - 0.17437).abs() < 1e-4,
+            "{lo} {hi}"
+        );
         // 0 of 50: the lower end is 0 and the upper end 0.0713.
         let (_, lo, hi) = wilson(0, 50);
         assert_eq!(lo, 0.0);

@@ -15,7 +15,10 @@ pub fn load_spec(arg: &str) -> Result<(Spec, String)> {
     let path = Path::new(arg);
     let (text, name) = if path.is_file() {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sweep".into());
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "sweep".into());
         (text, stem)
     } else if let Some(text) = presets::find(arg) {
         (text.to_string(), arg.to_string())
@@ -40,7 +43,10 @@ pub fn run(args: &RunArgs) -> Result<()> {
     if args.chunk_size == Some(0) {
         return Err(Error::spec("--chunk-size is 0; give at least 1"));
     }
-    let out: PathBuf = args.out.clone().unwrap_or_else(|| sweep::default_out(&name));
+    let out: PathBuf = args
+        .out
+        .clone()
+        .unwrap_or_else(|| sweep::default_out(&name));
     let opts = RunOptions {
         chunk_size: args.chunk_size,
         quiet: args.quiet,
@@ -69,10 +75,22 @@ pub fn devices() -> Result<()> {
         println!("{}", gpu::describe(&info));
         println!("  driver: {} {}", info.driver, info.driver_info);
         println!("  max_buffer_size: {}", limits.max_buffer_size);
-        println!("  max_storage_buffer_binding_size: {}", limits.max_storage_buffer_binding_size);
-        println!("  max_compute_workgroups_per_dimension: {}", limits.max_compute_workgroups_per_dimension);
-        println!("  max_compute_invocations_per_workgroup: {}", limits.max_compute_invocations_per_workgroup);
-        println!("  max_compute_workgroup_storage_size: {}", limits.max_compute_workgroup_storage_size);
+        println!(
+            "  max_storage_buffer_binding_size: {}",
+            limits.max_storage_buffer_binding_size
+        );
+        println!(
+            "  max_compute_workgroups_per_dimension: {}",
+            limits.max_compute_workgroups_per_dimension
+        );
+        println!(
+            "  max_compute_invocations_per_workgroup: {}",
+            limits.max_compute_invocations_per_workgroup
+        );
+        println!(
+            "  max_compute_workgroup_storage_size: {}",
+            limits.max_compute_workgroup_storage_size
+        );
     }
     Ok(())
 }

@@ -4,7 +4,10 @@
 pub const PRESETS: &[(&str, &str)] = &[("poly", include_str!("../presets/poly.toml"))];
 
 pub fn find(name: &str) -> Option<&'static str> {
-    PRESETS.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+    PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
 }
 
 #[cfg(test)]

@@ -127,9 +127,18 @@ mod tests {
 
     #[test]
     fn streams_differ_by_trajectory_and_seed() {
-        let a: Vec<u32> = (0..8).map(|_| 0).scan(TrajectoryRng::new(1, 0), |r, _: u32| Some(r.next_u32())).collect();
-        let b: Vec<u32> = (0..8).map(|_| 0).scan(TrajectoryRng::new(1, 1), |r, _: u32| Some(r.next_u32())).collect();
-        let c: Vec<u32> = (0..8).map(|_| 0).scan(TrajectoryRng::new(2, 0), |r, _: u32| Some(r.next_u32())).collect();
+        let a: Vec<u32> = (0..8)
+            .map(|_| 0)
+            .scan(TrajectoryRng::new(1, 0), |r, _: u32| Some(r.next_u32()))
+            .collect();
+        let b: Vec<u32> = (0..8)
+            .map(|_| 0)
+            .scan(TrajectoryRng::new(1, 1), |r, _: u32| Some(r.next_u32()))
+            .collect();
+        let c: Vec<u32> = (0..8)
+            .map(|_| 0)
+            .scan(TrajectoryRng::new(2, 0), |r, _: u32| Some(r.next_u32()))
+            .collect();
         assert_ne!(a, b);
         assert_ne!(a, c);
     }

@@ -199,7 +199,11 @@ impl AxisValues {
                     (start, stop)
                 };
                 for i in 0..n {
-                    let t = if n == 1 { 0.0 } else { i as f64 / (n - 1) as f64 };
+                    let t = if n == 1 {
+                        0.0
+                    } else {
+                        i as f64 / (n - 1) as f64
+                    };
                     let v = a + (b - a) * t;
                     let v = if kind == "logspace" { 10f64.powf(v) } else { v };
                     out.push(round_sig(v));
@@ -300,12 +304,14 @@ impl Default for StopSpec {
 }
 
 impl StopSpec {
-    /// The rule at a precision. The defaults sit well above each precision's
-    /// rounding noise: f32 gradients near a minimizer stall around 1e-6.
+    /// The rule at a precision. The gradient tolerance sits above the rounding
+    /// noise of evaluating the gradient: in f32, Horner's rule for the paper's
+    /// f' near x = 2 is only good to about 1e-4, and GD there wanders on
+    /// rounding cycles instead of settling.
     pub fn rule(&self, precision: Precision, max_iters: u64) -> StopRule {
         let (tol_grad, osc_rel_tol) = match precision {
             Precision::F64 => (1e-8, 1e-7),
-            Precision::F32 => (1e-4, 1e-4),
+            Precision::F32 => (1e-3, 1e-4),
         };
         StopRule {
             max_iters,
@@ -551,15 +557,30 @@ mod tests {
 
     #[test]
     fn cli_steps_parse() {
-        assert_eq!(parse_steps("0.1,0.2").unwrap().resolve("s").unwrap(), vec![0.1, 0.2]);
-        assert_eq!(parse_steps("0.1:0.3:3").unwrap().resolve("s").unwrap().len(), 3);
+        assert_eq!(
+            parse_steps("0.1,0.2").unwrap().resolve("s").unwrap(),
+            vec![0.1, 0.2]
+        );
+        assert_eq!(
+            parse_steps("0.1:0.3:3")
+                .unwrap()
+                .resolve("s")
+                .unwrap()
+                .len(),
+            3
+        );
         assert!(parse_steps("0.1:0.3").is_err());
         assert!(parse_steps("a,b").is_err());
     }
 
     #[test]
     fn bad_specs_get_one_sentence() {
-        let err = |text: &str| Spec::from_toml(text, "spec.toml").and_then(|s| s.validate()).unwrap_err().to_string();
+        let err = |text: &str| {
+            Spec::from_toml(text, "spec.toml")
+                .and_then(|s| s.validate())
+                .unwrap_err()
+                .to_string()
+        };
         let e = err(&MINIMAL.replace("linspace = [0.1, 0.5, 5]", "values = [0.1, -0.2]"));
         assert!(e.contains("step size -0.2 is not positive"), "{e}");
         let e = err(&MINIMAL.replace("linspace = [0.1, 0.5, 5]", "values = [nan]"));
@@ -577,7 +598,11 @@ mod tests {
 
     #[test]
     fn axis_param_sets_init_field() {
-        let spec = Spec::from_toml(&MINIMAL.replace("[model]", "[init]\nkind = \"point\"\nx0 = 0.5\n[model]"), "t").unwrap();
+        let spec = Spec::from_toml(
+            &MINIMAL.replace("[model]", "[init]\nkind = \"point\"\nx0 = 0.5\n[model]"),
+            "t",
+        )
+        .unwrap();
         let cell = spec.with_param("init.x0", 1.25).unwrap();
         assert_eq!(cell.init, InitSpec::Point { x0: 1.25 });
         let e = spec.with_param("init.nope", 1.0).unwrap_err().to_string();

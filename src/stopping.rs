@@ -212,7 +212,10 @@ mod tests {
 
     #[test]
     fn quadratic_converges_below_two_over_a_and_diverges_above() {
-        assert_eq!(run_quadratic(4.0, 0.49, 100_000).outcome, Outcome::Converged);
+        assert_eq!(
+            run_quadratic(4.0, 0.49, 100_000).outcome,
+            Outcome::Converged
+        );
         assert_eq!(run_quadratic(4.0, 0.51, 100_000).outcome, Outcome::Diverged);
     }
 

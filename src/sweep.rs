@@ -60,8 +60,16 @@ pub fn execute(
     let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
     let engine = Engine::new(&sweep, gpu, precision, &rule)?;
     let (backend_name, adapter) = engine.describe();
-    let default_chunk = if matches!(engine, Engine::Gpu { .. }) { GPU_CHUNK } else { CPU_CHUNK };
-    let chunk = opts.chunk_size.unwrap_or(default_chunk).min(engine.max_chunk()).max(1);
+    let default_chunk = if matches!(engine, Engine::Gpu { .. }) {
+        GPU_CHUNK
+    } else {
+        CPU_CHUNK
+    };
+    let chunk = opts
+        .chunk_size
+        .unwrap_or(default_chunk)
+        .min(engine.max_chunk())
+        .max(1);
 
     let minimizers = sweep.cells[0].model.minimizers().len();
     let mut cells: Vec<CellStats> = vec![CellStats::new(minimizers); sweep.cells.len()];
@@ -114,7 +122,7 @@ pub fn execute(
 }
 
 fn write_trajectory_header(w: &mut dyn Write, sweep: &Sweep, dim: usize) -> Result<()> {
-    let mut header = vec!["trajectory", "cell", "replicate", "step_size"].join(",");
+    let mut header = ["trajectory", "cell", "replicate", "step_size"].join(",");
     if let Some(a) = &sweep.spec.axis {
         header.push(',');
         header.push_str(a.column());
@@ -140,11 +148,23 @@ fn write_trajectory_rows(
         use std::fmt::Write as _;
         let id = base + i as u64;
         let cell = sweep.cell_of(id);
-        let _ = write!(text, "{id},{},{},{}", cell.index, sweep.replicate_of(id), cell.step_size);
+        let _ = write!(
+            text,
+            "{id},{},{},{}",
+            cell.index,
+            sweep.replicate_of(id),
+            cell.step_size
+        );
         if let Some(v) = cell.axis_value {
             let _ = write!(text, ",{v}");
         }
-        let _ = write!(text, ",{},{},{}", end.outcome.name(), end.period, end.iterations);
+        let _ = write!(
+            text,
+            ",{},{},{}",
+            end.outcome.name(),
+            end.period,
+            end.iterations
+        );
         match &assessments[i] {
             Some(a) => {
                 let _ = write!(text, ",{},{},{},", a.loss, a.metric, a.sharpness);
@@ -200,11 +220,13 @@ pub fn run(spec: Spec, name: &str, out: &Path, opts: &RunOptions) -> Result<Swee
     let result = (|| {
         let report = if spec.output.trajectories {
             let tmp = output::temp_path(&traj_path);
-            let file = std::fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
+            let file =
+                std::fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
             let mut w = std::io::BufWriter::new(file);
             let report = execute(spec.clone(), name, opts, Some(&mut w))?;
             w.flush().map_err(|e| Error::io("cannot write", &tmp, e))?;
-            std::fs::rename(&tmp, &traj_path).map_err(|e| Error::io("cannot write", &traj_path, e))?;
+            std::fs::rename(&tmp, &traj_path)
+                .map_err(|e| Error::io("cannot write", &traj_path, e))?;
             report
         } else {
             execute(spec.clone(), name, opts, None)?
@@ -222,7 +244,10 @@ pub fn run(spec: Spec, name: &str, out: &Path, opts: &RunOptions) -> Result<Swee
 }
 
 pub fn write_outputs(report: &SweepReport, out: &Path) -> Result<()> {
-    output::write_atomic(&out.join("spec.toml"), report.sweep.spec.to_toml().as_bytes())?;
+    output::write_atomic(
+        &out.join("spec.toml"),
+        report.sweep.spec.to_toml().as_bytes(),
+    )?;
     output::write_atomic(
         &out.join("cells.csv"),
         &output::cells_csv(&report.sweep, &report.cells),

@@ -34,7 +34,13 @@ pub fn run_chunk<R: Real>(
         .zip(theta.par_chunks_mut(TASK * dim))
         .enumerate()
         .for_each_init(
-            || (Scratch::<R>::new(dim, rule), vec![R::zero(); dim], vec![0.0f64; dim]),
+            || {
+                (
+                    Scratch::<R>::new(dim, rule),
+                    vec![R::zero(); dim],
+                    vec![0.0f64; dim],
+                )
+            },
             |(scratch, state, start), (task, (ends, finals))| {
                 for (i, (end, fin)) in ends.iter_mut().zip(finals.chunks_mut(dim)).enumerate() {
                     let id = ids.start + (task * TASK + i) as u64;
@@ -58,5 +64,9 @@ pub fn run_chunk<R: Real>(
 
 /// Each cell's model constants in the working precision.
 pub fn constants<R: Real>(sweep: &Sweep) -> Vec<Vec<R>> {
-    sweep.cells.iter().map(|c| c.model.constants::<R>()).collect()
+    sweep
+        .cells
+        .iter()
+        .map(|c| c.model.constants::<R>())
+        .collect()
 }

@@ -175,7 +175,9 @@ impl GpuContext {
     /// Most trajectories one dispatch of a state kernel can hold, given the
     /// adapter's limits on buffer sizes and workgroup counts.
     pub fn max_chunk(&self, dim: usize, workgroup_size: u32) -> u64 {
-        let per_binding = u64::from(self.limits.max_storage_buffer_binding_size)
+        let per_binding = self
+            .limits
+            .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size)
             / (4 * dim as u64);
         let per_dispatch =
@@ -294,7 +296,11 @@ impl StateKernel {
                 let outcome = Outcome::from_code(code).ok_or_else(|| {
                     Error::Gpu(format!(
                         "the GPU returned outcome code {code}{}; rerun with --backend cpu",
-                        if code == RUNNING { " (still running)" } else { "" }
+                        if code == RUNNING {
+                            " (still running)"
+                        } else {
+                            ""
+                        }
                     ))
                 })?;
                 Ok(TrajectoryEnd {

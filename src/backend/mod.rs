@@ -23,7 +23,10 @@ pub struct ChunkResult {
 
 /// Picks the backend. `auto` takes a hardware GPU when one exists and otherwise
 /// the CPU, and says so; `gpu` takes any adapter, lavapipe included.
-pub fn select(choice: BackendChoice, precision: Option<Precision>) -> Result<(Option<GpuContext>, Option<String>)> {
+pub fn select(
+    choice: BackendChoice,
+    precision: Option<Precision>,
+) -> Result<(Option<GpuContext>, Option<String>)> {
     match choice {
         BackendChoice::Cpu => Ok((None, None)),
         BackendChoice::Gpu => match GpuContext::open(false)? {
@@ -47,15 +50,28 @@ pub fn select(choice: BackendChoice, precision: Option<Precision>) -> Result<(Op
 
 /// A backend prepared for one sweep.
 pub enum Engine {
-    CpuF64 { constants: Vec<Vec<f64>> },
-    CpuF32 { constants: Vec<Vec<f32>> },
-    Gpu { ctx: GpuContext, kernel: gpu::StateKernel, max_chunk: u64 },
+    CpuF64 {
+        constants: Vec<Vec<f64>>,
+    },
+    CpuF32 {
+        constants: Vec<Vec<f32>>,
+    },
+    Gpu {
+        ctx: Box<GpuContext>,
+        kernel: gpu::StateKernel,
+        max_chunk: u64,
+    },
 }
 
 const GPU_WORKGROUP: u32 = 64;
 
 impl Engine {
-    pub fn new(sweep: &Sweep, gpu: Option<GpuContext>, precision: Precision, rule: &StopRule) -> Result<Engine> {
+    pub fn new(
+        sweep: &Sweep,
+        gpu: Option<GpuContext>,
+        precision: Precision,
+        rule: &StopRule,
+    ) -> Result<Engine> {
         let Some(ctx) = gpu else {
             return Ok(match precision {
                 Precision::F64 => Engine::CpuF64 {
@@ -85,9 +101,14 @@ impl Engine {
                 shaders::poly_kernel(&p.derivative, rule, GPU_WORKGROUP)
             }
         };
-        let kernel = gpu::StateKernel::new(&ctx, &source, "poly_main", GPU_WORKGROUP, rule.check_every)?;
+        let kernel =
+            gpu::StateKernel::new(&ctx, &source, "poly_main", GPU_WORKGROUP, rule.check_every)?;
         let max_chunk = ctx.max_chunk(sweep.dim(), GPU_WORKGROUP);
-        Ok(Engine::Gpu { ctx, kernel, max_chunk })
+        Ok(Engine::Gpu {
+            ctx: Box::new(ctx),
+            kernel,
+            max_chunk,
+        })
     }
 
     /// The largest chunk this engine takes.
@@ -115,7 +136,13 @@ impl Engine {
         }
     }
 
-    pub fn run(&self, sweep: &Sweep, rule: &StopRule, ids: Range<u64>, progress: impl FnMut(u64)) -> Result<ChunkResult> {
+    pub fn run(
+        &self,
+        sweep: &Sweep,
+        rule: &StopRule,
+        ids: Range<u64>,
+        progress: impl FnMut(u64),
+    ) -> Result<ChunkResult> {
         match self {
             Engine::CpuF64 { constants } => {
                 let (ends, theta) = cpu::run_chunk(sweep, constants, rule, ids);

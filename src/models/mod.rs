@@ -65,7 +65,14 @@ impl Model {
 
     /// The initial parameters of replicate `replicate` of `trajectories`, drawn
     /// in f64 from the trajectory's own stream.
-    pub fn initial(&self, init: &InitSpec, rng: &mut TrajectoryRng, replicate: u64, trajectories: u64, out: &mut [f64]) {
+    pub fn initial(
+        &self,
+        init: &InitSpec,
+        rng: &mut TrajectoryRng,
+        replicate: u64,
+        trajectories: u64,
+        out: &mut [f64],
+    ) {
         for x in out.iter_mut() {
             *x = draw_scalar(init, rng, replicate, trajectories);
         }
@@ -114,7 +121,12 @@ impl Model {
 }
 
 /// One scalar draw from a scalar initialization.
-pub fn draw_scalar(init: &InitSpec, rng: &mut TrajectoryRng, replicate: u64, trajectories: u64) -> f64 {
+pub fn draw_scalar(
+    init: &InitSpec,
+    rng: &mut TrajectoryRng,
+    replicate: u64,
+    trajectories: u64,
+) -> f64 {
     match *init {
         InitSpec::Uniform { low, high } => low + (high - low) * rng.uniform(),
         InitSpec::Gaussian { mean, std } => mean + std * rng.normal(),

@@ -204,7 +204,11 @@ mod tests {
         assert!((m1.threshold - 0.5).abs() < 1e-10 && (m2.threshold - 0.2).abs() < 1e-10);
         // The local maximum between them.
         assert_eq!(p.critical_points.len(), 3);
-        assert!((p.critical_points[1] - 1.5561).abs() < 1e-4, "{:?}", p.critical_points);
+        assert!(
+            (p.critical_points[1] - 1.5561).abs() < 1e-4,
+            "{:?}",
+            p.critical_points
+        );
     }
 
     #[test]
@@ -218,7 +222,10 @@ mod tests {
             assert!((g - factored).abs() < 1e-9 * (1.0 + g.abs()), "x={x}");
             let h = 1e-6;
             let fd = (eval(&p.coefficients, x + h) - eval(&p.coefficients, x - h)) / (2.0 * h);
-            assert!((g - fd).abs() < 1e-5 * (1.0 + g.abs()), "x={x}: {g} vs {fd}");
+            assert!(
+                (g - fd).abs() < 1e-5 * (1.0 + g.abs()),
+                "x={x}: {g} vs {fd}"
+            );
         }
     }
 
@@ -230,7 +237,10 @@ mod tests {
         })
         .unwrap();
         let xs: Vec<f64> = p.minimizers.iter().map(|m| m.x).collect();
-        assert!((xs[0] + 1.0).abs() < 1e-12 && (xs[1] - 1.0).abs() < 1e-12, "{xs:?}");
+        assert!(
+            (xs[0] + 1.0).abs() < 1e-12 && (xs[1] - 1.0).abs() < 1e-12,
+            "{xs:?}"
+        );
         assert!((p.minimizers[0].threshold - 0.25).abs() < 1e-12);
     }
 

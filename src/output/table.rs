@@ -33,8 +33,15 @@ pub fn render(report: &SweepReport) -> String {
         header.push(format!("x={:.4}", m.x));
     }
     header.extend(
-        ["diverged", "oscillating", "undecided", "metric_max", "bound", "violations"]
-            .map(String::from),
+        [
+            "diverged",
+            "oscillating",
+            "undecided",
+            "metric_max",
+            "bound",
+            "violations",
+        ]
+        .map(String::from),
     );
     let mut rows = vec![header];
     for (cell, s) in sweep.cells.iter().zip(&report.cells) {

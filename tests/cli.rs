@@ -1,0 +1,321 @@
+//! The binary as a user types it: outputs, determinism, and bad input.
+
+mod common;
+
+use std::path::Path;
+
+const SMALL: &str = r#"
+trajectories = 400
+max_iters = 5000
+seed = 99
+[model]
+kind = "poly"
+[init]
+kind = "uniform"
+low = -1.0
+high = 4.0
+[steps]
+values = [0.05, 0.15, 0.21, 0.3, 0.45, 0.55]
+"#;
+
+fn write_spec(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run_ok(args: &[&str], out: &Path) -> String {
+    let o = common::bin()
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn a_run_writes_every_output_with_the_named_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "small.toml", SMALL);
+    let out = dir.path().join("out");
+    let stdout = run_ok(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--write-trajectories",
+        ],
+        &out,
+    );
+    assert!(stdout.contains("p_converged"), "{stdout}");
+    let cells = std::fs::read_to_string(out.join("cells.csv")).unwrap();
+    let header: Vec<&str> = cells.lines().next().unwrap().split(',').collect();
+    for col in [
+        "step_size",
+        "trajectories",
+        "converged",
+        "diverged",
+        "oscillating",
+        "undecided",
+        "p_converged",
+        "p_converged_lo",
+        "p_converged_hi",
+        "metric_max",
+        "bound",
+        "violations",
+        "sharpness_max",
+        "converged_min_0",
+        "converged_min_1",
+    ] {
+        assert!(header.contains(&col), "cells.csv lacks {col}: {header:?}");
+    }
+    assert_eq!(cells.lines().count(), 7);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let minimizers = summary["minimizers"].as_array().unwrap();
+    assert!((minimizers[0]["x"].as_f64().unwrap() - 1.0).abs() < 1e-9);
+    assert!((minimizers[1]["threshold"].as_f64().unwrap() - 0.2).abs() < 1e-9);
+    let trajectories = std::fs::read_to_string(out.join("trajectories.csv")).unwrap();
+    assert_eq!(trajectories.lines().count(), 1 + 6 * 400);
+    // spec.toml reruns the same sweep.
+    let again = dir.path().join("again");
+    run_ok(&["run", out.join("spec.toml").to_str().unwrap()], &again);
+    assert_eq!(
+        cells,
+        std::fs::read_to_string(again.join("cells.csv")).unwrap()
+    );
+    // No temp files are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn same_seed_same_cells_whatever_the_chunk_size_and_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), "small.toml", SMALL);
+    let s = spec.to_str().unwrap();
+    let mut results = Vec::new();
+    for (i, extra) in [
+        vec!["--chunk-size", "1000000", "--threads", "2"],
+        vec!["--chunk-size", "37", "--threads", "1"],
+        vec!["--chunk-size", "1024", "--threads", "3"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = dir.path().join(format!("o{i}"));
+        let mut args = vec!["run", s, "--backend", "cpu"];
+        args.extend(extra);
+        run_ok(&args, &out);
+        results.push(std::fs::read_to_string(out.join("cells.csv")).unwrap());
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0], results[2]);
+    // A different seed gives a different sweep.
+    let out = dir.path().join("other-seed");
+    run_ok(&["run", s, "--backend", "cpu", "--seed", "100"], &out);
+    assert_ne!(
+        results[0],
+        std::fs::read_to_string(out.join("cells.csv")).unwrap()
+    );
+}
+
+#[test]
+fn f64_and_f32_agree_on_outcome_classes_away_from_the_thresholds() {
+    use stepsweep::backend::Engine;
+    use stepsweep::grid::Sweep;
+    use stepsweep::spec::Precision;
+    let sweep = Sweep::new(common::spec(
+        &SMALL.replace("trajectories = 400", "trajectories = 2000"),
+    ))
+    .unwrap();
+    let ids = 0..sweep.total();
+    let run = |p| {
+        let rule = sweep.spec.stop.rule(p, sweep.spec.max_iters);
+        Engine::new(&sweep, None, p, &rule)
+            .unwrap()
+            .run(&sweep, &rule, ids.clone(), |_| {})
+            .unwrap()
+    };
+    let (a, b) = (run(Precision::F64), run(Precision::F32));
+    let same = a
+        .ends
+        .iter()
+        .zip(&b.ends)
+        .filter(|(x, y)| x.outcome == y.outcome)
+        .count();
+    // Only starts on a basin boundary may differ.
+    assert!(
+        same as f64 >= 0.998 * a.ends.len() as f64,
+        "{same} of {}",
+        a.ends.len()
+    );
+}
+
+fn run_err(args: &[&str]) -> (String, bool) {
+    let o = common::bin().args(args).output().unwrap();
+    assert!(!o.status.success(), "{args:?} succeeded");
+    assert!(
+        o.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let stderr = String::from_utf8(o.stderr).unwrap();
+    (stderr, o.status.code() != Some(0))
+}
+
+#[test]
+fn bad_input_gets_one_sentence_a_failing_status_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_spec(dir.path(), "good.toml", SMALL);
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["--steps".into(), "0.1,-0.2".into()],
+            "step size -0.2 is not positive",
+        ),
+        (
+            vec!["--steps".into(), "0,0.1".into()],
+            "step size 0 is not positive",
+        ),
+        (vec!["--steps".into(), "NaN".into()], "finite"),
+        (vec!["--steps".into(), ",".into()], "steps is empty"),
+        (vec!["--steps".into(), "0.1:0.2:0".into()], "count is 0"),
+        (
+            vec!["--trajectories".into(), "0".into()],
+            "trajectories is 0",
+        ),
+        (
+            vec!["--backend".into(), "tpu".into()],
+            "invalid value 'tpu'",
+        ),
+    ];
+    for (i, (extra, expect)) in cases.iter().enumerate() {
+        let out = dir.path().join(format!("bad{i}"));
+        let mut args = vec![
+            "run".to_string(),
+            good.to_str().unwrap().to_string(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ];
+        args.extend(extra.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (stderr, failed) = run_err(&args);
+        assert!(failed);
+        assert!(stderr.contains(expect), "{extra:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{extra:?}: more than one line: {stderr}"
+        );
+        assert!(!out.exists(), "{extra:?} wrote {}", out.display());
+    }
+
+    let spec_cases = [
+        (
+            "unknown.toml",
+            SMALL.replace("\"poly\"", "\"quartic\""),
+            "unknown variant `quartic`",
+        ),
+        (
+            "malformed.toml",
+            SMALL.replace("seed = 99", "seed = = 99"),
+            "line 4",
+        ),
+        (
+            "empty-axis.toml",
+            SMALL.replace(
+                "values = [0.05, 0.15, 0.21, 0.3, 0.45, 0.55]",
+                "values = []",
+            ),
+            "steps is empty",
+        ),
+    ];
+    for (name, text, expect) in spec_cases {
+        let spec = write_spec(dir.path(), name, &text);
+        let out = dir.path().join(format!("out-{name}"));
+        let (stderr, _) = run_err(&[
+            "run",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(stderr.contains(expect), "{name}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{name}: {stderr}");
+        assert!(!out.exists());
+    }
+
+    // An --out that cannot be created: a path below a regular file.
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "x").unwrap();
+    let out = blocker.join("out");
+    let (stderr, _) = run_err(&[
+        "run",
+        good.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert!(
+        stderr.contains("cannot create the output directory"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    let (stderr, _) = run_err(&["run", "no-such-spec"]);
+    assert!(
+        stderr.contains("neither a spec file nor a preset"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_second_axis_over_the_starting_point_draws_a_basin_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+trajectories = 1
+max_iters = 20000
+seed = 1
+[model]
+kind = "poly"
+[init]
+kind = "point"
+x0 = 0.0
+[steps]
+values = [0.1, 0.3]
+[axis]
+param = "init.x0"
+linspace = [1.7, 2.1, 5]
+"#;
+    let spec = write_spec(dir.path(), "basin.toml", text);
+    let out = dir.path().join("basin");
+    run_ok(&["run", spec.to_str().unwrap(), "--backend", "cpu"], &out);
+    let cells = std::fs::read_to_string(out.join("cells.csv")).unwrap();
+    let mut rows = cells.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    assert_eq!(&header[..2], &["step_size", "x0"]);
+    let min1 = header.iter().position(|h| *h == "converged_min_1").unwrap();
+    let rows: Vec<Vec<&str>> = rows.map(|r| r.split(',').collect()).collect();
+    assert_eq!(rows.len(), 10);
+    // From x0 = 2.1, δ = 0.1 reaches x = 2 and δ = 0.3 cannot.
+    let at = |d: f64, x: f64| {
+        let row = rows
+            .iter()
+            .find(|r| r[0].parse::<f64>() == Ok(d) && r[1].parse::<f64>() == Ok(x));
+        row.unwrap()[min1]
+    };
+    assert_eq!(at(0.1, 2.1), "1");
+    assert_eq!(at(0.3, 2.1), "0");
+}
