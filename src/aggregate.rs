@@ -19,8 +19,9 @@ pub struct CellStats {
     pub diverged: u64,
     pub oscillating: u64,
     pub undecided: u64,
-    /// Converged trajectories per minimizer (the polynomial), and elsewhere.
+    /// Converged trajectories per minimizer (the polynomial).
     pub converged_min: Vec<u64>,
+    /// Converged, but not at a minimum the bound speaks of (a saddle or a maximum).
     pub converged_other: u64,
     pub metric_max: Option<f64>,
     pub sharpness_max: Option<f64>,
@@ -29,8 +30,12 @@ pub struct CellStats {
     pub periods: BTreeMap<u32, u64>,
 }
 
+/// Keeps the largest value seen; NaN (a quantity not computed for this
+/// trajectory) is skipped.
 fn fold_max(slot: &mut Option<f64>, v: f64) {
-    *slot = Some(slot.map_or(v, |m| m.max(v)));
+    if !v.is_nan() {
+        *slot = Some(slot.map_or(v, |m| m.max(v)));
+    }
 }
 
 impl CellStats {
@@ -47,11 +52,18 @@ impl CellStats {
         match end.outcome {
             Outcome::Converged => {
                 self.converged += 1;
-                if let Some(a) = assessment {
-                    match a.minimizer {
-                        Some(i) if i < self.converged_min.len() => self.converged_min[i] += 1,
-                        _ => self.converged_other += 1,
+                match assessment {
+                    Some(a) if a.at_minimum => {
+                        if let Some(i) = a.minimizer {
+                            self.converged_min[i] += 1;
+                        }
                     }
+                    _ => {
+                        self.converged_other += 1;
+                        return;
+                    }
+                }
+                if let Some(a) = assessment {
                     fold_max(&mut self.metric_max, a.metric);
                     fold_max(&mut self.sharpness_max, a.sharpness);
                     if a.metric > bound * (1.0 + VIOLATION_REL_TOL) {
@@ -172,6 +184,7 @@ mod tests {
             metric,
             sharpness: metric,
             minimizer: Some(1),
+            at_minimum: true,
         };
         s.add(&end, Some(&a(9.99)), 10.0);
         s.add(&end, Some(&a(10.2)), 10.0);

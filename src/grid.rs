@@ -1,9 +1,12 @@
 //! From a validated spec to cells, trajectory ids and chunks.
 //!
 //! Cell c holds trajectories c·T .. (c+1)·T − 1, where T is the trajectories per
-//! cell. Cells are laid out step size first, then the second axis:
-//! c = step_index · A + axis_index. A trajectory's id keys its random stream, so
-//! its initialization never depends on how the ids are chunked or sharded.
+//! cell. Cells are laid out second axis first, then step size:
+//! c = axis_index · S + step_index, so that the cells sharing one model (one
+//! axis value, when the axis is a model parameter) are contiguous and a chunk
+//! never mixes models of different sizes. A trajectory's id keys its random
+//! stream, so its initialization never depends on how the ids are chunked or
+//! sharded.
 
 use std::ops::Range;
 
@@ -57,8 +60,8 @@ impl Sweep {
             per_axis.push((cell_spec.init.clone(), model));
         }
         let mut cells = Vec::with_capacity(steps.len() * axis_values.len());
-        for &step_size in &steps {
-            for (value, (init, model)) in axis_values.iter().zip(&per_axis) {
+        for (value, (init, model)) in axis_values.iter().zip(&per_axis) {
+            for &step_size in &steps {
                 cells.push(Cell {
                     index: cells.len(),
                     step_size,
@@ -97,8 +100,18 @@ impl Sweep {
         id % self.trajectories_per_cell
     }
 
-    pub fn dim(&self) -> usize {
-        self.cells[0].model.dim()
+    /// The most parameters any cell's model has.
+    pub fn max_dim(&self) -> usize {
+        self.cells.iter().map(|c| c.model.dim()).max().unwrap_or(1)
+    }
+
+    /// Whether the second axis changes the model, so that cells with different
+    /// axis values may differ in size or in their compiled kernel.
+    fn axis_changes_model(&self) -> bool {
+        self.spec
+            .axis
+            .as_ref()
+            .is_some_and(|a| a.param.starts_with("model."))
     }
 
     /// The initial parameters of trajectory `id`, in f64.
@@ -114,10 +127,24 @@ impl Sweep {
         );
     }
 
-    /// Consecutive id ranges of at most `chunk` trajectories.
-    pub fn chunks(&self, chunk: u64) -> impl Iterator<Item = Range<u64>> {
-        let total = self.total();
+    /// Consecutive id ranges of at most `chunk` trajectories. When the second
+    /// axis is a model parameter, a range never crosses from one axis value to
+    /// the next, so every chunk runs one model.
+    pub fn chunks(&self, chunk: u64) -> Vec<Range<u64>> {
         let chunk = chunk.max(1);
-        (0..total.div_ceil(chunk)).map(move |i| i * chunk..((i + 1) * chunk).min(total))
+        let segment = if self.axis_changes_model() {
+            self.steps.len() as u64 * self.trajectories_per_cell
+        } else {
+            self.total()
+        };
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < self.total() {
+            let segment_end = (start / segment + 1) * segment;
+            let end = (start + chunk).min(segment_end).min(self.total());
+            out.push(start..end);
+            start = end;
+        }
+        out
     }
 }

@@ -1,13 +1,20 @@
 //! Assembly of the WGSL kernels. Shared pieces (outcome codes, the stopping
-//! rule, the RNG) live in one file each under `shaders/`; each kernel is a
-//! generated header of constants, the shared files and the model's file.
+//! rule, the RNG, the per-invocation descent loop) live in one file each under
+//! `shaders/`; each kernel is a generated header of constants (sizes and model
+//! constants baked in, so loops unroll and arrays live in registers), the
+//! shared files and the model's file.
 
-use crate::stopping::StopRule;
+use crate::models::{DeepLinear, Model};
+use crate::stopping::{fingerprint_weight, StopRule};
 
 pub const COMMON: &str = include_str!("../shaders/common.wgsl");
 pub const STOPPING: &str = include_str!("../shaders/stopping.wgsl");
 pub const RNG: &str = include_str!("../shaders/rng.wgsl");
+pub const DESCEND: &str = include_str!("../shaders/descend.wgsl");
 pub const POLY: &str = include_str!("../shaders/poly.wgsl");
+pub const SCALAR_DEEP: &str = include_str!("../shaders/scalar_deep.wgsl");
+pub const DEEP_LINEAR: &str = include_str!("../shaders/deep_linear.wgsl");
+pub const DESCEND_WORKGROUP: &str = include_str!("../shaders/descend_workgroup.wgsl");
 
 /// An f32 literal that parses back to exactly `v as f32`.
 pub fn f32_literal(v: f64) -> String {
@@ -18,6 +25,18 @@ pub fn f32_literal(v: f64) -> String {
     } else {
         format!("{text}.0f")
     }
+}
+
+/// A private array constant: `var<private> NAME: array<f32, N> = array(...)`.
+/// Private rather than `const` so that loops may index it at run time.
+pub fn f32_array(name: &str, values: &[f64]) -> String {
+    let items: Vec<String> = values.iter().map(|&v| f32_literal(v)).collect();
+    format!(
+        "var<private> {name}: array<f32, {}> = array<f32, {}>({});\n",
+        values.len(),
+        values.len(),
+        items.join(", ")
+    )
 }
 
 /// Constants of the stopping rule, in f32, as the kernels see them.
@@ -43,27 +62,191 @@ pub fn stop_header(rule: &StopRule, workgroup_size: u32) -> String {
     )
 }
 
-/// f'(x) by Horner's rule with the coefficients baked in, in the order of
-/// `models::poly::derivative`: acc ← acc·x + c, highest power first, from 0.
-pub fn poly_gradient(derivative: &[f64]) -> String {
-    let mut body = String::from("fn gradient(x: f32) -> f32 {\n    var acc = 0.0f;\n");
-    for &c in derivative.iter().rev() {
-        body.push_str(&format!("    acc = acc * x + ({});\n", f32_literal(c)));
-    }
-    body.push_str("    return acc;\n}\n");
-    body
+/// How a kernel maps trajectories onto the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One invocation per trajectory, θ stored structure-of-arrays.
+    PerInvocation,
+    /// One workgroup per trajectory, θ stored trajectory by trajectory.
+    PerWorkgroup,
 }
 
-/// The complete poly kernel.
-pub fn poly_kernel(derivative: &[f64], rule: &StopRule, workgroup_size: u32) -> String {
-    [
-        stop_header(rule, workgroup_size),
+/// A kernel ready to compile, with what the driver needs to know about it.
+#[derive(Clone, Debug)]
+pub struct KernelPlan {
+    pub source: String,
+    pub entry: &'static str,
+    pub layout: Layout,
+    pub workgroup_size: u32,
+    /// Read-only model constants bound at binding 6 (empty: none).
+    pub constants: Vec<f32>,
+    /// Floats of read-write scratch per trajectory bound at binding 7 (0: none).
+    pub scratch_per_trajectory: usize,
+}
+
+const INVOCATION_WORKGROUP: u32 = 64;
+
+/// What the adapter allows that decides a kernel's shape.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceLimits {
+    /// Bytes of workgroup memory.
+    pub workgroup_storage: u32,
+    pub max_invocations: u32,
+}
+
+impl DeviceLimits {
+    /// The WebGPU defaults every adapter meets.
+    pub const DEFAULT: DeviceLimits = DeviceLimits {
+        workgroup_storage: 16384,
+        max_invocations: 256,
+    };
+}
+
+const CONSTANTS_BINDING: &str =
+    "@group(0) @binding(6) var<storage, read> model_constants: array<f32>;\n";
+
+fn per_invocation(
+    model_header: String,
+    model_source: &str,
+    dim: usize,
+    rule: &StopRule,
+) -> KernelPlan {
+    let weights: Vec<f64> = (0..dim).map(fingerprint_weight).collect();
+    let source = [
+        stop_header(rule, INVOCATION_WORKGROUP),
+        format!("const DIM: u32 = {dim}u;\n"),
+        f32_array("FINGERPRINT", &weights),
+        "fn fingerprint_weight(i: u32) -> f32 {\n    return FINGERPRINT[i];\n}\n".to_string(),
+        model_header,
         COMMON.to_string(),
         STOPPING.to_string(),
-        poly_gradient(derivative),
-        POLY.to_string(),
+        model_source.to_string(),
+        DESCEND.to_string(),
     ]
-    .join("\n")
+    .join("\n");
+    KernelPlan {
+        source,
+        entry: "descend_main",
+        layout: Layout::PerInvocation,
+        workgroup_size: INVOCATION_WORKGROUP,
+        constants: Vec::new(),
+        scratch_per_trajectory: 0,
+    }
+}
+
+/// Parameters per trajectory up to which deep-linear runs one invocation per
+/// trajectory; larger ones take a workgroup each. Measured on lavapipe: at
+/// (n, L) = (4, 4) the per-invocation kernel, whose workspace of 288 floats
+/// lives in private memory, corrupts its state after a few hundred steps (the
+/// driver's per-invocation stack), while the workgroup kernel matches the CPU
+/// bit for bit; so only the smallest sizes stay per invocation.
+pub const DEEP_LINEAR_INVOCATION_MAX_DIM: usize = 8;
+
+fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> KernelPlan {
+    let (n, layers) = (d.size, d.layers);
+    let nn = n * n;
+    let dim = d.dim();
+    let region_len = (4 * layers + 2) * nn;
+    let mut constants: Vec<f64> = d.constants();
+    let offsets = format!(
+        "const N: u32 = {n}u;\nconst NN: u32 = {nn}u;\nconst LAYERS: u32 = {layers}u;\n\
+         const W_OFF: u32 = 0u;\nconst PRE_OFF: u32 = {}u;\nconst SUF_OFF: u32 = {}u;\n\
+         const E_OFF: u32 = {}u;\nconst TMP_OFF: u32 = {}u;\nconst G_OFF: u32 = {}u;\n\
+         const REGION_LEN: u32 = {region_len}u;\nconst COVARIANCE: bool = {};\n",
+        layers * nn,
+        2 * layers * nn,
+        3 * layers * nn,
+        3 * layers * nn + nn,
+        3 * layers * nn + 2 * nn,
+        d.covariance.is_some(),
+    );
+    if dim <= DEEP_LINEAR_INVOCATION_MAX_DIM {
+        let header = format!(
+            "{offsets}const LANES: u32 = 1u;\n{CONSTANTS_BINDING}\
+             var<private> region: array<f32, REGION_LEN>;\n\
+             fn sync() {{}}\n\
+             fn gradient(w: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>) {{\n\
+                 for (var i = 0u; i < DIM; i++) {{ region[W_OFF + i] = (*w)[i]; }}\n\
+                 model_gradient(0u);\n\
+                 for (var i = 0u; i < DIM; i++) {{ (*g)[i] = region[G_OFF + i]; }}\n\
+             }}\n"
+        );
+        let mut plan = per_invocation(header, DEEP_LINEAR, dim, rule);
+        plan.constants = constants.iter().map(|&v| v as f32).collect();
+        return plan;
+    }
+    // One workgroup per trajectory: lanes enough to cover an n × n product.
+    let lanes = (nn.next_power_of_two() as u32).clamp(32, limits.max_invocations.min(256));
+    let fingerprint_offset = constants.len();
+    constants.extend((0..dim).map(fingerprint_weight));
+    let in_workgroup = region_len * 4 <= limits.workgroup_storage as usize;
+    let (storage, sync, base) = if in_workgroup {
+        (
+            "var<workgroup> region: array<f32, REGION_LEN>;\n".to_string(),
+            "workgroupBarrier();",
+            "",
+        )
+    } else {
+        (
+            "@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;\n\
+             var<private> region_base: u32;\n"
+                .to_string(),
+            "storageBarrier(); workgroupBarrier();",
+            "region_base = t * REGION_LEN;",
+        )
+    };
+    let mut body = [
+        stop_header(rule, lanes),
+        format!("const DIM: u32 = {dim}u;\nconst LANES: u32 = {lanes}u;\n"),
+        offsets,
+        CONSTANTS_BINDING.to_string(),
+        storage,
+        format!("fn sync() {{ {sync} }}\n"),
+        format!("fn set_region_base(t: u32) {{ {base} }}\n"),
+        format!(
+            "fn fingerprint_weight(i: u32) -> f32 {{\n    return model_constants[{fingerprint_offset}u + i];\n}}\n"
+        ),
+        COMMON.to_string(),
+        STOPPING.to_string(),
+        DEEP_LINEAR.to_string(),
+        DESCEND_WORKGROUP.to_string(),
+    ]
+    .join("\n");
+    if !in_workgroup {
+        // The region lives in this trajectory's slice of the scratch buffer.
+        body = body.replace("region[", "scratch[region_base + ");
+    }
+    KernelPlan {
+        source: body,
+        entry: "descend_workgroup_main",
+        layout: Layout::PerWorkgroup,
+        workgroup_size: lanes,
+        constants: constants.iter().map(|&v| v as f32).collect(),
+        scratch_per_trajectory: if in_workgroup { 0 } else { region_len },
+    }
+}
+
+/// The kernel for a model, specialized to its sizes and constants.
+pub fn kernel(model: &Model, rule: &StopRule, limits: DeviceLimits) -> KernelPlan {
+    match model {
+        Model::Poly(p) => per_invocation(
+            format!(
+                "const DERIVATIVE_LEN: u32 = {}u;\n{}",
+                p.derivative.len(),
+                f32_array("DERIVATIVE", &p.derivative)
+            ),
+            POLY,
+            1,
+            rule,
+        ),
+        Model::ScalarDeep(s) => per_invocation(
+            format!("const LAMBDA: f32 = {};\n", f32_literal(s.lambda)),
+            SCALAR_DEEP,
+            s.layers,
+            rule,
+        ),
+        Model::DeepLinear(d) => deep_linear_kernel(d, rule, limits),
+    }
 }
 
 /// A kernel that writes the first `words` words of trajectory streams, for the
@@ -88,6 +271,8 @@ pub fn rng_stream_kernel() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::deep_linear::TargetSpec;
+    use crate::models::{DeepLinearSpec, ModelSpec, PolySpec, ScalarDeepSpec};
     use crate::spec::{Precision, StopSpec};
 
     /// Parses and validates WGSL with naga, as the device would.
@@ -105,8 +290,49 @@ mod tests {
     #[test]
     fn every_assembled_kernel_validates() {
         let rule = StopSpec::default().rule(Precision::F32, 100_000);
-        let derivative = [-12.0, 34.0, -54.0, 56.0, -30.0, 6.0];
-        validate(&poly_kernel(&derivative, &rule, 64));
+        let deep = |layers, size, covariance: bool| {
+            ModelSpec::DeepLinear(DeepLinearSpec {
+                layers,
+                size,
+                target: TargetSpec::Gaussian {
+                    scale: 1.0,
+                    seed: 0,
+                },
+                sigma_max: None,
+                input_covariance: covariance.then(|| {
+                    (0..size)
+                        .map(|i| (0..size).map(|j| f64::from(u8::from(i == j))).collect())
+                        .collect()
+                }),
+                inputs: None,
+            })
+        };
+        let models = [
+            ModelSpec::Poly(PolySpec::default()),
+            ModelSpec::ScalarDeep(ScalarDeepSpec {
+                layers: 1,
+                lambda: 2.0,
+            }),
+            ModelSpec::ScalarDeep(ScalarDeepSpec {
+                layers: 64,
+                lambda: -0.5,
+            }),
+            deep(4, 4, false),
+            deep(1, 1, true),
+            deep(3, 8, true),
+            deep(16, 32, false),
+        ];
+        let mut layouts = Vec::new();
+        for spec in models {
+            let plan = kernel(&spec.build().unwrap(), &rule, DeviceLimits::DEFAULT);
+            validate(&plan.source);
+            layouts.push((plan.layout, plan.scratch_per_trajectory > 0));
+        }
+        // Tiny models take an invocation each; (4,4) and (8,3) fit workgroup memory; (32,16) spills to storage.
+        assert_eq!(layouts[4], (Layout::PerInvocation, false));
+        assert_eq!(layouts[3], (Layout::PerWorkgroup, false));
+        assert_eq!(layouts[5], (Layout::PerWorkgroup, false));
+        assert_eq!(layouts[6], (Layout::PerWorkgroup, true));
         validate(&rng_stream_kernel());
     }
 

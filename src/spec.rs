@@ -76,8 +76,17 @@ pub enum InitSpec {
     /// Replicate r of T starts at low + (r + ½)(high − low)/T: a deterministic
     /// grid, so that a sweep draws a basin map.
     Grid { low: f64, high: f64 },
-    /// Every trajectory starts at x0; sweep `init.x0` as the second axis for a basin map.
+    /// Every parameter starts at x0; sweep `init.x0` as the second axis for a basin map.
     Point { x0: f64 },
+    /// `scalar-deep`: the balanced minimum wᵢ = |λ|^{1/L} (w₁ carrying the sign
+    /// of λ) plus Gaussian noise of standard deviation `noise`.
+    Balanced { noise: f64 },
+    /// `deep-linear`: every layer the identity plus Gaussian noise of standard deviation `scale`.
+    Identity { scale: f64 },
+    /// `deep-linear`: every layer `scale` times a random orthogonal matrix.
+    Orthogonal { scale: f64 },
+    /// Explicit initial parameters, in the model's parameter order.
+    Given { values: Vec<f64> },
 }
 
 impl Default for InitSpec {
@@ -90,6 +99,19 @@ impl Default for InitSpec {
 }
 
 impl InitSpec {
+    pub fn name(&self) -> &'static str {
+        match self {
+            InitSpec::Uniform { .. } => "uniform",
+            InitSpec::Gaussian { .. } => "gaussian",
+            InitSpec::Grid { .. } => "grid",
+            InitSpec::Point { .. } => "point",
+            InitSpec::Balanced { .. } => "balanced",
+            InitSpec::Identity { .. } => "identity",
+            InitSpec::Orthogonal { .. } => "orthogonal",
+            InitSpec::Given { .. } => "given",
+        }
+    }
+
     fn validate(&self) -> Result<()> {
         let finite = |name: &str, v: f64| {
             if v.is_finite() {
@@ -120,6 +142,23 @@ impl InitSpec {
                 }
             }
             InitSpec::Point { x0 } => finite("x0", x0)?,
+            InitSpec::Balanced { noise: scale }
+            | InitSpec::Identity { scale }
+            | InitSpec::Orthogonal { scale } => {
+                finite("scale", scale)?;
+                if scale < 0.0 {
+                    return Err(Error::spec(format!(
+                        "init scale is {scale}; give a number at or above zero"
+                    )));
+                }
+            }
+            InitSpec::Given { ref values } => {
+                if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+                    return Err(Error::spec(format!(
+                        "init.values contains {bad}; give finite numbers"
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -473,7 +512,7 @@ impl Spec {
         }
         self.stop.validate()?;
         self.init.validate()?;
-        self.model.validate()?;
+        self.model.build()?.check_init(&self.init)?;
         Ok(())
     }
 
@@ -503,7 +542,14 @@ impl Spec {
                 "axis.param '{param}' must start with model. or init."
             ))
         })?;
-        section.insert(key.to_string(), toml::Value::Float(value));
+        // Whole values go in as integers so that integer parameters (layers,
+        // hidden units) can be swept too; float fields accept integers.
+        let item = if value.fract() == 0.0 && value.abs() < 9.0e15 {
+            toml::Value::Integer(value as i64)
+        } else {
+            toml::Value::Float(value)
+        };
+        section.insert(key.to_string(), item);
         let spec: Spec = doc.try_into().map_err(|e: toml::de::Error| {
             Error::spec(format!(
                 "axis.param '{param}' = {value} does not fit the spec: {}",
@@ -511,7 +557,7 @@ impl Spec {
             ))
         })?;
         spec.init.validate()?;
-        spec.model.validate()?;
+        spec.model.build()?.check_init(&spec.init)?;
         Ok(spec)
     }
 }

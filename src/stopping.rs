@@ -1,22 +1,28 @@
 //! The stopping rule and outcome classification (DESIGN.md, "Stopping and
-//! classification"). `shaders/common.wgsl` holds the WGSL twin.
+//! classification"). `shaders/stopping.wgsl` holds the WGSL twin.
 //!
 //! Gradient descent θ[k+1] = θ[k] − δ ∇f(θ[k]) runs in blocks of `check_every`
 //! iterations (the last block may be shorter). After each block, at iteration k:
 //!
 //! 1. **diverged** if any coordinate is non-finite or |θ|∞ exceeds the cap;
-//! 2. **converged** if ‖∇f(θ[k])‖₂ ≤ `tol_grad`, or if θ[k] = θ[k−1] exactly
-//!    (GD has stopped moving in this precision);
+//! 2. **converged** if ‖∇f(θ[k])‖₂ ≤ `tol_grad`, or if the iterate stopped
+//!    moving (its fingerprint s[k] = s[k−1] exactly: a fixed point of the
+//!    floating-point map);
 //! 3. **oscillating** with period p, the smallest p in 2..=`max_period` with
-//!    |θ[k−j] − θ[k−j−p]|∞ ≤ `osc_rel_tol`·|θ[k] − θ[k−1]|∞ for every j < p.
+//!    |s[k−j] − s[k−j−p]| ≤ `osc_rel_tol`·|s[k] − s[k−1]| for every j < p.
 //!    Measuring the mismatch against the orbit's own step, not against |θ|,
 //!    keeps a slowly converging sequence with multiplier near −1 (δ just below
 //!    a threshold) from passing as a period-2 orbit;
 //! 4. **undecided** once k reaches `max_iters`.
 //!
-//! The history is a ring of the last `H` iterates (H a power of two ≥ 2·max_period)
-//! written during the current block only, so a check sees min(B+1, H) iterates
-//! of a block of B iterations; the GPU kernels keep the same ring in registers.
+//! The fingerprint s = Σᵢ rᵢ θᵢ projects θ on fixed weights rᵢ ∈ [1, 2) (r₀ = 1,
+//! so a 1-D model's fingerprint is x itself). A generic projection repeats
+//! exactly when θ does, and keeping one scalar per iterate instead of the whole
+//! θ lets a GPU kernel hold the history in registers at any model size.
+//!
+//! The history is a ring of the last `H` fingerprints (H a power of two ≥
+//! 2·max_period) written during the current block only, so a check sees
+//! min(B+1, H) iterates of a block of B iterations, whichever backend runs it.
 
 use crate::real::Real;
 
@@ -85,43 +91,55 @@ impl StopRule {
     }
 }
 
+/// The fingerprint weight of coordinate i: 1 + frac(i·φ⁻¹), in [1, 2).
+pub fn fingerprint_weight(i: usize) -> f64 {
+    1.0 + (i as f64 * 0.618_033_988_749_894_9).fract()
+}
+
+/// The fingerprint weights of a model with `dim` parameters.
+pub fn fingerprint_weights<R: Real>(dim: usize) -> Vec<R> {
+    (0..dim).map(|i| R::of(fingerprint_weight(i))).collect()
+}
+
+/// s = Σᵢ rᵢ θᵢ, summed in index order from zero (the kernels' order).
+#[inline]
+pub fn fingerprint<R: Real>(weights: &[R], theta: &[R]) -> R {
+    weights
+        .iter()
+        .zip(theta)
+        .fold(R::zero(), |s, (&r, &t)| s + r * t)
+}
+
 /// Per-thread buffers, reused across trajectories so the inner loop never allocates.
 pub struct Scratch<R> {
     pub gradient: Vec<R>,
+    /// Model workspace (prefix and suffix products, activations, …).
+    pub work: Vec<R>,
     history: Vec<R>,
-    dim: usize,
     ring: usize,
 }
 
 impl<R: Real> Scratch<R> {
-    pub fn new(dim: usize, rule: &StopRule) -> Self {
+    pub fn new(dim: usize, work: usize, rule: &StopRule) -> Self {
         let ring = rule.history_len();
         Self {
             gradient: vec![R::zero(); dim],
-            history: vec![R::zero(); dim * ring],
-            dim,
+            work: vec![R::zero(); work],
+            history: vec![R::zero(); ring],
             ring,
         }
     }
 
     #[inline]
-    fn record(&mut self, k: u64, theta: &[R]) {
-        let slot = (k as usize) & (self.ring - 1);
-        self.history[slot * self.dim..(slot + 1) * self.dim].copy_from_slice(theta);
+    fn record(&mut self, k: u64, s: R) {
+        self.history[(k as usize) & (self.ring - 1)] = s;
     }
 
-    /// θ[k − back], which the caller guarantees is in the ring.
+    /// s[k − back], which the caller guarantees is in the ring.
     #[inline]
-    fn past(&self, k: u64, back: usize) -> &[R] {
-        let slot = (k as usize).wrapping_sub(back) & (self.ring - 1);
-        &self.history[slot * self.dim..(slot + 1) * self.dim]
+    fn past(&self, k: u64, back: usize) -> R {
+        self.history[(k as usize).wrapping_sub(back) & (self.ring - 1)]
     }
-}
-
-fn max_abs_diff<R: Real>(a: &[R], b: &[R]) -> R {
-    a.iter()
-        .zip(b)
-        .fold(R::zero(), |m, (&x, &y)| m.max((x - y).abs()))
 }
 
 /// Runs gradient descent from `theta` (overwritten with the final iterate).
@@ -132,8 +150,9 @@ pub fn descend<R: Real>(
     theta: &mut [R],
     step_size: R,
     rule: &StopRule,
+    weights: &[R],
     scratch: &mut Scratch<R>,
-    mut gradient: impl FnMut(&[R], &mut [R]),
+    mut gradient: impl FnMut(&[R], &mut [R], &mut [R]),
 ) -> TrajectoryEnd {
     let cap = R::of(rule.divergence_cap);
     let tol_grad = R::of(rule.tol_grad);
@@ -141,14 +160,14 @@ pub fn descend<R: Real>(
     let mut k: u64 = 0;
     loop {
         let block = u64::from(rule.check_every).min(rule.max_iters - k);
-        scratch.record(k, theta);
+        scratch.record(k, fingerprint(weights, theta));
         for _ in 0..block {
-            gradient(theta, &mut scratch.gradient);
+            gradient(theta, &mut scratch.gradient, &mut scratch.work);
             for (t, &g) in theta.iter_mut().zip(scratch.gradient.iter()) {
                 *t = *t - step_size * g;
             }
             k += 1;
-            scratch.record(k, theta);
+            scratch.record(k, fingerprint(weights, theta));
         }
         let depth = (block as usize + 1).min(scratch.ring);
         let end = |outcome, period| TrajectoryEnd {
@@ -160,7 +179,7 @@ pub fn descend<R: Real>(
         if theta.iter().any(|t| !t.is_finite() || t.abs() > cap) {
             return end(Outcome::Diverged, 0);
         }
-        gradient(theta, &mut scratch.gradient);
+        gradient(theta, &mut scratch.gradient, &mut scratch.work);
         let grad_norm = scratch
             .gradient
             .iter()
@@ -169,14 +188,14 @@ pub fn descend<R: Real>(
         if !grad_norm.is_finite() {
             return end(Outcome::Diverged, 0);
         }
-        let last_step = max_abs_diff(scratch.past(k, 0), scratch.past(k, 1));
+        let last_step = (scratch.past(k, 0) - scratch.past(k, 1)).abs();
         if grad_norm <= tol_grad || last_step == R::zero() {
             return end(Outcome::Converged, 0);
         }
         let mut p = 2usize;
         while p <= rule.max_period as usize && 2 * p <= depth {
             let limit = osc_rel_tol * last_step;
-            if (0..p).all(|j| max_abs_diff(scratch.past(k, j), scratch.past(k, j + p)) <= limit) {
+            if (0..p).all(|j| (scratch.past(k, j) - scratch.past(k, j + p)).abs() <= limit) {
                 return end(Outcome::Oscillating, p as u32);
             }
             p += 1;
@@ -205,9 +224,11 @@ mod tests {
     /// f(x) = ½ a x²: GD multiplies x by (1 − δa) each step.
     fn run_quadratic(a: f64, step: f64, max_iters: u64) -> TrajectoryEnd {
         let r = rule(max_iters);
-        let mut scratch = Scratch::new(1, &r);
+        let mut scratch = Scratch::new(1, 0, &r);
         let mut theta = [1.0f64];
-        descend(&mut theta, step, &r, &mut scratch, |t, g| g[0] = a * t[0])
+        descend(&mut theta, step, &r, &[1.0], &mut scratch, |t, g, _| {
+            g[0] = a * t[0]
+        })
     }
 
     #[test]
@@ -232,6 +253,21 @@ mod tests {
         let end = run_quadratic(1.0, 2.0, 10_000);
         assert_eq!((end.outcome, end.period), (Outcome::Oscillating, 2));
         assert_eq!(end.iterations, 64, "detected at the first check");
+    }
+
+    #[test]
+    fn a_two_dimensional_orbit_is_seen_through_its_fingerprint() {
+        // f(x, y) = ½(x² + 4y²) at δ = 0.5: x contracts by ½ per step while y
+        // flips sign forever (multiplier 1 − 0.5·4 = −1).
+        let r = rule(100_000);
+        let weights = fingerprint_weights::<f64>(2);
+        let mut scratch = Scratch::new(2, 0, &r);
+        let mut theta = [1.0, 1.0];
+        let end = descend(&mut theta, 0.5, &r, &weights, &mut scratch, |t, g, _| {
+            g[0] = t[0];
+            g[1] = 4.0 * t[1];
+        });
+        assert_eq!((end.outcome, end.period), (Outcome::Oscillating, 2));
     }
 
     #[test]

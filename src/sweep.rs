@@ -74,9 +74,8 @@ pub fn execute(
     let minimizers = sweep.cells[0].model.minimizers().len();
     let mut cells: Vec<CellStats> = vec![CellStats::new(minimizers); sweep.cells.len()];
     let mut progress = Progress::new(sweep.total(), opts.quiet);
-    let dim = sweep.dim();
     if let Some(w) = trajectories.as_mut() {
-        write_trajectory_header(*w, &sweep, dim)?;
+        write_trajectory_header(*w, &sweep, sweep.max_dim())?;
     }
     let started = Instant::now();
     let mut steps_taken = 0u64;
@@ -84,6 +83,7 @@ pub fn execute(
         let base = ids.start;
         let result = engine.run(&sweep, &rule, ids.clone(), |done| progress.set(base + done))?;
         let want_all = trajectories.is_some();
+        let dim = result.dim;
         let assessments: Vec<Option<Assessment>> = result
             .ends
             .par_iter()
@@ -91,8 +91,13 @@ pub fn execute(
             .enumerate()
             .map(|(i, (end, theta))| {
                 let finite = theta.iter().all(|t| t.is_finite());
-                ((end.outcome == Outcome::Converged || want_all) && finite)
-                    .then(|| sweep.cell_of(base + i as u64).model.assess(theta))
+                let id = base + i as u64;
+                ((end.outcome == Outcome::Converged || want_all) && finite).then(|| {
+                    sweep
+                        .cell_of(id)
+                        .model
+                        .assess(theta, sweep.replicate_of(id))
+                })
             })
             .collect();
         for (i, (end, a)) in result.ends.iter().zip(&assessments).enumerate() {
@@ -102,7 +107,7 @@ pub fn execute(
             cells[cell.index].add(end, a.as_ref(), cell.model.bound(cell.step_size));
         }
         if let Some(w) = trajectories.as_mut() {
-            write_trajectory_rows(*w, &sweep, base, &result.ends, &result.theta, &assessments)?;
+            write_trajectory_rows(*w, &sweep, base, &result, &assessments)?;
         }
         progress.set(ids.end);
     }
@@ -138,13 +143,14 @@ fn write_trajectory_rows(
     w: &mut dyn Write,
     sweep: &Sweep,
     base: u64,
-    ends: &[crate::stopping::TrajectoryEnd],
-    theta: &[f64],
+    result: &crate::backend::ChunkResult,
     assessments: &[Option<Assessment>],
 ) -> Result<()> {
-    let dim = sweep.dim();
+    let (dim, theta) = (result.dim, &result.theta);
+    // Rows of smaller models leave the trailing theta columns empty.
+    let padding = ",".repeat(sweep.max_dim() - dim);
     let mut text = String::new();
-    for (i, end) in ends.iter().enumerate() {
+    for (i, end) in result.ends.iter().enumerate() {
         use std::fmt::Write as _;
         let id = base + i as u64;
         let cell = sweep.cell_of(id);
@@ -177,6 +183,7 @@ fn write_trajectory_rows(
         for t in &theta[i * dim..(i + 1) * dim] {
             let _ = write!(text, ",{t}");
         }
+        text.push_str(&padding);
         text.push('\n');
     }
     w.write_all(text.as_bytes())

@@ -51,8 +51,8 @@ fn poly_kernel_matches_cpu_f32_trajectory_by_trajectory() {
         "outcome classes agree on {agreement:.5} of {n}"
     );
 
-    let poly = match &sweep.cells[0].model {
-        stepsweep::models::Model::Poly(p) => p.clone(),
+    let stepsweep::models::Model::Poly(poly) = &sweep.cells[0].model else {
+        panic!("a poly sweep builds a poly model");
     };
     let mut both_converged = 0;
     for (i, (g, c)) in gpu.ends.iter().zip(&cpu.ends).enumerate() {

@@ -122,7 +122,7 @@ fn period_doubling_cascade_past_the_threshold_of_x_two() {
 }
 
 #[test]
-fn sweeps_are_laid_out_step_size_first() {
+fn steps_merge_sorted_and_deduplicated() {
     let sweep = Sweep::new(common::spec(SPEC)).unwrap();
     // The linspace already holds 0.3, 0.49 and 0.495; duplicates merge.
     assert_eq!(sweep.cells.len(), 84);

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::grid::Sweep;
 use crate::real::Real;
-use crate::stopping::{descend, Outcome, Scratch, StopRule, TrajectoryEnd};
+use crate::stopping::{descend, fingerprint_weights, Outcome, Scratch, StopRule, TrajectoryEnd};
 
 /// Trajectories per rayon task: large enough to amortize scheduling, small
 /// enough to balance cells that finish at very different speeds.
@@ -21,7 +21,10 @@ pub fn run_chunk<R: Real>(
     rule: &StopRule,
     ids: Range<u64>,
 ) -> (Vec<TrajectoryEnd>, Vec<f64>) {
-    let dim = sweep.dim();
+    // A chunk runs one model (see `Sweep::chunks`).
+    let model = &sweep.cell_of(ids.start).model;
+    let (dim, work) = (model.dim(), model.work_len());
+    let weights = fingerprint_weights::<R>(dim);
     let n = (ids.end - ids.start) as usize;
     let blank = TrajectoryEnd {
         outcome: Outcome::Undecided,
@@ -36,7 +39,7 @@ pub fn run_chunk<R: Real>(
         .for_each_init(
             || {
                 (
-                    Scratch::<R>::new(dim, rule),
+                    Scratch::<R>::new(dim, work, rule),
                     vec![R::zero(); dim],
                     vec![0.0f64; dim],
                 )
@@ -50,8 +53,9 @@ pub fn run_chunk<R: Real>(
                         *s = R::of(v);
                     }
                     let consts = &constants[cell.index];
-                    *end = descend(state, R::of(cell.step_size), rule, scratch, |t, g| {
-                        cell.model.gradient(consts, t, g)
+                    let step = R::of(cell.step_size);
+                    *end = descend(state, step, rule, &weights, scratch, |t, g, w| {
+                        cell.model.gradient(consts, t, g, w)
                     });
                     for (f, &s) in fin.iter_mut().zip(state.iter()) {
                         *f = s.to_f64_lossless();

@@ -7,6 +7,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
+use crate::shaders::{DeviceLimits, KernelPlan, Layout};
 use crate::stopping::{Outcome, TrajectoryEnd, RUNNING};
 
 /// Set this variable to make a missing adapter a failure instead of a skip (CI sets it).
@@ -99,7 +100,7 @@ impl GpuContext {
         match self.error.lock().unwrap().take() {
             Some(e) => Err(Error::Gpu(format!(
                 "the GPU reported an error; rerun with --backend cpu or report it: {}",
-                e.lines().next().unwrap_or("")
+                e.split_whitespace().collect::<Vec<_>>().join(" ")
             ))),
             None => Ok(()),
         }
@@ -152,12 +153,11 @@ impl GpuContext {
     }
 
     pub fn pipeline(&self, source: &str, entry: &str) -> Result<wgpu::ComputePipeline> {
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(entry),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(entry),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        };
+        let module = self.device.create_shader_module(desc);
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -172,16 +172,27 @@ impl GpuContext {
         Ok(pipeline)
     }
 
-    /// Most trajectories one dispatch of a state kernel can hold, given the
+    pub fn device_limits(&self) -> DeviceLimits {
+        DeviceLimits {
+            workgroup_storage: self.limits.max_compute_workgroup_storage_size,
+            max_invocations: self.limits.max_compute_invocations_per_workgroup,
+        }
+    }
+
+    /// Most trajectories one dispatch of a kernel can hold, given the
     /// adapter's limits on buffer sizes and workgroup counts.
-    pub fn max_chunk(&self, dim: usize, workgroup_size: u32) -> u64 {
+    pub fn max_chunk(&self, plan: &KernelPlan, dim: usize) -> u64 {
+        let per_trajectory = dim.max(plan.scratch_per_trajectory) as u64;
         let per_binding = self
             .limits
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size)
-            / (4 * dim as u64);
-        let per_dispatch =
-            u64::from(self.limits.max_compute_workgroups_per_dimension) * u64::from(workgroup_size);
+            / (4 * per_trajectory);
+        let groups = u64::from(self.limits.max_compute_workgroups_per_dimension);
+        let per_dispatch = match plan.layout {
+            Layout::PerInvocation => groups * u64::from(plan.workgroup_size),
+            Layout::PerWorkgroup => groups * groups,
+        };
         per_binding.min(per_dispatch)
     }
 }
@@ -194,27 +205,39 @@ struct StateParams {
     pad: [u32; 2],
 }
 
+/// Iterations one dispatch advances a trajectory by. A workgroup kernel does
+/// n³L work per iteration, so it takes fewer. Measured on lavapipe (Mesa
+/// 22.3): deep-linear workgroups that run several blocks of 64 iterations in
+/// one dispatch end in a corrupted state ((8, 3) from four blocks, (16, 2)
+/// from two), while one block per dispatch matches the CPU bit for bit.
+fn iterations_per_dispatch(layout: Layout) -> u32 {
+    match layout {
+        Layout::PerInvocation => 1024,
+        Layout::PerWorkgroup => 64,
+    }
+}
+
 /// A compiled kernel that advances per-trajectory states in place.
 pub struct StateKernel {
     pipeline: wgpu::ComputePipeline,
+    layout: Layout,
     workgroup_size: u32,
+    constants: Vec<f32>,
+    scratch_per_trajectory: usize,
     /// Blocks of `check_every` iterations per dispatch: bounds each submit, so
     /// OS watchdogs stay quiet and progress can be shown.
     blocks_per_dispatch: u32,
 }
 
 impl StateKernel {
-    pub fn new(
-        ctx: &GpuContext,
-        source: &str,
-        entry: &str,
-        workgroup_size: u32,
-        check_every: u32,
-    ) -> Result<Self> {
+    pub fn new(ctx: &GpuContext, plan: &KernelPlan, check_every: u32) -> Result<Self> {
         Ok(StateKernel {
-            pipeline: ctx.pipeline(source, entry)?,
-            workgroup_size,
-            blocks_per_dispatch: (1024 / check_every).max(1),
+            pipeline: ctx.pipeline(&plan.source, plan.entry)?,
+            layout: plan.layout,
+            workgroup_size: plan.workgroup_size,
+            constants: plan.constants.clone(),
+            scratch_per_trajectory: plan.scratch_per_trajectory,
+            blocks_per_dispatch: (iterations_per_dispatch(plan.layout) / check_every).max(1),
         })
     }
 
@@ -232,7 +255,13 @@ impl StateKernel {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let theta_buf = ctx.storage("theta", bytemuck::cast_slice(theta));
+        let dim = theta.len() / count;
+        let soa = self.layout == Layout::PerInvocation && dim > 1;
+        let theta_buf = if soa {
+            ctx.storage("theta", bytemuck::cast_slice(&transpose(theta, count, dim)))
+        } else {
+            ctx.storage("theta", bytemuck::cast_slice(theta))
+        };
         let step_buf = ctx.storage("step_size", bytemuck::cast_slice(step_size));
         let zeros = vec![0u32; count];
         let status_buf = ctx.storage("status", bytemuck::cast_slice(&zeros));
@@ -250,24 +279,51 @@ impl StateKernel {
                 contents: bytemuck::bytes_of(&params),
                 usage: wgpu::BufferUsages::UNIFORM,
             });
+        let constants_buf = (!self.constants.is_empty())
+            .then(|| ctx.storage("model_constants", bytemuck::cast_slice(&self.constants)));
+        let scratch_buf = (self.scratch_per_trajectory > 0).then(|| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("scratch"),
+                size: (count * self.scratch_per_trajectory * 4) as u64,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        });
+        let mut buffers = vec![
+            (0, &params_buf),
+            (1, &theta_buf),
+            (2, &step_buf),
+            (3, &status_buf),
+            (4, &iter_buf),
+            (5, &active_buf),
+        ];
+        if let Some(b) = &constants_buf {
+            buffers.push((6, b));
+        }
+        if let Some(b) = &scratch_buf {
+            buffers.push((7, b));
+        }
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .into_iter()
+            .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
         let layout = self.pipeline.get_bind_group_layout(0);
         let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("state"),
             layout: &layout,
-            entries: &[
-                (0, &params_buf),
-                (1, &theta_buf),
-                (2, &step_buf),
-                (3, &status_buf),
-                (4, &iter_buf),
-                (5, &active_buf),
-            ]
-            .map(|(binding, buffer)| wgpu::BindGroupEntry {
-                binding,
-                resource: buffer.as_entire_binding(),
-            }),
+            entries: &entries,
         });
-        let groups = (count as u32).div_ceil(self.workgroup_size);
+        let max_groups = ctx.limits.max_compute_workgroups_per_dimension;
+        let groups = match self.layout {
+            Layout::PerInvocation => ((count as u32).div_ceil(self.workgroup_size), 1),
+            Layout::PerWorkgroup => {
+                let x = (count as u32).min(max_groups);
+                (x, (count as u32).div_ceil(x))
+            }
+        };
         loop {
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             encoder.clear_buffer(&active_buf, 0, None);
@@ -275,7 +331,7 @@ impl StateKernel {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 pass.set_pipeline(&self.pipeline);
                 pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(groups, 1, 1);
+                pass.dispatch_workgroups(groups.0, groups.1, 1);
             }
             ctx.queue.submit([encoder.finish()]);
             let active = ctx.read::<u32>(&active_buf, 4)?[0];
@@ -285,7 +341,12 @@ impl StateKernel {
             }
         }
         let bytes = |n: usize| (n * 4) as u64;
-        theta.copy_from_slice(&ctx.read::<f32>(&theta_buf, bytes(theta.len()))?);
+        let finals = ctx.read::<f32>(&theta_buf, bytes(theta.len()))?;
+        if soa {
+            theta.copy_from_slice(&transpose(&finals, dim, count));
+        } else {
+            theta.copy_from_slice(&finals);
+        }
         let status = ctx.read::<u32>(&status_buf, bytes(count))?;
         let iterations = ctx.read::<u32>(&iter_buf, bytes(count))?;
         status
@@ -311,4 +372,16 @@ impl StateKernel {
             })
             .collect()
     }
+}
+
+/// A rows × cols row-major matrix transposed: trajectory-major θ to
+/// structure-of-arrays and back.
+fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
 }

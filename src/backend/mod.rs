@@ -4,21 +4,24 @@
 pub mod cpu;
 pub mod gpu;
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::grid::Sweep;
-use crate::models::Model;
 use crate::shaders;
 use crate::spec::{BackendChoice, Precision};
 use crate::stopping::{StopRule, TrajectoryEnd};
 
 pub use gpu::GpuContext;
 
-/// The result of one chunk: ends and final iterates (ids × dim, f64), in id order.
+/// The result of one chunk, in id order: ends, and final iterates as f64
+/// (ids × dim, where dim is the chunk's model's; a chunk runs one model).
 pub struct ChunkResult {
     pub ends: Vec<TrajectoryEnd>,
     pub theta: Vec<f64>,
+    pub dim: usize,
 }
 
 /// Picks the backend. `auto` takes a hardware GPU when one exists and otherwise
@@ -37,11 +40,17 @@ pub fn select(
         },
         BackendChoice::Auto => {
             if precision == Some(Precision::F64) {
-                return Ok((None, Some("f64 was asked for, so the CPU backend runs".into())));
+                return Ok((
+                    None,
+                    Some("f64 was asked for, so the CPU backend runs".into()),
+                ));
             }
             match GpuContext::open(true) {
                 Ok(Some(ctx)) => Ok((Some(ctx), None)),
-                Ok(None) => Ok((None, Some("no hardware GPU found, so the CPU backend runs".into()))),
+                Ok(None) => Ok((
+                    None,
+                    Some("no hardware GPU found, so the CPU backend runs".into()),
+                )),
                 Err(e) => Ok((None, Some(format!("{e}; the CPU backend runs instead")))),
             }
         }
@@ -58,12 +67,11 @@ pub enum Engine {
     },
     Gpu {
         ctx: Box<GpuContext>,
-        kernel: gpu::StateKernel,
+        /// Compiled kernels by source: cells that share a model share one.
+        kernels: Mutex<HashMap<String, std::sync::Arc<gpu::StateKernel>>>,
         max_chunk: u64,
     },
 }
-
-const GPU_WORKGROUP: u32 = 64;
 
 impl Engine {
     pub fn new(
@@ -89,24 +97,20 @@ impl Engine {
                 u32::MAX - rule.check_every
             )));
         }
-        let source = match &sweep.cells[0].model {
-            Model::Poly(p) => {
-                if sweep.cells.iter().any(|c| match &c.model {
-                    Model::Poly(q) => q.derivative != p.derivative,
-                }) {
-                    return Err(Error::spec(
-                        "the GPU backend needs one polynomial for the whole sweep; use --backend cpu",
-                    ));
-                }
-                shaders::poly_kernel(&p.derivative, rule, GPU_WORKGROUP)
-            }
-        };
-        let kernel =
-            gpu::StateKernel::new(&ctx, &source, "poly_main", GPU_WORKGROUP, rule.check_every)?;
-        let max_chunk = ctx.max_chunk(sweep.dim(), GPU_WORKGROUP);
+        let max_chunk = sweep
+            .cells
+            .iter()
+            .map(|c| {
+                ctx.max_chunk(
+                    &shaders::kernel(&c.model, rule, ctx.device_limits()),
+                    c.model.dim(),
+                )
+            })
+            .min()
+            .unwrap_or(1);
         Ok(Engine::Gpu {
             ctx: Box::new(ctx),
-            kernel,
+            kernels: Mutex::new(HashMap::new()),
             max_chunk,
         })
     }
@@ -143,17 +147,34 @@ impl Engine {
         ids: Range<u64>,
         progress: impl FnMut(u64),
     ) -> Result<ChunkResult> {
+        let dim = sweep.cell_of(ids.start).model.dim();
         match self {
             Engine::CpuF64 { constants } => {
                 let (ends, theta) = cpu::run_chunk(sweep, constants, rule, ids);
-                Ok(ChunkResult { ends, theta })
+                Ok(ChunkResult { ends, theta, dim })
             }
             Engine::CpuF32 { constants } => {
                 let (ends, theta) = cpu::run_chunk(sweep, constants, rule, ids);
-                Ok(ChunkResult { ends, theta })
+                Ok(ChunkResult { ends, theta, dim })
             }
-            Engine::Gpu { ctx, kernel, .. } => {
-                let dim = sweep.dim();
+            Engine::Gpu { ctx, kernels, .. } => {
+                let plan =
+                    shaders::kernel(&sweep.cell_of(ids.start).model, rule, ctx.device_limits());
+                let kernel = {
+                    let mut cache = kernels.lock().expect("kernel cache");
+                    match cache.get(&plan.source) {
+                        Some(k) => k.clone(),
+                        None => {
+                            let k = std::sync::Arc::new(gpu::StateKernel::new(
+                                ctx,
+                                &plan,
+                                rule.check_every,
+                            )?);
+                            cache.insert(plan.source.clone(), k.clone());
+                            k
+                        }
+                    }
+                };
                 let n = (ids.end - ids.start) as usize;
                 let mut theta = vec![0.0f32; n * dim];
                 let mut start = vec![0.0f64; dim];
@@ -169,6 +190,7 @@ impl Engine {
                 Ok(ChunkResult {
                     ends,
                     theta: theta.into_iter().map(f64::from).collect(),
+                    dim,
                 })
             }
         }

@@ -1,38 +1,46 @@
 //! The models a sweep can run. Each has a CPU reference here and a WGSL twin of
 //! the same name in `shaders/` (the mirror principle of DESIGN.md).
 
+pub mod deep_linear;
 pub mod poly;
+pub mod scalar_deep;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::real::Real;
 use crate::rng::TrajectoryRng;
-use crate::spec::{InitSpec, Spec};
+use crate::spec::InitSpec;
 
+pub use deep_linear::{DeepLinear, DeepLinearSpec};
 pub use poly::{Poly, PolySpec};
+pub use scalar_deep::{ScalarDeep, ScalarDeepSpec};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ModelSpec {
     /// A 1-D polynomial; the default is (x²+1)(x−1)²(x−2)² (PAPER.md §1).
     Poly(PolySpec),
+    /// ½(w_L⋯w_1 − λ)² (PAPER.md §2).
+    ScalarDeep(ScalarDeepSpec),
+    /// ½‖W_L⋯W_1 − R‖²_F on whitened data, or with a given input covariance (PAPER.md §3).
+    DeepLinear(DeepLinearSpec),
 }
 
 impl ModelSpec {
     pub fn name(&self) -> &'static str {
         match self {
             ModelSpec::Poly(_) => "poly",
+            ModelSpec::ScalarDeep(_) => "scalar-deep",
+            ModelSpec::DeepLinear(_) => "deep-linear",
         }
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        self.build().map(|_| ())
     }
 
     pub fn build(&self) -> Result<Model> {
         match self {
             ModelSpec::Poly(p) => Ok(Model::Poly(Poly::new(p)?)),
+            ModelSpec::ScalarDeep(s) => Ok(Model::ScalarDeep(ScalarDeep::new(s)?)),
+            ModelSpec::DeepLinear(d) => Ok(Model::DeepLinear(DeepLinear::new(d)?)),
         }
     }
 }
@@ -41,7 +49,14 @@ impl ModelSpec {
 #[derive(Clone, Debug)]
 pub enum Model {
     Poly(Poly),
+    ScalarDeep(ScalarDeep),
+    DeepLinear(DeepLinear),
 }
+
+/// Replicates per cell whose sharpness is computed where it costs power
+/// iteration (deep-linear): the first ones of each cell, so the choice does
+/// not depend on chunking.
+pub const SHARPNESS_SAMPLES: u64 = 64;
 
 /// What post-processing learns about one trajectory's final iterate (f64, on the CPU).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -53,13 +68,69 @@ pub struct Assessment {
     pub sharpness: f64,
     /// For the polynomial: which minimizer a converged trajectory reached.
     pub minimizer: Option<usize>,
+    /// Whether the iterate is at a minimum the paper's bound speaks of (a
+    /// minimizer of the polynomial, a global minimum of the networks). GD that
+    /// stalls at a saddle or a maximum converges too, but elsewhere.
+    pub at_minimum: bool,
 }
 
 impl Model {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Model::Poly(_) => "poly",
+            Model::ScalarDeep(_) => "scalar-deep",
+            Model::DeepLinear(_) => "deep-linear",
+        }
+    }
+
     /// Number of trained parameters.
     pub fn dim(&self) -> usize {
         match self {
             Model::Poly(_) => 1,
+            Model::ScalarDeep(s) => s.layers,
+            Model::DeepLinear(d) => d.dim(),
+        }
+    }
+
+    /// Length of the gradient's workspace.
+    pub fn work_len(&self) -> usize {
+        match self {
+            Model::Poly(_) => 0,
+            Model::ScalarDeep(s) => s.layers,
+            Model::DeepLinear(d) => deep_linear::work_len(d.layers, d.size),
+        }
+    }
+
+    /// Refuses initializations the model has no meaning for.
+    pub fn check_init(&self, init: &InitSpec) -> Result<()> {
+        let fits = match (self, init) {
+            (_, InitSpec::Uniform { .. } | InitSpec::Gaussian { .. } | InitSpec::Point { .. }) => {
+                true
+            }
+            (Model::Poly(_), InitSpec::Grid { .. }) => true,
+            (Model::ScalarDeep(_), InitSpec::Balanced { .. }) => true,
+            (Model::DeepLinear(_), InitSpec::Identity { .. } | InitSpec::Orthogonal { .. }) => true,
+            (_, InitSpec::Given { values }) => {
+                if values.len() != self.dim() {
+                    return Err(Error::spec(format!(
+                        "init.values has {} numbers but the {} model has {} parameters",
+                        values.len(),
+                        self.name(),
+                        self.dim()
+                    )));
+                }
+                true
+            }
+            _ => false,
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(Error::spec(format!(
+                "init kind '{}' does not apply to the {} model; see the README for the kinds it takes",
+                init.name(),
+                self.name()
+            )))
         }
     }
 
@@ -73,15 +144,38 @@ impl Model {
         trajectories: u64,
         out: &mut [f64],
     ) {
-        for x in out.iter_mut() {
-            *x = draw_scalar(init, rng, replicate, trajectories);
+        match (self, init) {
+            (Model::ScalarDeep(s), InitSpec::Balanced { noise }) => s.balanced(*noise, rng, out),
+            (Model::DeepLinear(d), InitSpec::Identity { scale }) => {
+                d.initial_identity(*scale, rng, out)
+            }
+            (Model::DeepLinear(d), InitSpec::Orthogonal { scale }) => {
+                d.initial_orthogonal(*scale, rng, out)
+            }
+            (_, InitSpec::Given { values }) => out.copy_from_slice(values),
+            _ => {
+                for x in out.iter_mut() {
+                    *x = draw_scalar(init, rng, replicate, trajectories);
+                }
+            }
         }
     }
 
     /// ∇f(θ) in the working precision, in the same order of operations as the kernel.
-    pub fn gradient<R: Real>(&self, coefficients: &[R], theta: &[R], gradient: &mut [R]) {
+    #[inline]
+    pub fn gradient<R: Real>(
+        &self,
+        constants: &[R],
+        theta: &[R],
+        gradient: &mut [R],
+        work: &mut [R],
+    ) {
         match self {
-            Model::Poly(_) => gradient[0] = poly::derivative(coefficients, theta[0]),
+            Model::Poly(_) => gradient[0] = poly::derivative(constants, theta[0]),
+            Model::ScalarDeep(_) => scalar_deep::gradient(constants[0], theta, gradient, work),
+            Model::DeepLinear(d) => {
+                deep_linear::gradient(d.layers, d.size, constants, theta, gradient, work)
+            }
         }
     }
 
@@ -89,19 +183,26 @@ impl Model {
     pub fn constants<R: Real>(&self) -> Vec<R> {
         match self {
             Model::Poly(p) => p.derivative.iter().map(|&c| R::of(c)).collect(),
+            Model::ScalarDeep(s) => vec![R::of(s.lambda)],
+            Model::DeepLinear(d) => d.constants().into_iter().map(R::of).collect(),
         }
     }
 
-    pub fn assess(&self, theta: &[f64]) -> Assessment {
+    /// Post-processing of a final iterate, in f64. `replicate` decides whether
+    /// an expensive sharpness is computed (see SHARPNESS_SAMPLES).
+    pub fn assess(&self, theta: &[f64], replicate: u64) -> Assessment {
         match self {
             Model::Poly(p) => p.assess(theta[0]),
+            Model::ScalarDeep(s) => s.assess(theta),
+            Model::DeepLinear(d) => d.assess(theta, replicate < SHARPNESS_SAMPLES),
         }
     }
 
     /// The bound on the metric at step size δ, from the paper.
     pub fn bound(&self, step_size: f64) -> f64 {
         match self {
-            Model::Poly(_) => 2.0 / step_size,
+            Model::Poly(_) | Model::ScalarDeep(_) => 2.0 / step_size,
+            Model::DeepLinear(d) => d.bound(step_size),
         }
     }
 
@@ -109,6 +210,16 @@ impl Model {
     pub fn minimizers(&self) -> &[poly::Minimizer] {
         match self {
             Model::Poly(p) => &p.minimizers,
+            _ => &[],
+        }
+    }
+
+    /// The largest step size at which any trajectory can converge, where the theory gives one.
+    pub fn step_size_max(&self) -> Option<f64> {
+        match self {
+            Model::Poly(p) => p.minimizers.iter().map(|m| m.threshold).reduce(f64::max),
+            Model::ScalarDeep(s) => Some(s.step_size_max()),
+            Model::DeepLinear(d) => Some(d.step_size_max()),
         }
     }
 
@@ -116,6 +227,8 @@ impl Model {
     pub fn theory(&self) -> serde_json::Value {
         match self {
             Model::Poly(p) => p.theory(),
+            Model::ScalarDeep(s) => s.theory(),
+            Model::DeepLinear(d) => d.theory(),
         }
     }
 }
@@ -134,10 +247,6 @@ pub fn draw_scalar(
             low + (replicate as f64 + 0.5) * (high - low) / trajectories as f64
         }
         InitSpec::Point { x0 } => x0,
+        _ => unreachable!("check_init admits only scalar initializations here"),
     }
-}
-
-/// The spec of one cell, built once per cell.
-pub fn cell_model(spec: &Spec) -> Result<Model> {
-    spec.model.build()
 }

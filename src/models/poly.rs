@@ -129,11 +129,13 @@ impl Poly {
 
     pub fn assess(&self, x: f64) -> Assessment {
         let curvature = eval(&self.second, x);
+        let minimizer = self.nearest_minimizer(x);
         Assessment {
             loss: eval(&self.coefficients, x),
             metric: curvature,
             sharpness: curvature,
-            minimizer: self.nearest_minimizer(x),
+            minimizer,
+            at_minimum: minimizer.is_some(),
         }
     }
 

@@ -39,12 +39,10 @@ pub fn cell_row(sweep: &Sweep, index: usize, stats: &CellStats) -> Vec<(String, 
         ("iterations_mean".into(), json!(stats.iterations_mean())),
         ("modal_period".into(), json!(stats.modal_period())),
     ]);
-    if !cell.model.minimizers().is_empty() {
-        for (k, n) in stats.converged_min.iter().enumerate() {
-            row.push((format!("converged_min_{k}"), json!(n)));
-        }
-        row.push(("converged_other".into(), json!(stats.converged_other)));
+    for (k, n) in stats.converged_min.iter().enumerate() {
+        row.push((format!("converged_min_{k}"), json!(n)));
     }
+    row.push(("converged_other".into(), json!(stats.converged_other)));
     row
 }
 

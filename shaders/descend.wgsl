@@ -1,0 +1,87 @@
+// Gradient descent with one invocation per trajectory, the twin of `descend` in
+// src/stopping.rs. The model file supplies `gradient(theta, g)` and the
+// generated header DIM, FINGERPRINT and the stopping constants.
+//
+// θ is stored structure-of-arrays (coordinate i of trajectory t at
+// i·count + t) so that neighbouring invocations read neighbouring words. Each
+// dispatch advances every running trajectory by up to `params.blocks` blocks
+// of CHECK_EVERY iterations, classifies it after each block, and counts the
+// trajectories still running in `active_count`.
+
+struct Params {
+    blocks: u32,
+    count: u32,
+    pad0: u32,
+    pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> theta: array<f32>;
+@group(0) @binding(2) var<storage, read> step_size: array<f32>;
+@group(0) @binding(3) var<storage, read_write> status: array<u32>;
+@group(0) @binding(4) var<storage, read_write> iterations: array<u32>;
+@group(0) @binding(5) var<storage, read_write> active_count: atomic<u32>;
+
+// s = Σ rᵢθᵢ, summed in index order from zero.
+fn fingerprint(w: ptr<function, array<f32, DIM>>) -> f32 {
+    var s = 0.0f;
+    for (var i = 0u; i < DIM; i++) {
+        s = s + fingerprint_weight(i) * (*w)[i];
+    }
+    return s;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x;
+    if (t >= params.count) {
+        return;
+    }
+    if (status[t] != RUNNING) {
+        return;
+    }
+    var w: array<f32, DIM>;
+    for (var i = 0u; i < DIM; i++) {
+        w[i] = theta[i * params.count + t];
+    }
+    let delta = step_size[t];
+    var k = iterations[t];
+    var g: array<f32, DIM>;
+    var hist: array<f32, RING>;
+    var verdict = vec2<u32>(RUNNING, 0u);
+    for (var b = 0u; b < params.blocks; b++) {
+        let block = min(CHECK_EVERY, MAX_ITERS - k);
+        hist[k & RING_MASK] = fingerprint(&w);
+        for (var n = 0u; n < block; n++) {
+            gradient(&w, &g);
+            for (var i = 0u; i < DIM; i++) {
+                w[i] = w[i] - delta * g[i];
+            }
+            k += 1u;
+            hist[k & RING_MASK] = fingerprint(&w);
+        }
+        let depth = min(block + 1u, RING);
+        var out_of_bounds = false;
+        for (var i = 0u; i < DIM; i++) {
+            out_of_bounds = out_of_bounds || beyond_cap(w[i]);
+        }
+        gradient(&w, &g);
+        var squares = 0.0f;
+        for (var i = 0u; i < DIM; i++) {
+            squares = squares + g[i] * g[i];
+        }
+        verdict = classify(&hist, k, depth, out_of_bounds, sqrt(squares));
+        if (verdict.x != RUNNING) {
+            break;
+        }
+    }
+    for (var i = 0u; i < DIM; i++) {
+        theta[i * params.count + t] = w[i];
+    }
+    iterations[t] = k;
+    if (verdict.x == RUNNING) {
+        atomicAdd(&active_count, 1u);
+    } else {
+        status[t] = verdict.x | (verdict.y << 8u);
+    }
+}

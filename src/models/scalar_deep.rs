@@ -1,0 +1,182 @@
+//! Model `scalar-deep`: f(w) = ½(w_L⋯w_1 − λ)² (PAPER.md §2). The WGSL twin is
+//! `shaders/scalar_deep.wgsl`.
+//!
+//! ∂f/∂w_j = (p − λ)·Π_{i≠j} wᵢ with p = Π wᵢ, from prefix and suffix products
+//! (never p/w_j, which fails at w_j = 0). At a global minimum the Hessian is g gᵀ
+//! with g_j = λ/w_j, so the sharpness is S = Σ(λ/w_j)², and GD can converge
+//! there only if δ ≤ 2/S. S is smallest at the balanced minima, |wᵢ| = |λ|^{1/L},
+//! so no trajectory converges for δ > δ_max = 2/(L|λ|^{2−2/L}).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::models::Assessment;
+use crate::real::Real;
+use crate::rng::TrajectoryRng;
+
+pub const MAX_LAYERS: u32 = 64;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScalarDeepSpec {
+    /// L, the number of scalar layers.
+    pub layers: u32,
+    /// λ ≠ 0, the target.
+    pub lambda: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScalarDeep {
+    pub layers: usize,
+    pub lambda: f64,
+}
+
+/// Writes ∇f(w) into `gradient`; `work` (length L) holds the prefix products.
+/// The kernel performs exactly these operations in this order.
+#[inline]
+pub fn gradient<R: Real>(lambda: R, w: &[R], gradient: &mut [R], work: &mut [R]) {
+    let layers = w.len();
+    let mut prefix = R::one();
+    for i in 0..layers {
+        work[i] = prefix;
+        prefix = prefix * w[i];
+    }
+    let residual = prefix - lambda;
+    let mut suffix = R::one();
+    for j in (0..layers).rev() {
+        gradient[j] = residual * (work[j] * suffix);
+        suffix = suffix * w[j];
+    }
+}
+
+impl ScalarDeep {
+    pub fn new(spec: &ScalarDeepSpec) -> Result<ScalarDeep> {
+        if spec.layers == 0 || spec.layers > MAX_LAYERS {
+            return Err(Error::spec(format!(
+                "model.layers is {}; give L from 1 to {MAX_LAYERS}",
+                spec.layers
+            )));
+        }
+        if !spec.lambda.is_finite() || spec.lambda == 0.0 {
+            return Err(Error::spec(format!(
+                "model.lambda is {}; give a finite target other than zero",
+                spec.lambda
+            )));
+        }
+        Ok(ScalarDeep {
+            layers: spec.layers as usize,
+            lambda: spec.lambda,
+        })
+    }
+
+    /// δ_max = 2/(L|λ|^{2−2/L}): the sharpness of the balanced minima gives the
+    /// largest step size at which any minimum is stable.
+    pub fn step_size_max(&self) -> f64 {
+        let l = self.layers as f64;
+        2.0 / (l * self.lambda.abs().powf(2.0 - 2.0 / l))
+    }
+
+    /// wᵢ = |λ|^{1/L} + noise·N(0, 1), with w₁ carrying the sign of λ.
+    pub fn balanced(&self, noise: f64, rng: &mut TrajectoryRng, out: &mut [f64]) {
+        let magnitude = self.lambda.abs().powf(1.0 / self.layers as f64);
+        for (i, w) in out.iter_mut().enumerate() {
+            let base = if i == 0 {
+                magnitude.copysign(self.lambda)
+            } else {
+                magnitude
+            };
+            *w = base + noise * rng.normal();
+        }
+    }
+
+    /// Loss, S = Σ(λ/ŵᵢ)², and the sharpness at ŵ in closed form: the top
+    /// eigenvalue of g gᵀ, ‖g‖² with g_j = Π_{i≠j} ŵᵢ (exact at p = λ; the
+    /// (p − λ) part of the Hessian vanishes at convergence).
+    pub fn assess(&self, w: &[f64]) -> Assessment {
+        let product: f64 = w.iter().product();
+        let mut prefix = vec![1.0; w.len()];
+        for i in 1..w.len() {
+            prefix[i] = prefix[i - 1] * w[i - 1];
+        }
+        let mut suffix = 1.0;
+        let mut sharpness = 0.0;
+        for j in (0..w.len()).rev() {
+            sharpness += (prefix[j] * suffix).powi(2);
+            suffix *= w[j];
+        }
+        let metric: f64 = w.iter().map(|wi| (self.lambda / wi).powi(2)).sum();
+        Assessment {
+            loss: 0.5 * (product - self.lambda).powi(2),
+            metric,
+            sharpness,
+            minimizer: None,
+            // A global minimum has p = λ; the slack covers an f32 stop at tol_grad.
+            at_minimum: (product - self.lambda).abs() <= 1e-3 * self.lambda.abs(),
+        }
+    }
+
+    pub fn theory(&self) -> serde_json::Value {
+        serde_json::json!({
+            "model": "scalar-deep",
+            "layers": self.layers,
+            "lambda": self.lambda,
+            "metric": "S = Σ(λ/ŵᵢ)²",
+            "bound": "S <= 2/step_size",
+            "step_size_max": self.step_size_max(),
+            "step_size_max_formula": "2/(L|λ|^(2−2/L))",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loss(lambda: f64, w: &[f64]) -> f64 {
+        0.5 * (w.iter().product::<f64>() - lambda).powi(2)
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences_in_f64() {
+        let w = [0.7, -1.3, 0.4, 2.1, 0.0];
+        let lambda = 1.7;
+        let mut g = [0.0; 5];
+        let mut work = [0.0; 5];
+        gradient(lambda, &w, &mut g, &mut work);
+        for j in 0..w.len() {
+            let h = 1e-6;
+            let (mut up, mut down) = (w, w);
+            up[j] += h;
+            down[j] -= h;
+            let fd = (loss(lambda, &up) - loss(lambda, &down)) / (2.0 * h);
+            assert!(
+                (g[j] - fd).abs() < 1e-8 * (1.0 + fd.abs()),
+                "j={j}: {} vs {fd}",
+                g[j]
+            );
+        }
+    }
+
+    #[test]
+    fn balanced_minimum_has_sharpness_two_over_step_size_max() {
+        let m = ScalarDeep::new(&ScalarDeepSpec {
+            layers: 5,
+            lambda: -3.0,
+        })
+        .unwrap();
+        let mut w = vec![0.0; 5];
+        m.balanced(0.0, &mut TrajectoryRng::new(0, 0), &mut w);
+        assert!((w.iter().product::<f64>() + 3.0).abs() < 1e-12);
+        let a = m.assess(&w);
+        assert!(a.loss < 1e-24);
+        assert!((a.metric - 2.0 / m.step_size_max()).abs() < 1e-9 * a.metric);
+        assert!((a.sharpness - a.metric).abs() < 1e-9 * a.metric);
+    }
+
+    #[test]
+    fn bad_sizes_are_refused() {
+        for (layers, lambda) in [(0, 1.0), (65, 1.0), (3, 0.0)] {
+            assert!(ScalarDeep::new(&ScalarDeepSpec { layers, lambda }).is_err());
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The scalar-deep and deep-linear kernels against their CPU twins in f32,
+//! trajectory by trajectory.
+
+mod common;
+
+use stepsweep::backend::{ChunkResult, Engine};
+use stepsweep::grid::Sweep;
+use stepsweep::spec::Precision;
+use stepsweep::stopping::Outcome;
+
+/// Final parameters of trajectories that converged on both backends agree to
+/// this, relative to the parameters' scale: f32 runs whose kernels may fuse a
+/// multiply and an add that the CPU rounds twice.
+const PARAM_TOL: f64 = 2e-3;
+
+fn compare(name: &str, spec_text: &str) {
+    let Some(ctx) = common::gpu_or_skip(name) else {
+        return;
+    };
+    let sweep = Sweep::new(common::spec(spec_text)).unwrap();
+    let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
+    let run = |engine: Engine| -> Vec<ChunkResult> {
+        sweep
+            .chunks(u64::MAX)
+            .into_iter()
+            .map(|ids| engine.run(&sweep, &rule, ids, |_| {}).unwrap())
+            .collect()
+    };
+    let gpu = run(Engine::new(&sweep, Some(ctx), Precision::F32, &rule).unwrap());
+    let cpu = run(Engine::new(&sweep, None, Precision::F32, &rule).unwrap());
+    let (mut n, mut same, mut both_converged) = (0usize, 0usize, 0usize);
+    for (g, c) in gpu.iter().zip(&cpu) {
+        for (i, (eg, ec)) in g.ends.iter().zip(&c.ends).enumerate() {
+            n += 1;
+            if eg.outcome == ec.outcome {
+                same += 1;
+            }
+            if eg.outcome == Outcome::Converged && ec.outcome == Outcome::Converged {
+                both_converged += 1;
+                let tg = &g.theta[i * g.dim..(i + 1) * g.dim];
+                let tc = &c.theta[i * c.dim..(i + 1) * c.dim];
+                let scale = tc.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                let worst = tg
+                    .iter()
+                    .zip(tc)
+                    .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+                assert!(
+                    worst <= PARAM_TOL * scale,
+                    "{name}: trajectory {i} differs by {worst}"
+                );
+            }
+        }
+    }
+    let agreement = same as f64 / n as f64;
+    assert!(
+        agreement >= 0.999,
+        "{name}: classes agree on {agreement:.4} of {n}"
+    );
+    assert!(
+        both_converged * 5 >= n,
+        "{name}: only {both_converged} of {n} converged on both"
+    );
+}
+
+fn scalar_deep(layers: u32) -> String {
+    format!(
+        r#"
+        trajectories = 1000
+        max_iters = 20000
+        seed = 5
+        [model]
+        kind = "scalar-deep"
+        layers = {layers}
+        lambda = 2.0
+        [init]
+        kind = "balanced"
+        noise = 0.2
+        [steps]
+        linspace = [0.005, 0.3, 8]
+        "#
+    )
+}
+
+fn deep_linear(size: u32, layers: u32, trajectories: u32) -> String {
+    format!(
+        r#"
+        trajectories = {trajectories}
+        max_iters = 4000
+        seed = 6
+        [model]
+        kind = "deep-linear"
+        layers = {layers}
+        size = {size}
+        target = {{ kind = "psd", seed = 1 }}
+        sigma_max = 1.2
+        [init]
+        kind = "identity"
+        scale = 0.1
+        [steps]
+        values = [0.05, 0.2, 0.6]
+        "#
+    )
+}
+
+#[test]
+fn scalar_deep_kernel_matches_cpu() {
+    for layers in [2, 5, 16] {
+        compare(&format!("scalar-deep L={layers}"), &scalar_deep(layers));
+    }
+}
+
+#[test]
+fn deep_linear_kernel_matches_cpu() {
+    for (size, layers, trajectories) in [(2, 2, 400), (4, 4, 200), (8, 3, 64), (16, 2, 24)] {
+        compare(
+            &format!("deep-linear n={size} L={layers}"),
+            &deep_linear(size, layers, trajectories),
+        );
+    }
+}
