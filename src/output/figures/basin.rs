@@ -85,22 +85,13 @@ impl Figure for BasinMap {
     {
         let (xs, ys) = self.grid.ranges();
         let (x_scale, y_scale) = (self.grid.x_scale, self.grid.y_scale);
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, canvas::text(20))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
-            .build_cartesian_2d(xs, ys)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_desc(self.grid.x_desc())
-            .y_desc(self.grid.y_desc())
-            .x_label_formatter(&|v| x_scale.label(*v))
-            .y_label_formatter(&|v| y_scale.label(*v))
-            .label_style(canvas::text(14))
-            .axis_desc_style(canvas::text(16))
-            .draw()?;
+        let mut chart = canvas::chart(root, &self.title, xs, ys)?;
+        canvas::axes(
+            &mut chart,
+            (&self.grid.x_desc(), x_scale),
+            (&self.grid.y_desc(), y_scale),
+            false,
+        )?;
         chart.draw_series(self.grid.rects().map(|(corners, cell)| {
             Rectangle::new(corners, self.classes[self.class_of(cell)].1.filled())
         }))?;
@@ -120,13 +111,7 @@ impl Figure for BasinMap {
                     Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(canvas::text(14))
-            .draw()?;
+        canvas::legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }

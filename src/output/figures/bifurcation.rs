@@ -110,27 +110,14 @@ impl Figure for Bifurcation {
         } else {
             0.0..1.0
         };
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, canvas::text(20))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x_range, y_range.clone())?;
-        chart
-            .configure_mesh()
-            .x_desc(match scale {
-                Scale::Log => "step size δ (dimensionless, log scale)",
-                Scale::Linear => "step size δ (dimensionless)",
-            })
-            .y_desc(format!(
-                "x after {TRANSIENT} iterations (next {RECORDED} values)"
-            ))
-            .x_label_formatter(&|v| scale.label(*v))
-            .y_label_formatter(&|v| canvas::tick_label(*v))
-            .label_style(canvas::text(14))
-            .axis_desc_style(canvas::text(16))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let mut chart = canvas::chart(root, &self.title, x_range, y_range)?;
+        let y_desc = format!("x after {TRANSIENT} iterations (next {RECORDED} values)");
+        canvas::axes(
+            &mut chart,
+            (canvas::step_desc(scale), scale),
+            (&y_desc, Scale::Linear),
+            true,
+        )?;
         for (s, x0) in self.starts.iter().enumerate() {
             let colour = canvas::MINIMIZER_COLOURS[s % canvas::MINIMIZER_COLOURS.len()];
             chart
@@ -143,31 +130,8 @@ impl Figure for Bifurcation {
                 .label(format!("started at x₀ = {}", theory::short(*x0)))
                 .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
         }
-        for (i, t) in self.thresholds.iter().enumerate() {
-            let x = scale.to_axis(t.step_size);
-            if !chart.x_range().contains(&x) {
-                continue;
-            }
-            chart.draw_series(DashedLineSeries::new(
-                vec![(x, y_range.start), (x, y_range.end)],
-                8,
-                5,
-                BLACK.stroke_width(1),
-            ))?;
-            let y = y_range.end - (y_range.end - y_range.start) * (0.04 + 0.06 * i as f64);
-            chart.draw_series(std::iter::once(Text::new(
-                format!(" {}", t.label),
-                (x, y),
-                canvas::text(14),
-            )))?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(canvas::text(14))
-            .draw()?;
+        canvas::threshold_lines(&mut chart, &self.thresholds, scale, 1)?;
+        canvas::legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
         Ok(())
     }
 }

@@ -2,11 +2,15 @@
 //! colour-blind-safe palette, log or linear axes, and rendering one drawing
 //! into a PNG and an SVG, each written atomically.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
+
+use super::theory::Threshold;
 
 use crate::error::{Error, Result};
 use crate::output::write_atomic;
@@ -109,6 +113,115 @@ pub fn text(size: u32) -> TextStyle<'static> {
 
 /// Errors from plotters, boxed so one drawing routine serves both backends.
 pub type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+/// Every figure's chart: f64 on both axes (log axes are drawn on log10 values).
+pub type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart with the house caption, margins and label areas.
+pub fn chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    x: Range<f64>,
+    y: Range<f64>,
+) -> std::result::Result<Chart<'a, DB>, Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    Ok(ChartBuilder::on(area)
+        .caption(title, text(20))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x, y)?)
+}
+
+/// The step-size axis's description.
+pub fn step_desc(scale: Scale) -> &'static str {
+    match scale {
+        Scale::Log => "step size δ (dimensionless, log scale)",
+        Scale::Linear => "step size δ (dimensionless)",
+    }
+}
+
+/// Axes with descriptions and tick labels mapped back through the scales;
+/// `grid` keeps the bold grid lines (line plots), off for filled maps.
+pub fn axes<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    (x_desc, x_scale): (&str, Scale),
+    (y_desc, y_scale): (&str, Scale),
+    grid: bool,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let x_label = move |v: &f64| x_scale.label(*v);
+    let y_label = move |v: &f64| y_scale.label(*v);
+    let mut mesh = chart.configure_mesh();
+    if grid {
+        mesh.light_line_style(WHITE.mix(0.0));
+    } else {
+        mesh.disable_mesh();
+    }
+    mesh.x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
+        .label_style(text(14))
+        .axis_desc_style(text(16))
+        .draw()?;
+    Ok(())
+}
+
+/// Dashed vertical lines at the thresholds inside the plot, each labelled
+/// near the top; labels are staggered so that close thresholds stay readable.
+pub fn threshold_lines<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    thresholds: &[Threshold],
+    scale: Scale,
+    width: u32,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let y = chart.y_range();
+    for (i, t) in thresholds.iter().enumerate() {
+        let x = scale.to_axis(t.step_size);
+        if !chart.x_range().contains(&x) {
+            continue;
+        }
+        chart.draw_series(DashedLineSeries::new(
+            vec![(x, y.start), (x, y.end)],
+            8,
+            5,
+            BLACK.stroke_width(width),
+        ))?;
+        let label_y = y.end - (y.end - y.start) * (0.04 + 0.06 * i as f64);
+        chart.draw_series(std::iter::once(Text::new(
+            format!(" {}", t.label),
+            (x, label_y),
+            text(14),
+        )))?;
+    }
+    Ok(())
+}
+
+/// The legend of the labelled series, in a framed box.
+pub fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    position: SeriesLabelPosition,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(text(14))
+        .draw()?;
+    Ok(())
+}
 
 /// A figure: one drawing routine, rendered onto any plotters backend.
 pub trait Figure {

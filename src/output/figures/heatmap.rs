@@ -2,11 +2,10 @@
 //! viridis colormap (readable under the common colour-vision deficiencies and
 //! in grey), with a colour bar and the theory's boundary drawn over it.
 
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::canvas::{self, DrawResult, Figure, Scale};
+use super::canvas::{self, Chart, DrawResult, Figure, Scale};
 use super::data::RunData;
 use super::grid2d::Grid2d;
 use super::theory::{self, Boundary};
@@ -23,8 +22,6 @@ pub struct Heatmap {
 }
 
 const BAR_WIDTH: u32 = 130;
-
-type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 impl Heatmap {
     pub fn new(run: &RunData) -> Option<Heatmap> {
@@ -48,12 +45,7 @@ impl Heatmap {
         DB::ErrorType: 'static,
     {
         let (xs, ys) = self.grid.ranges();
-        Ok(ChartBuilder::on(area)
-            .caption(&self.title, canvas::text(20))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
-            .build_cartesian_2d(xs, ys)?)
+        canvas::chart(area, &self.title, xs, ys)
     }
 
     /// The pixel at the centre of cell (step index, axis index) in the PNG,
@@ -81,16 +73,12 @@ impl Figure for Heatmap {
         let (main, bar) = root.split_horizontally(w - BAR_WIDTH);
         let mut chart = self.chart(&main)?;
         let (xs, ys) = (self.grid.x_scale, self.grid.y_scale);
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_desc(self.grid.x_desc())
-            .y_desc(self.grid.y_desc())
-            .x_label_formatter(&|v| xs.label(*v))
-            .y_label_formatter(&|v| ys.label(*v))
-            .label_style(canvas::text(14))
-            .axis_desc_style(canvas::text(16))
-            .draw()?;
+        canvas::axes(
+            &mut chart,
+            (&self.grid.x_desc(), xs),
+            (&self.grid.y_desc(), ys),
+            false,
+        )?;
         chart.draw_series(self.grid.rects().map(|(corners, cell)| {
             Rectangle::new(corners, colour_of(cell.p_converged()).filled())
         }))?;

@@ -81,25 +81,13 @@ impl Figure for Outcomes {
     {
         let scale = self.scale;
         let x_range = scale.range(self.cells.iter().map(|c| c.step_size), 0.02);
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, canvas::text(20))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x_range, -0.02f64..1.02)?;
-        chart
-            .configure_mesh()
-            .x_desc(match scale {
-                Scale::Log => "step size δ (dimensionless, log scale)",
-                Scale::Linear => "step size δ (dimensionless)",
-            })
-            .y_desc("P(outcome), 95% Wilson band")
-            .x_label_formatter(&|v| scale.label(*v))
-            .y_label_formatter(&|v| canvas::tick_label(*v))
-            .label_style(canvas::text(14))
-            .axis_desc_style(canvas::text(16))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let mut chart = canvas::chart(root, &self.title, x_range, -0.02f64..1.02)?;
+        canvas::axes(
+            &mut chart,
+            (canvas::step_desc(scale), scale),
+            ("P(outcome), 95% Wilson band", Scale::Linear),
+            true,
+        )?;
 
         for curve in &self.curves {
             let shares: Vec<(f64, (f64, f64, f64))> = self
@@ -130,32 +118,8 @@ impl Figure for Outcomes {
                 });
         }
 
-        for (i, t) in self.thresholds.iter().enumerate() {
-            let x = scale.to_axis(t.step_size);
-            if !chart.x_range().contains(&x) {
-                continue;
-            }
-            chart.draw_series(DashedLineSeries::new(
-                vec![(x, -0.02), (x, 1.02)],
-                8,
-                5,
-                BLACK.stroke_width(2),
-            ))?;
-            // Stagger the labels so thresholds close together stay readable.
-            let y = 0.96 - 0.06 * i as f64;
-            chart.draw_series(std::iter::once(Text::new(
-                format!(" {}", t.label),
-                (x, y),
-                canvas::text(14),
-            )))?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::MiddleRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(canvas::text(14))
-            .draw()?;
+        canvas::threshold_lines(&mut chart, &self.thresholds, scale, 2)?;
+        canvas::legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
         Ok(())
     }
 }

@@ -119,25 +119,14 @@ impl Figure for MetricRatio {
             scale.range(self.points.iter().map(|p| p.0), 0.02)
         };
         let top = self.max_ratio().unwrap_or(1.0).max(1.0) * 1.1;
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, canvas::text(20))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(64)
-            .build_cartesian_2d(x_range.clone(), 0f64..top)?;
-        chart
-            .configure_mesh()
-            .x_desc(match scale {
-                Scale::Log => "step size δ (dimensionless, log scale)",
-                Scale::Linear => "step size δ (dimensionless)",
-            })
-            .y_desc(format!("{} / bound (dimensionless)", self.metric))
-            .x_label_formatter(&|v| scale.label(*v))
-            .y_label_formatter(&|v| canvas::tick_label(*v))
-            .label_style(canvas::text(14))
-            .axis_desc_style(canvas::text(16))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
+        let mut chart = canvas::chart(root, &self.title, x_range.clone(), 0f64..top)?;
+        let y_desc = format!("{} / bound (dimensionless)", self.metric);
+        canvas::axes(
+            &mut chart,
+            (canvas::step_desc(scale), scale),
+            (&y_desc, Scale::Linear),
+            true,
+        )?;
         let radius = if self.per_trajectory { 2 } else { 4 };
         chart
             .draw_series(self.points.iter().map(|(d, r)| {
@@ -167,13 +156,7 @@ impl Figure for MetricRatio {
                     canvas::VERMILLION.stroke_width(2),
                 )
             });
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(canvas::text(14))
-            .draw()?;
+        canvas::legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     }
 }
