@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::backend::gpu;
-use crate::cli::RunArgs;
+use crate::cli::{PlotArgs, ReproduceArgs, RunArgs};
 use crate::error::{Error, Result};
-use crate::output::table;
+use crate::output::{figures, table};
 use crate::presets;
+use crate::reproduce;
 use crate::spec::Spec;
 use crate::sweep::{self, RunOptions};
 
@@ -61,8 +62,33 @@ pub fn run(args: &RunArgs) -> Result<()> {
         None => sweep::run(spec, &name, &out, &opts)?,
     };
     print!("{}", table::render(&report));
-    println!("wrote {}", out.display());
+    let figures = figures::plot_dir(&out)?;
+    println!("wrote {} ({} figures)", out.display(), figures.len());
     Ok(())
+}
+
+pub fn plot(args: &PlotArgs) -> Result<()> {
+    let written = figures::plot_dir(&args.dir)?;
+    for f in &written {
+        println!("{}", f.display());
+    }
+    Ok(())
+}
+
+pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
+    let opts = reproduce::Options {
+        quick: args.quick,
+        backend: args.backend,
+        quiet: args.quiet,
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| reproduce::default_out(args.quick));
+    let report = reproduce::run(&reproduce::paper(), &out, &opts)?;
+    print!("{}", report.table());
+    println!("wrote {}", out.join("report.html").display());
+    report.verdict()
 }
 
 pub fn devices() -> Result<()> {

@@ -25,6 +25,33 @@ pub enum Command {
     Devices,
     /// List the embedded presets.
     Presets,
+    /// Redraw the figures of a finished run into DIR/figures/.
+    Plot(PlotArgs),
+    /// Check every claim of the paper: run its sweeps, draw its figures, and
+    /// write report.md and report.html. Exits non-zero if a claim fails.
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// The output directory of a `stepsweep run`.
+    pub dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ReproduceArgs {
+    /// Fewer trajectories, cells and iterations: every claim in under two minutes on two cores.
+    #[arg(long)]
+    pub quick: bool,
+    /// Output directory [default: runs/reproduce, or runs/reproduce-quick with --quick].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Where trajectories run; the claims are checked in f64 on the CPU unless `gpu` is asked for.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]

@@ -18,6 +18,12 @@ pub enum Error {
     /// The GPU backend could not run.
     #[error("{0}")]
     Gpu(String),
+    /// A figure could not be drawn.
+    #[error("{0}")]
+    Figure(String),
+    /// `reproduce` ran, and some of the paper's claims did not hold.
+    #[error("{0}")]
+    ClaimsFailed(String),
 }
 
 impl Error {
@@ -30,6 +36,16 @@ impl Error {
             action,
             path: path.into(),
             source,
+        }
+    }
+}
+
+impl Error {
+    /// The process exit status for this error: 2 for bad input, 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Spec(_) => 2,
+            _ => 1,
         }
     }
 }

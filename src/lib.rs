@@ -12,6 +12,7 @@ pub mod models;
 pub mod output;
 pub mod presets;
 pub mod real;
+pub mod reproduce;
 pub mod rng;
 pub mod shaders;
 pub mod spec;

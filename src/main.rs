@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use stepsweep::app;
 use stepsweep::cli::{Cli, Command};
-use stepsweep::{app, Error};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -29,15 +29,14 @@ fn main() -> ExitCode {
             app::list_presets();
             Ok(())
         }
+        Command::Plot(args) => app::plot(args),
+        Command::Reproduce(args) => app::reproduce(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            match e {
-                Error::Spec(_) => ExitCode::from(2),
-                _ => ExitCode::from(1),
-            }
+            ExitCode::from(e.exit_code())
         }
     }
 }

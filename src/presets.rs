@@ -1,7 +1,11 @@
 //! Spec files for the paper's claims, embedded so `stepsweep run NAME` and
 //! `stepsweep reproduce` work from any directory.
 
-pub const PRESETS: &[(&str, &str)] = &[("poly", include_str!("../presets/poly.toml"))];
+pub const PRESETS: &[(&str, &str)] = &[
+    ("poly", include_str!("../presets/poly.toml")),
+    ("poly-basin", include_str!("../presets/poly-basin.toml")),
+    ("poly-cascade", include_str!("../presets/poly-cascade.toml")),
+];
 
 pub fn find(name: &str) -> Option<&'static str> {
     PRESETS

@@ -1,0 +1,177 @@
+//! What a figure is drawn from: a run's summary.json (the spec, rebuilt into
+//! a sweep so the models' theory is at hand, and the cell rows) and, when the
+//! run wrote it, trajectories.csv. Figures read only these, so `stepsweep plot
+//! DIR` redraws any finished run.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::aggregate::wilson;
+use crate::error::{Error, Result};
+use crate::grid::Sweep;
+use crate::spec::Spec;
+
+/// One grid cell's counts, as cells.csv and summary.json give them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CellRow {
+    pub step_size: f64,
+    pub axis_value: Option<f64>,
+    pub trajectories: u64,
+    pub converged: u64,
+    pub diverged: u64,
+    pub oscillating: u64,
+    pub undecided: u64,
+    /// Converged to each minimizer, ascending in x (models with minimizers).
+    pub converged_min: Vec<u64>,
+    pub metric_max: Option<f64>,
+    pub bound: f64,
+    pub violations: u64,
+}
+
+impl CellRow {
+    pub fn p_converged(&self) -> f64 {
+        self.converged as f64 / self.trajectories.max(1) as f64
+    }
+
+    /// A count as a fraction of the cell's trajectories, with its 95% Wilson interval.
+    pub fn share(&self, count: u64) -> (f64, f64, f64) {
+        wilson(count, self.trajectories)
+    }
+}
+
+/// A finished run, as the figures see it.
+pub struct RunData {
+    pub name: String,
+    pub sweep: Sweep,
+    pub cells: Vec<CellRow>,
+    /// trajectories.csv, when the run wrote one.
+    pub trajectories: Option<PathBuf>,
+}
+
+fn bad(dir: &Path, what: &str) -> Error {
+    Error::spec(format!(
+        "{} is not a stepsweep run directory: its summary.json {what}; run 'stepsweep run' into it first",
+        dir.display()
+    ))
+}
+
+impl RunData {
+    /// Reads DIR/summary.json (and notes DIR/trajectories.csv when present).
+    pub fn load(dir: &Path) -> Result<RunData> {
+        let path = dir.join("summary.json");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(bad(dir, "is missing"));
+            }
+            Err(e) => return Err(Error::io("cannot read", &path, e)),
+        };
+        let summary: Value =
+            serde_json::from_str(&text).map_err(|_| bad(dir, "is not valid JSON"))?;
+        let mut data = RunData::from_summary(&summary).map_err(|e| match e {
+            Error::Spec(m) => bad(dir, &m),
+            other => other,
+        })?;
+        let trajectories = dir.join("trajectories.csv");
+        data.trajectories = trajectories.is_file().then_some(trajectories);
+        Ok(data)
+    }
+
+    /// Builds the data from a summary.json value (see `sweep::summary_json`).
+    pub fn from_summary(summary: &Value) -> Result<RunData> {
+        let spec: Spec = serde_json::from_value(summary["spec"].clone())
+            .map_err(|e| Error::spec(format!("has no readable spec ({e})")))?;
+        let sweep = Sweep::new(spec)?;
+        let rows = summary["cells"]
+            .as_array()
+            .ok_or_else(|| Error::spec("has no cells"))?;
+        if rows.len() != sweep.cells.len() {
+            return Err(Error::spec(format!(
+                "lists {} cells where its spec gives {}",
+                rows.len(),
+                sweep.cells.len()
+            )));
+        }
+        let axis_column = sweep.spec.axis.as_ref().map(|a| a.column().to_string());
+        let minimizers = sweep.cells[0].model.minimizers().len();
+        let cells = rows
+            .iter()
+            .map(|row| cell_row(row, axis_column.as_deref(), minimizers))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| Error::spec("has a cell row with a missing or malformed count"))?;
+        Ok(RunData {
+            name: summary["name"].as_str().unwrap_or("sweep").to_string(),
+            sweep,
+            cells,
+            trajectories: None,
+        })
+    }
+
+    /// Whether the step-size axis was laid out log-spaced.
+    pub fn log_steps(&self) -> bool {
+        self.sweep.spec.steps.is_log()
+    }
+
+    /// Whether the second axis was laid out log-spaced.
+    pub fn log_axis(&self) -> bool {
+        self.sweep
+            .spec
+            .axis
+            .as_ref()
+            .is_some_and(|a| a.axis_values().is_log())
+    }
+
+    /// Cells with the same step size summed over the second axis, ascending in δ.
+    pub fn by_step_size(&self) -> Vec<CellRow> {
+        let mut out: Vec<CellRow> = Vec::new();
+        for c in &self.cells {
+            match out.iter_mut().find(|o| o.step_size == c.step_size) {
+                Some(o) => {
+                    o.trajectories += c.trajectories;
+                    o.converged += c.converged;
+                    o.diverged += c.diverged;
+                    o.oscillating += c.oscillating;
+                    o.undecided += c.undecided;
+                    for (a, b) in o.converged_min.iter_mut().zip(&c.converged_min) {
+                        *a += b;
+                    }
+                    o.metric_max = match (o.metric_max, c.metric_max) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                    o.violations += c.violations;
+                }
+                None => out.push(CellRow {
+                    axis_value: None,
+                    ..c.clone()
+                }),
+            }
+        }
+        out.sort_by(|a, b| a.step_size.total_cmp(&b.step_size));
+        out
+    }
+}
+
+fn cell_row(row: &Value, axis: Option<&str>, minimizers: usize) -> Option<CellRow> {
+    let count = |k: &str| row.get(k)?.as_u64();
+    let axis_value = match axis {
+        Some(col) => Some(row.get(col)?.as_f64()?),
+        None => None,
+    };
+    Some(CellRow {
+        step_size: row.get("step_size")?.as_f64()?,
+        axis_value,
+        trajectories: count("trajectories")?,
+        converged: count("converged")?,
+        diverged: count("diverged")?,
+        oscillating: count("oscillating")?,
+        undecided: count("undecided")?,
+        converged_min: (0..minimizers)
+            .map(|k| count(&format!("converged_min_{k}")))
+            .collect::<Option<Vec<_>>>()?,
+        metric_max: row.get("metric_max").and_then(Value::as_f64),
+        bound: row.get("bound")?.as_f64()?,
+        violations: count("violations")?,
+    })
+}

@@ -1,0 +1,132 @@
+//! The paper's claims, as entries: each experiment names an embedded preset,
+//! how `--quick` shrinks it, and the claims judged on its sweep. Predicted
+//! values come from the model's theory (2/f''(x*) for the polynomial), never
+//! from a measurement. To add a model's claims, add an experiment here.
+
+use super::{Claim, Experiment};
+use crate::models::poly::{Poly, PolySpec};
+use crate::output::figures::theory::short;
+use crate::reproduce::Prediction;
+use crate::spec::Overrides;
+
+fn overrides(trajectories: u64, max_iters: u64, steps: Option<&str>) -> Overrides {
+    Overrides {
+        trajectories: Some(trajectories),
+        max_iters: Some(max_iters),
+        steps: steps.map(String::from),
+        ..Overrides::default()
+    }
+}
+
+/// Every claim `stepsweep reproduce` checks.
+pub fn paper() -> Vec<Experiment> {
+    poly()
+}
+
+/// PAPER.md §1: f(x) = (x²+1)(x−1)²(x−2)², minimizers x = 1 (f'' = 4) and x = 2 (f'' = 10).
+fn poly() -> Vec<Experiment> {
+    let model = Poly::new(&PolySpec::default()).expect("the paper's polynomial");
+    let (x1, x2) = (&model.minimizers[0], &model.minimizers[1]);
+    let threshold_claim = |k: usize, figure: &'static str| {
+        let m = &model.minimizers[k];
+        Claim {
+            id: format!("poly-threshold-x{}", k + 1),
+            statement: format!(
+                "GD converges to x = {} only if δ ≤ 2/f''({}) = {}",
+                short(m.x),
+                short(m.x),
+                short(m.threshold)
+            ),
+            explanation: format!(
+                "A minimizer is reachable only if it is linearly stable: 1 − δ f''(x*) ≥ −1. \
+                 With f''({x}) = {c}, convergence to x = {x} needs δ ≤ {t}. Random starts on \
+                 [−1, 4) sweep δ across the threshold; the measured cut-off is the largest swept δ \
+                 from which some trajectory still converged to x = {x}, and the next swept δ.",
+                x = short(m.x),
+                c = short(m.curvature),
+                t = short(m.threshold),
+            ),
+            prediction: Prediction::ConvergesOnlyUpTo {
+                minimizer: Some(k),
+                threshold: m.threshold,
+            },
+            figure,
+        }
+    };
+    let between = 0.3;
+    vec![
+        Experiment {
+            preset: "poly",
+            // Fewer trajectories, a coarser grid that keeps a bracket of ±0.001
+            // around each threshold, and a budget that still lets δ = 0.499
+            // (multiplier −0.996) converge.
+            quick: overrides(
+                4000,
+                20_000,
+                Some("0.02,0.05,0.1,0.15,0.19,0.199,0.201,0.21,0.25,0.3,0.35,0.4,0.45,0.49,0.499,0.501,0.51,0.55,0.6"),
+            ),
+            claims: vec![
+                threshold_claim(0, "poly-basin/figures/heatmap"),
+                threshold_claim(1, "poly-basin/figures/basin"),
+                Claim {
+                    id: "poly-only-x1".into(),
+                    statement: format!(
+                        "At δ = {between}, every converging trajectory ends at x = {}",
+                        short(x1.x)
+                    ),
+                    explanation: format!(
+                        "{between} lies between the two thresholds {} and {}: x = {} is too sharp \
+                         for this step size and x = {} is not, so whatever converges must end at x = {}.",
+                        short(x2.threshold),
+                        short(x1.threshold),
+                        short(x2.x),
+                        short(x1.x),
+                        short(x1.x)
+                    ),
+                    prediction: Prediction::OnlyMinimizer {
+                        step_size: between,
+                        minimizer: 0,
+                    },
+                    figure: "poly/figures/outcomes",
+                },
+                Claim {
+                    id: "poly-bound".into(),
+                    statement: "Every converged trajectory satisfies f''(x̂) ≤ 2/δ".into(),
+                    explanation: "The general form of the two threshold claims: at every swept \
+                                  step size, the curvature at the point reached is at most 2/δ. \
+                                  A violation is a converged trajectory above the bound by more \
+                                  than 0.1%."
+                        .into(),
+                    prediction: Prediction::MetricWithinBound,
+                    figure: "poly/figures/metric_bound",
+                },
+            ],
+        },
+        Experiment {
+            preset: "poly-basin",
+            quick: overrides(1, 20_000, None),
+            claims: Vec::new(),
+        },
+        Experiment {
+            preset: "poly-cascade",
+            quick: overrides(64, 20_000, None),
+            claims: vec![Claim {
+                id: "poly-cascade".into(),
+                statement: format!(
+                    "Past δ = {}, the orbit near x = {} doubles its period, then turns chaotic",
+                    short(x2.threshold),
+                    short(x2.x)
+                ),
+                explanation: "Starts within 0.1 of x = 2: just past the threshold the fixed point \
+                              gives way to a period-2 orbit (δ = 0.21), then period 4 (δ = 0.25), \
+                              and by δ = 0.3 most orbits are bounded but aperiodic, as in the \
+                              logistic map."
+                    .into(),
+                prediction: Prediction::Periods {
+                    expected: vec![(0.21, Some(2)), (0.25, Some(4)), (0.3, None)],
+                },
+                figure: "poly-cascade/figures/bifurcation",
+            }],
+        },
+    ]
+}

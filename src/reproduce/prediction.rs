@@ -1,0 +1,230 @@
+//! What a claim predicts, and how a finished sweep is judged against it. Each
+//! kind is worded in the sweep's own terms (step sizes, outcome counts,
+//! minimizers, metric and bound), so a model's claims are entries, not code.
+
+use crate::aggregate::{wilson, CellStats};
+use crate::sweep::SweepReport;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Prediction {
+    /// GD converges (to minimizer `minimizer`, ascending in x, or to anything
+    /// when None) only at step sizes up to `threshold`. Measured: the largest
+    /// swept δ where some trajectory converged there, and the next swept δ;
+    /// the prediction holds if the threshold lies between them.
+    ConvergesOnlyUpTo {
+        minimizer: Option<usize>,
+        threshold: f64,
+    },
+    /// At `step_size`, every converged trajectory ends at `minimizer`.
+    OnlyMinimizer { step_size: f64, minimizer: usize },
+    /// No converged trajectory anywhere in the sweep has its metric above the bound.
+    MetricWithinBound,
+    /// Near a minimizer past its threshold, the orbit's period at each step
+    /// size: Some(p) when most trajectories oscillate with period p, None when
+    /// most stay bounded but undecided (chaos; a rare start may still land on
+    /// a periodic window, as in the logistic map).
+    Periods { expected: Vec<(f64, Option<u32>)> },
+}
+
+/// A claim's outcome: what was predicted, what was measured, and whether they agree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub predicted: String,
+    pub measured: String,
+    pub pass: bool,
+}
+
+fn num(v: f64) -> String {
+    crate::output::figures::canvas::tick_label(v)
+}
+
+/// "p [lo, hi]" with three decimals.
+fn share(count: u64, n: u64) -> String {
+    let (p, lo, hi) = wilson(count, n);
+    format!("{p:.3} [{lo:.3}, {hi:.3}]")
+}
+
+/// Cells summed over any second axis, ascending in δ.
+fn by_step(report: &SweepReport) -> Vec<(f64, CellStats)> {
+    let mut out: Vec<(f64, CellStats)> = Vec::new();
+    for (cell, stats) in report.sweep.cells.iter().zip(&report.cells) {
+        match out.iter_mut().find(|(d, _)| *d == cell.step_size) {
+            Some((_, s)) => s.merge(stats),
+            None => out.push((cell.step_size, stats.clone())),
+        }
+    }
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out
+}
+
+fn at_step(report: &SweepReport, step_size: f64) -> Option<CellStats> {
+    by_step(report)
+        .into_iter()
+        .find(|(d, _)| (d - step_size).abs() <= 1e-12 * step_size.abs())
+        .map(|(_, s)| s)
+}
+
+fn target_name(report: &SweepReport, minimizer: Option<usize>) -> String {
+    match minimizer {
+        Some(k) => match report.sweep.cells[0].model.minimizers().get(k) {
+            Some(m) => format!("x = {}", num(m.x)),
+            None => format!("minimizer {k}"),
+        },
+        None => "any minimizer".into(),
+    }
+}
+
+impl Prediction {
+    pub fn judge(&self, report: &SweepReport) -> Verdict {
+        match self {
+            Prediction::ConvergesOnlyUpTo {
+                minimizer,
+                threshold,
+            } => converges_only_up_to(report, *minimizer, *threshold),
+            Prediction::OnlyMinimizer {
+                step_size,
+                minimizer,
+            } => only_minimizer(report, *step_size, *minimizer),
+            Prediction::MetricWithinBound => metric_within_bound(report),
+            Prediction::Periods { expected } => periods(report, expected),
+        }
+    }
+}
+
+fn converges_only_up_to(report: &SweepReport, minimizer: Option<usize>, threshold: f64) -> Verdict {
+    let target = target_name(report, minimizer);
+    let reached = |s: &CellStats| match minimizer {
+        Some(k) => s.converged_min.get(k).copied().unwrap_or(0),
+        None => s.converged,
+    };
+    let cells = by_step(report);
+    let predicted = format!("reaches {target} only for δ ≤ {}", num(threshold));
+    let Some(last) = cells.iter().rposition(|(_, s)| reached(s) > 0) else {
+        return Verdict {
+            predicted,
+            measured: format!("no trajectory reached {target} at any swept δ"),
+            pass: false,
+        };
+    };
+    let (last_step, last_stats) = &cells[last];
+    let beyond: u64 = cells[last + 1..].iter().map(|(_, s)| s.trajectories).sum();
+    let mut measured = format!(
+        "last δ reaching {target}: {} (P = {})",
+        num(*last_step),
+        share(reached(last_stats), last_stats.trajectories)
+    );
+    let slack = 1e-9 * threshold.abs();
+    let pass = match cells.get(last + 1) {
+        Some((next, _)) => {
+            let (_, _, hi) = wilson(0, beyond);
+            measured.push_str(&format!(
+                "; none of {beyond} beyond it (P ≤ {hi:.1e}); cut-off in ({}, {}]",
+                num(*last_step),
+                num(*next)
+            ));
+            *last_step <= threshold + slack && threshold <= *next + slack
+        }
+        None => {
+            measured.push_str("; the sweep ends there, so the cut-off is not bracketed");
+            false
+        }
+    };
+    Verdict {
+        predicted,
+        measured,
+        pass,
+    }
+}
+
+fn only_minimizer(report: &SweepReport, step_size: f64, minimizer: usize) -> Verdict {
+    let target = target_name(report, Some(minimizer));
+    let predicted = format!(
+        "at δ = {}, every converged trajectory ends at {target}",
+        num(step_size)
+    );
+    let Some(s) = at_step(report, step_size) else {
+        return Verdict {
+            predicted,
+            measured: format!("δ = {} was not swept", num(step_size)),
+            pass: false,
+        };
+    };
+    let at = s.converged_min.get(minimizer).copied().unwrap_or(0);
+    Verdict {
+        predicted,
+        measured: format!(
+            "{at} of {} converged trajectories at {target} (share {}); {} of {} trajectories converged",
+            s.converged,
+            share(at, s.converged),
+            s.converged,
+            s.trajectories
+        ),
+        pass: s.converged > 0 && at == s.converged,
+    }
+}
+
+fn metric_within_bound(report: &SweepReport) -> Verdict {
+    let theory = report.sweep.cells[0].model.theory();
+    let bound = theory["bound"].as_str().unwrap_or("metric <= bound");
+    let converged: u64 = report.cells.iter().map(|s| s.converged).sum();
+    let violations: u64 = report.cells.iter().map(|s| s.violations).sum();
+    let ratio = report
+        .sweep
+        .cells
+        .iter()
+        .zip(&report.cells)
+        .filter_map(|(c, s)| s.metric_max.map(|m| m / c.model.bound(c.step_size)))
+        .reduce(f64::max);
+    let (_, _, hi) = wilson(violations, converged);
+    Verdict {
+        predicted: format!("{} for every converged trajectory", bound.replace("<=", "≤").replace("step_size", "δ")),
+        measured: format!(
+            "{violations} violations among {converged} converged trajectories (rate ≤ {hi:.1e}); largest metric/bound {}",
+            ratio.map_or("-".into(), |r| format!("{r:.4}"))
+        ),
+        pass: converged > 0 && violations == 0,
+    }
+}
+
+fn periods(report: &SweepReport, expected: &[(f64, Option<u32>)]) -> Verdict {
+    let mut predicted = Vec::new();
+    let mut measured = Vec::new();
+    let mut pass = !expected.is_empty();
+    for &(step_size, period) in expected {
+        predicted.push(match period {
+            Some(p) => format!("period {p} at δ = {}", num(step_size)),
+            None => format!("aperiodic at δ = {}", num(step_size)),
+        });
+        let Some(s) = at_step(report, step_size) else {
+            measured.push(format!("δ = {} not swept", num(step_size)));
+            pass = false;
+            continue;
+        };
+        match period {
+            Some(p) => {
+                let with_p = s.periods.get(&p).copied().unwrap_or(0);
+                measured.push(format!(
+                    "δ = {}: period {p} in {} (modal period {})",
+                    num(step_size),
+                    share(with_p, s.trajectories),
+                    s.modal_period()
+                ));
+                pass &= 2 * with_p > s.trajectories;
+            }
+            None => {
+                measured.push(format!(
+                    "δ = {}: periodic in {}, undecided in {}",
+                    num(step_size),
+                    share(s.oscillating, s.trajectories),
+                    share(s.undecided, s.trajectories)
+                ));
+                pass &= 2 * s.undecided > s.trajectories;
+            }
+        }
+    }
+    Verdict {
+        predicted: predicted.join("; "),
+        measured: measured.join("; "),
+        pass,
+    }
+}
