@@ -118,6 +118,7 @@ fn the_heatmap_paints_each_cell_in_its_probability_colour() {
     );
     let sweep = Sweep::new(spec).unwrap();
     // Cell c converged c mod 5 of 4 trajectories: p = 0, 0.25, 0.5, 0.75, 1, 0.
+    // Cells run second axis first: c = axis · 3 + step.
     let cells: Vec<CellRow> = sweep
         .cells
         .iter()
@@ -157,7 +158,7 @@ fn the_heatmap_paints_each_cell_in_its_probability_colour() {
     let mut seen = Vec::new();
     for step in 0..3 {
         for axis in 0..2 {
-            let p = ((step * 2 + axis) % 5) as f64 / 4.0;
+            let p = ((axis * 3 + step) % 5) as f64 / 4.0;
             let (x, y) = map.pixel_of(step, axis);
             let got = img.get_pixel(x as u32, y as u32).0;
             let want = heatmap::colour_of(p);

@@ -76,9 +76,10 @@ impl Grid2d {
     /// Each cell's rectangle corners (axis coordinates) with its row.
     pub fn rects(&self) -> impl Iterator<Item = ([(f64, f64); 2], &CellRow)> + '_ {
         let (x, y) = (self.x_edges(), self.y_edges());
-        let n = self.values.len();
+        // Cells run second axis first, then step size (see grid.rs).
+        let s = self.steps.len();
         self.cells.iter().enumerate().map(move |(c, cell)| {
-            let (i, j) = (c / n, c % n);
+            let (i, j) = (c % s, c / s);
             ([(x[i], y[j]), (x[i + 1], y[j + 1])], cell)
         })
     }

@@ -33,6 +33,14 @@ pub fn thresholds(sweep: &Sweep) -> Vec<Threshold> {
                 label: format!("2/f''({}) = {}", short(m.x), short(m.threshold)),
             })
             .collect(),
+        model => model
+            .step_size_max()
+            .map(|d| Threshold {
+                step_size: d,
+                label: format!("δ_max = {}", short(d)),
+            })
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -40,16 +48,17 @@ pub fn thresholds(sweep: &Sweep) -> Vec<Threshold> {
 /// the model built for that value (the axis may change the model itself).
 ///
 /// `poly`: for each minimizer, δ = 2/f''(x*); past the largest of them nothing
-/// converges, which is the edge of the p_converged heatmap.
+/// converges, which is the edge of the p_converged heatmap. The networks: δ_max
+/// of the model at each axis value (PAPER.md §2–4).
 pub fn boundaries(sweep: &Sweep) -> Vec<Boundary> {
-    let Some((_, values)) = &sweep.axis else {
+    if sweep.axis.is_none() {
         return Vec::new();
-    };
-    // Cells of the first step size hold one model per axis value, in order.
+    }
+    // Cells run second axis first: every steps.len()-th cell starts a new axis value.
     let models: Vec<(&Model, f64)> = sweep
         .cells
         .iter()
-        .take(values.len())
+        .step_by(sweep.steps.len())
         .map(|c| (&c.model, c.axis_value.unwrap_or(f64::NAN)))
         .collect();
     match models[0].0 {
@@ -60,10 +69,18 @@ pub fn boundaries(sweep: &Sweep) -> Vec<Boundary> {
                     .iter()
                     .filter_map(|(m, v)| match m {
                         Model::Poly(p) => p.minimizers.get(k).map(|m| (m.threshold, *v)),
+                        _ => None,
                     })
                     .collect(),
             })
             .collect(),
+        _ => vec![Boundary {
+            label: "δ = δ_max".into(),
+            points: models
+                .iter()
+                .filter_map(|(m, v)| m.step_size_max().map(|d| (d, *v)))
+                .collect(),
+        }],
     }
 }
 
@@ -76,7 +93,7 @@ pub fn scalar_map(sweep: &Sweep) -> Option<(Vec<f64>, Vec<f64>)> {
             let starts = p.minimizers.iter().map(|m| m.x + 1e-3).collect();
             Some((p.derivative.clone(), starts))
         }
-        Model::Poly(_) => None,
+        _ => None,
     }
 }
 
