@@ -141,7 +141,10 @@ impl Sweep {
         let mut start = 0;
         while start < self.total() {
             let segment_end = (start / segment + 1) * segment;
-            let end = (start + chunk).min(segment_end).min(self.total());
+            let end = start
+                .saturating_add(chunk)
+                .min(segment_end)
+                .min(self.total());
             out.push(start..end);
             start = end;
         }

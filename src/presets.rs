@@ -5,6 +5,19 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("poly", include_str!("../presets/poly.toml")),
     ("poly-basin", include_str!("../presets/poly-basin.toml")),
     ("poly-cascade", include_str!("../presets/poly-cascade.toml")),
+    ("scalar-deep", include_str!("../presets/scalar-deep.toml")),
+    (
+        "scalar-deep-threshold",
+        include_str!("../presets/scalar-deep-threshold.toml"),
+    ),
+    (
+        "deep-linear-random",
+        include_str!("../presets/deep-linear-random.toml"),
+    ),
+    (
+        "deep-linear-identity",
+        include_str!("../presets/deep-linear-identity.toml"),
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static str> {

@@ -319,3 +319,108 @@ linspace = [1.7, 2.1, 5]
     assert_eq!(at(0.1, 2.1), "1");
     assert_eq!(at(0.3, 2.1), "0");
 }
+
+#[test]
+fn bad_network_sizes_get_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = |model: &str| {
+        format!(
+            "trajectories = 1\nmax_iters = 10\nseed = 1\n[model]\n{model}\n[init]\nkind = \"gaussian\"\nmean = 0.0\nstd = 1.0\n[steps]\nvalues = [0.1]\n"
+        )
+    };
+    let cases = [
+        ("l0", deep("kind = \"scalar-deep\"\nlayers = 0\nlambda = 1.0"), "model.layers is 0"),
+        ("lambda0", deep("kind = \"scalar-deep\"\nlayers = 3\nlambda = 0.0"), "model.lambda is 0"),
+        (
+            "n0",
+            deep("kind = \"deep-linear\"\nlayers = 2\nsize = 0\ntarget = { kind = \"gaussian\" }"),
+            "model.size is 0",
+        ),
+        (
+            "n33",
+            deep("kind = \"deep-linear\"\nlayers = 2\nsize = 33\ntarget = { kind = \"gaussian\" }"),
+            "give n from 1 to 32",
+        ),
+        (
+            "dl0",
+            deep("kind = \"deep-linear\"\nlayers = 0\nsize = 2\ntarget = { kind = \"gaussian\" }"),
+            "model.layers is 0",
+        ),
+        (
+            "shape",
+            deep("kind = \"deep-linear\"\nlayers = 2\nsize = 2\ntarget = { kind = \"given\", matrix = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]] }"),
+            "must be 2 × 2",
+        ),
+    ];
+    for (name, text, expect) in cases {
+        let spec = write_spec(dir.path(), &format!("{name}.toml"), &text);
+        let out = dir.path().join(name);
+        let (stderr, _) = run_err(&[
+            "run",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(stderr.contains(expect), "{name}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{name}: {stderr}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn a_second_axis_over_the_depth_runs_models_of_different_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+trajectories = 50
+max_iters = 5000
+seed = 2
+[model]
+kind = "scalar-deep"
+layers = 2
+lambda = 2.0
+[init]
+kind = "balanced"
+noise = 0.1
+[steps]
+values = [0.05, 0.3]
+[axis]
+param = "model.layers"
+values = [1, 2, 4, 8]
+"#;
+    let spec = write_spec(dir.path(), "depth.toml", text);
+    let out = dir.path().join("depth");
+    run_ok(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--write-trajectories",
+        ],
+        &out,
+    );
+    let cells = std::fs::read_to_string(out.join("cells.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = cells
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 8);
+    // δ_max = 2/(L·2^(2−2/L)): 0.5, 0.5, 0.177, 0.0630 for L = 1, 2, 4, 8, so δ = 0.3
+    // converges for L ≤ 2 only, and δ = 0.05 everywhere.
+    let converged = |layers: f64, step: f64| {
+        let num = |s: &str| s.parse::<f64>().unwrap();
+        let r = rows
+            .iter()
+            .find(|r| num(r[1]) == layers && num(r[0]) == step)
+            .unwrap();
+        r[3].parse::<u64>().unwrap()
+    };
+    assert_eq!(converged(1.0, 0.3), 50);
+    assert_eq!(converged(2.0, 0.3), 50);
+    assert_eq!(converged(4.0, 0.3), 0);
+    assert_eq!(converged(8.0, 0.05), 50);
+    // trajectories.csv has a column per parameter of the deepest model.
+    let header = std::fs::read_to_string(out.join("trajectories.csv")).unwrap();
+    assert!(header.lines().next().unwrap().ends_with("theta_7"));
+}

@@ -118,3 +118,48 @@ fn deep_linear_kernel_matches_cpu() {
         );
     }
 }
+
+#[test]
+fn kernels_follow_a_second_axis_that_changes_the_model() {
+    compare(
+        "scalar-deep over L",
+        r#"
+        trajectories = 300
+        max_iters = 20000
+        seed = 8
+        [model]
+        kind = "scalar-deep"
+        layers = 2
+        lambda = 2.0
+        [init]
+        kind = "balanced"
+        noise = 0.2
+        [steps]
+        values = [0.02, 0.1, 0.2]
+        [axis]
+        param = "model.layers"
+        values = [2, 3, 6]
+        "#,
+    );
+    compare(
+        "deep-linear over sigma_max",
+        r#"
+        trajectories = 40
+        max_iters = 4000
+        seed = 9
+        [model]
+        kind = "deep-linear"
+        layers = 2
+        size = 3
+        target = { kind = "psd", seed = 3 }
+        [init]
+        kind = "orthogonal"
+        scale = 1.0
+        [steps]
+        values = [0.05, 0.2]
+        [axis]
+        param = "model.sigma_max"
+        values = [0.5, 1.5]
+        "#,
+    );
+}

@@ -57,6 +57,10 @@ pub fn select(
     }
 }
 
+/// A kernel's identity: its source and the bits of its constants buffer (two
+/// targets of one size compile to the same source but bind different constants).
+type KernelKey = (String, Vec<u32>);
+
 /// A backend prepared for one sweep.
 pub enum Engine {
     CpuF64 {
@@ -67,8 +71,8 @@ pub enum Engine {
     },
     Gpu {
         ctx: Box<GpuContext>,
-        /// Compiled kernels by source: cells that share a model share one.
-        kernels: Mutex<HashMap<String, std::sync::Arc<gpu::StateKernel>>>,
+        /// Compiled kernels by source and constants: cells that share a model share one.
+        kernels: Mutex<HashMap<KernelKey, std::sync::Arc<gpu::StateKernel>>>,
         max_chunk: u64,
     },
 }
@@ -162,7 +166,11 @@ impl Engine {
                     shaders::kernel(&sweep.cell_of(ids.start).model, rule, ctx.device_limits());
                 let kernel = {
                     let mut cache = kernels.lock().expect("kernel cache");
-                    match cache.get(&plan.source) {
+                    let key: KernelKey = (
+                        plan.source.clone(),
+                        plan.constants.iter().map(|c| c.to_bits()).collect(),
+                    );
+                    match cache.get(&key) {
                         Some(k) => k.clone(),
                         None => {
                             let k = std::sync::Arc::new(gpu::StateKernel::new(
@@ -170,7 +178,7 @@ impl Engine {
                                 &plan,
                                 rule.check_every,
                             )?);
-                            cache.insert(plan.source.clone(), k.clone());
+                            cache.insert(key, k.clone());
                             k
                         }
                     }

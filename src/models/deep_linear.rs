@@ -575,6 +575,28 @@ mod tests {
     }
 
     #[test]
+    fn input_covariance_comes_from_a_csv_of_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p.to_string_lossy().into_owned()
+        };
+        let good = path("good.csv", "1,0\n0,2\n\n1,0\n");
+        let c = covariance_from_csv(&good, 2).unwrap();
+        assert_eq!(c, vec![2.0 / 3.0, 0.0, 0.0, 4.0 / 3.0]);
+        let e = covariance_from_csv(&path("wide.csv", "1,0\n1,2,3\n"), 2).unwrap_err();
+        assert!(e.to_string().contains("line 2: 3 values"), "{e}");
+        let e = covariance_from_csv(&path("word.csv", "1,x\n"), 2).unwrap_err();
+        assert!(
+            e.to_string().contains("line 1: a value is not a number"),
+            "{e}"
+        );
+        let e = covariance_from_csv(&path("empty.csv", ""), 2).unwrap_err();
+        assert!(e.to_string().contains("holds no samples"), "{e}");
+    }
+
+    #[test]
     fn bad_sizes_and_targets_are_refused() {
         let spec = |layers, size, target| DeepLinearSpec {
             layers,

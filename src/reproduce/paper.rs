@@ -20,7 +20,100 @@ fn overrides(trajectories: u64, max_iters: u64, steps: Option<&str>) -> Override
 
 /// Every claim `stepsweep reproduce` checks.
 pub fn paper() -> Vec<Experiment> {
-    poly()
+    let mut all = poly();
+    all.extend(networks());
+    all
+}
+
+/// The step size past which a preset's model has no stable minimum.
+fn preset_step_size_max(preset: &str) -> f64 {
+    let text = crate::presets::find(preset).expect("an embedded preset");
+    let spec = crate::spec::Spec::from_toml(text, preset).expect("presets parse");
+    spec.model
+        .build()
+        .ok()
+        .and_then(|m| m.step_size_max())
+        .expect("the network models give δ_max")
+}
+
+/// PAPER.md §2 and §3: the scalar and matrix deep linear networks.
+fn networks() -> Vec<Experiment> {
+    let scalar = preset_step_size_max("scalar-deep-threshold");
+    let matrix = preset_step_size_max("deep-linear-random");
+    let no_convergence_past =
+        |id: &str, statement: String, explanation: &str, threshold: f64, figure| Claim {
+            id: id.into(),
+            statement,
+            explanation: explanation.into(),
+            prediction: Prediction::ConvergesOnlyUpTo {
+                minimizer: None,
+                threshold,
+            },
+            figure,
+        };
+    let bound = |id: &str, statement: &str, explanation: &str, figure| Claim {
+        id: id.into(),
+        statement: statement.into(),
+        explanation: explanation.into(),
+        prediction: Prediction::MetricWithinBound,
+        figure,
+    };
+    vec![
+        Experiment {
+            preset: "scalar-deep-threshold",
+            quick: overrides(1000, 20_000, None),
+            claims: vec![
+                no_convergence_past(
+                    "scalar-deep-max",
+                    format!("½(w₅⋯w₁ − 2)²: no trajectory converges past δ_max = 2/(L|λ|^(2−2/L)) = {}", short(scalar)),
+                    "At a global minimum the Hessian is g gᵀ with g_j = λ/w_j, so its sharpness is                      S = Σ(λ/w_j)², smallest (L|λ|^(2−2/L)) at the balanced minima. Past δ_max no                      minimum is stable, whatever the start; starts near the balanced minima converge                      just below it. Step sizes are 0.5 … 1.6 times δ_max.",
+                    scalar,
+                    "scalar-deep-threshold/figures/outcomes",
+                ),
+                bound(
+                    "scalar-deep-bound",
+                    "Every converged trajectory satisfies Σ(λ/ŵᵢ)² ≤ 2/δ",
+                    "The sharpness of the minimum reached is at most 2/δ (violations above it by more than 0.1%).",
+                    "scalar-deep-threshold/figures/metric_bound",
+                ),
+            ],
+        },
+        Experiment {
+            preset: "scalar-deep",
+            quick: overrides(100, 20_000, None),
+            claims: Vec::new(),
+        },
+        Experiment {
+            preset: "deep-linear-random",
+            quick: overrides(100, 20_000, None),
+            claims: vec![
+                bound(
+                    "deep-linear-bound",
+                    "From random starts, every converged estimate has σ_max(R̂) ≤ (2/(Lδ))^(L/(2L−2))",
+                    "Whitened data, L = 3 layers of 4 × 4, a symmetric PSD target with σ_max = 2.                      The Hessian's top eigenvalue at a minimum is at least L σ_max(R̂)^(2−2/L), so a                      converged estimate's largest singular value is bounded by the step size.",
+                    "deep-linear-random/figures/metric_bound",
+                ),
+                no_convergence_past(
+                    "deep-linear-max",
+                    format!("From random starts, nothing converges past δ_max(R) = 2/(L σ_max(R)^(2−2/L)) = {}", short(matrix)),
+                    "A target whose σ_max exceeds the bound at δ cannot be learned at that step size.",
+                    matrix,
+                    "deep-linear-random/figures/outcomes",
+                ),
+            ],
+        },
+        Experiment {
+            preset: "deep-linear-identity",
+            quick: overrides(4, 20_000, None),
+            claims: vec![no_convergence_past(
+                "deep-linear-tight",
+                format!("From the identity, GD converges for δ up to δ_max(R) = {} and not past it", short(matrix)),
+                "For a symmetric PSD target with every layer started at the identity, the layers stay                  equal and GD converges for every δ up to the bound: the bound is tight. Step sizes                  0.98 and 1.02 times δ_max(R) bracket it.",
+                matrix,
+                "deep-linear-identity/figures/outcomes",
+            )],
+        },
+    ]
 }
 
 /// PAPER.md §1: f(x) = (x²+1)(x−1)²(x−2)², minimizers x = 1 (f'' = 4) and x = 2 (f'' = 10).

@@ -24,6 +24,8 @@ pub struct CellRow {
     pub undecided: u64,
     /// Converged to each minimizer, ascending in x (models with minimizers).
     pub converged_min: Vec<u64>,
+    /// Converged, but not at a minimum (a saddle or a maximum).
+    pub converged_other: u64,
     pub metric_max: Option<f64>,
     pub bound: f64,
     pub violations: u64,
@@ -32,6 +34,12 @@ pub struct CellRow {
 impl CellRow {
     pub fn p_converged(&self) -> f64 {
         self.converged as f64 / self.trajectories.max(1) as f64
+    }
+
+    /// P(converged to a minimum): what the paper's thresholds bound. GD that
+    /// stalls at a saddle (common at large δ for deep products) is left out.
+    pub fn p_minimum(&self) -> f64 {
+        (self.converged - self.converged_other) as f64 / self.trajectories.max(1) as f64
     }
 
     /// A count as a fraction of the cell's trajectories, with its 95% Wilson interval.
@@ -130,6 +138,7 @@ impl RunData {
                 Some(o) => {
                     o.trajectories += c.trajectories;
                     o.converged += c.converged;
+                    o.converged_other += c.converged_other;
                     o.diverged += c.diverged;
                     o.oscillating += c.oscillating;
                     o.undecided += c.undecided;
@@ -170,6 +179,7 @@ fn cell_row(row: &Value, axis: Option<&str>, minimizers: usize) -> Option<CellRo
         converged_min: (0..minimizers)
             .map(|k| count(&format!("converged_min_{k}")))
             .collect::<Option<Vec<_>>>()?,
+        converged_other: count("converged_other").unwrap_or(0),
         metric_max: row.get("metric_max").and_then(Value::as_f64),
         bound: row.get("bound")?.as_f64()?,
         violations: count("violations")?,

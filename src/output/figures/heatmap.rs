@@ -1,4 +1,4 @@
-//! Two-axis sweeps: p_converged over (step size, second-axis value) in the
+//! Two-axis sweeps: P(converged to a minimum) over (step size, second-axis value) in the
 //! viridis colormap (readable under the common colour-vision deficiencies and
 //! in grey), with a colour bar and the theory's boundary drawn over it.
 
@@ -28,7 +28,7 @@ impl Heatmap {
         let grid = Grid2d::new(run)?;
         Some(Heatmap {
             title: format!(
-                "{}: P(converged), {} per cell",
+                "{}: P(converged to a minimum), {} per cell",
                 run.name,
                 per_cell(run.sweep.trajectories_per_cell)
             ),
@@ -80,7 +80,7 @@ impl Figure for Heatmap {
             false,
         )?;
         chart.draw_series(self.grid.rects().map(|(corners, cell)| {
-            Rectangle::new(corners, colour_of(cell.p_converged()).filled())
+            Rectangle::new(corners, colour_of(cell.p_minimum()).filled())
         }))?;
 
         for (i, b) in self.boundaries.iter().enumerate() {
@@ -131,7 +131,7 @@ where
     bar.configure_mesh()
         .disable_mesh()
         .disable_x_axis()
-        .y_desc("P(converged)")
+        .y_desc("P(converged to a minimum)")
         .y_labels(6)
         .y_label_formatter(&|v| canvas::tick_label(*v))
         .label_style(canvas::text(14))
