@@ -60,6 +60,9 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
             k += 1u;
             hist[k & RING_MASK] = fingerprint(&w);
         }
+        if (!EARLY_EXIT && k < MAX_ITERS) {
+            continue;
+        }
         let depth = min(block + 1u, RING);
         var out_of_bounds = false;
         for (var i = 0u; i < DIM; i++) {

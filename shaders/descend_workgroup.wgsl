@@ -75,6 +75,9 @@ fn descend_workgroup_main(
                 hist[k & RING_MASK] = region_fingerprint();
             }
         }
+        if (!EARLY_EXIT && k < MAX_ITERS) {
+            continue;
+        }
         model_gradient(lane);
         if (lane == 0u) {
             var out_of_bounds = false;

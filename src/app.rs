@@ -132,3 +132,22 @@ pub fn list_presets() {
         println!("{name:16} {about}");
     }
 }
+
+pub fn bench(args: &crate::cli::BenchArgs) -> Result<()> {
+    if args.runs == Some(0) {
+        return Err(Error::spec("--runs is 0; give at least 1"));
+    }
+    let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
+    let rows = crate::bench::run(args.quick, runs, |what| {
+        eprintln!("stepsweep bench: {what}")
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("JSON of plain data")
+        );
+    } else {
+        print!("{}", crate::bench::render(&rows));
+    }
+    Ok(())
+}

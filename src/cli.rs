@@ -30,6 +30,21 @@ pub enum Command {
     /// Check every claim of the paper: run its sweeps, draw its figures, and
     /// write report.md and report.html. Exits non-zero if a claim fails.
     Reproduce(ReproduceArgs),
+    /// Time the standard workloads on every backend present, side by side.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Smaller workloads (a factor of 16 or more), one run each.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print the rows as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Runs per workload and backend [default: 3, or 1 with --quick].
+    #[arg(long)]
+    pub runs: Option<usize>,
 }
 
 #[derive(Args, Debug)]

@@ -5,9 +5,11 @@
 pub mod aggregate;
 pub mod app;
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod error;
 pub mod grid;
+pub mod lanes;
 pub mod models;
 pub mod output;
 pub mod presets;

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         }
         Command::Plot(args) => app::plot(args),
         Command::Reproduce(args) => app::reproduce(args),
+        Command::Bench(args) => app::bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

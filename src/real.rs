@@ -31,3 +31,75 @@ impl Real for f64 {
         self
     }
 }
+
+/// The arithmetic a model's gradient needs. Implemented by the scalars and by
+/// `Pack`, so one gradient routine serves a trajectory or a pack of them, with
+/// the same operations in the same order in every lane.
+pub trait Arith:
+    Copy
+    + Send
+    + Sync
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+{
+    fn zero() -> Self;
+    fn one() -> Self;
+}
+
+impl<T: Real> Arith for T {
+    #[inline(always)]
+    fn zero() -> Self {
+        <T as num_traits::Zero>::zero()
+    }
+    #[inline(always)]
+    fn one() -> Self {
+        <T as num_traits::One>::one()
+    }
+}
+
+/// Trajectories advanced together by the CPU backend, one per lane: a
+/// structure-of-arrays layout whose element-wise operations the compiler turns
+/// into SIMD instructions (8 f32 lanes fill an AVX2 register).
+pub const LANES: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(transparent)]
+pub struct Pack<R>(pub [R; LANES]);
+
+impl<R: Real> Pack<R> {
+    #[inline(always)]
+    pub fn splat(v: R) -> Self {
+        Pack([v; LANES])
+    }
+}
+
+macro_rules! lanewise {
+    ($trait:ident, $method:ident, $op:tt) => {
+        impl<R: Real> std::ops::$trait for Pack<R> {
+            type Output = Self;
+            #[inline(always)]
+            fn $method(self, other: Self) -> Self {
+                let mut out = self.0;
+                for (o, b) in out.iter_mut().zip(other.0) {
+                    *o = *o $op b;
+                }
+                Pack(out)
+            }
+        }
+    };
+}
+lanewise!(Add, add, +);
+lanewise!(Sub, sub, -);
+lanewise!(Mul, mul, *);
+
+impl<R: Real> Arith for Pack<R> {
+    #[inline(always)]
+    fn zero() -> Self {
+        Pack::splat(R::zero())
+    }
+    #[inline(always)]
+    fn one() -> Self {
+        Pack::splat(R::one())
+    }
+}

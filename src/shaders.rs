@@ -51,7 +51,8 @@ pub fn stop_header(rule: &StopRule, workgroup_size: u32) -> String {
          const RING_MASK: u32 = {}u;\n\
          const TOL_GRAD: f32 = {};\n\
          const OSC_REL_TOL: f32 = {};\n\
-         const DIVERGENCE_CAP: f32 = {};\n",
+         const DIVERGENCE_CAP: f32 = {};\n\
+         const EARLY_EXIT: bool = {};\n",
         rule.check_every,
         rule.max_iters,
         rule.max_period,
@@ -59,6 +60,7 @@ pub fn stop_header(rule: &StopRule, workgroup_size: u32) -> String {
         f32_literal(rule.tol_grad),
         f32_literal(rule.osc_rel_tol),
         f32_literal(rule.divergence_cap),
+        rule.early_exit,
     )
 }
 

@@ -318,6 +318,14 @@ pub struct StopSpec {
     pub max_period: u32,
     #[serde(default = "default_divergence_cap")]
     pub divergence_cap: f64,
+    /// Stop each trajectory as soon as it is classified; `false` runs every
+    /// trajectory for max_iters, as a fixed-work benchmark does.
+    #[serde(default = "default_early_exit")]
+    pub early_exit: bool,
+}
+
+fn default_early_exit() -> bool {
+    true
 }
 
 fn default_check_every() -> u32 {
@@ -338,6 +346,7 @@ impl Default for StopSpec {
             osc_rel_tol: None,
             max_period: default_max_period(),
             divergence_cap: default_divergence_cap(),
+            early_exit: true,
         }
     }
 }
@@ -359,6 +368,7 @@ impl StopSpec {
             osc_rel_tol: self.osc_rel_tol.unwrap_or(osc_rel_tol),
             max_period: self.max_period,
             divergence_cap: self.divergence_cap,
+            early_exit: self.early_exit,
         }
     }
 

@@ -82,6 +82,9 @@ pub struct StopRule {
     pub osc_rel_tol: f64,
     pub max_period: u32,
     pub divergence_cap: f64,
+    /// Classify after every block; without it, every trajectory runs the full
+    /// `max_iters` and is classified once at the end (fixed-work benchmarks).
+    pub early_exit: bool,
 }
 
 impl StopRule {
@@ -134,18 +137,52 @@ impl<R: Real> Scratch<R> {
     fn record(&mut self, k: u64, s: R) {
         self.history[(k as usize) & (self.ring - 1)] = s;
     }
+}
 
-    /// s[k − back], which the caller guarantees is in the ring.
-    #[inline]
-    fn past(&self, k: u64, back: usize) -> R {
-        self.history[(k as usize).wrapping_sub(back) & (self.ring - 1)]
+/// The check after a block, at iteration k: the outcome, or None to go on.
+/// `theta` and `grad` give θ[k] and ∇f(θ[k]) coordinate by coordinate (the
+/// gradient is only asked for once θ is in bounds); `past(j)` gives the
+/// fingerprint s[k − j] for j < `depth`. Shared by `descend` and the lane
+/// engine so both classify with the same operations.
+pub fn classify<R: Real, T, G>(
+    rule: &StopRule,
+    k: u64,
+    depth: usize,
+    theta: impl Fn() -> T,
+    grad: impl FnOnce() -> G,
+    past: impl Fn(usize) -> R,
+) -> Option<(Outcome, u32)>
+where
+    T: Iterator<Item = R>,
+    G: Iterator<Item = R>,
+{
+    let cap = R::of(rule.divergence_cap);
+    if theta().any(|t| !t.is_finite() || t.abs() > cap) {
+        return Some((Outcome::Diverged, 0));
     }
+    let grad_norm = grad().fold(R::zero(), |s, g| s + g * g).sqrt();
+    if !grad_norm.is_finite() {
+        return Some((Outcome::Diverged, 0));
+    }
+    let last_step = (past(0) - past(1)).abs();
+    if grad_norm <= R::of(rule.tol_grad) || last_step == R::zero() {
+        return Some((Outcome::Converged, 0));
+    }
+    let limit = R::of(rule.osc_rel_tol) * last_step;
+    let mut p = 2usize;
+    while p <= rule.max_period as usize && 2 * p <= depth {
+        if (0..p).all(|j| (past(j) - past(j + p)).abs() <= limit) {
+            return Some((Outcome::Oscillating, p as u32));
+        }
+        p += 1;
+    }
+    (k >= rule.max_iters).then_some((Outcome::Undecided, 0))
 }
 
 /// Runs gradient descent from `theta` (overwritten with the final iterate).
 ///
-/// `gradient(θ, g)` writes ∇f(θ) into g. This is the reference every GPU kernel
-/// is held against.
+/// `gradient(θ, g, work)` writes ∇f(θ) into g. This is the reference every GPU
+/// kernel is held against.
 pub fn descend<R: Real>(
     theta: &mut [R],
     step_size: R,
@@ -154,9 +191,6 @@ pub fn descend<R: Real>(
     scratch: &mut Scratch<R>,
     mut gradient: impl FnMut(&[R], &mut [R], &mut [R]),
 ) -> TrajectoryEnd {
-    let cap = R::of(rule.divergence_cap);
-    let tol_grad = R::of(rule.tol_grad);
-    let osc_rel_tol = R::of(rule.osc_rel_tol);
     let mut k: u64 = 0;
     loop {
         let block = u64::from(rule.check_every).min(rule.max_iters - k);
@@ -169,39 +203,33 @@ pub fn descend<R: Real>(
             k += 1;
             scratch.record(k, fingerprint(weights, theta));
         }
+        if !rule.early_exit && k < rule.max_iters {
+            continue;
+        }
         let depth = (block as usize + 1).min(scratch.ring);
-        let end = |outcome, period| TrajectoryEnd {
-            outcome,
-            period,
-            iterations: k,
-        };
-
-        if theta.iter().any(|t| !t.is_finite() || t.abs() > cap) {
-            return end(Outcome::Diverged, 0);
-        }
-        gradient(theta, &mut scratch.gradient, &mut scratch.work);
-        let grad_norm = scratch
-            .gradient
-            .iter()
-            .fold(R::zero(), |s, &g| s + g * g)
-            .sqrt();
-        if !grad_norm.is_finite() {
-            return end(Outcome::Diverged, 0);
-        }
-        let last_step = (scratch.past(k, 0) - scratch.past(k, 1)).abs();
-        if grad_norm <= tol_grad || last_step == R::zero() {
-            return end(Outcome::Converged, 0);
-        }
-        let mut p = 2usize;
-        while p <= rule.max_period as usize && 2 * p <= depth {
-            let limit = osc_rel_tol * last_step;
-            if (0..p).all(|j| (scratch.past(k, j) - scratch.past(k, j + p)).abs() <= limit) {
-                return end(Outcome::Oscillating, p as u32);
-            }
-            p += 1;
-        }
-        if k >= rule.max_iters {
-            return end(Outcome::Undecided, 0);
+        let Scratch {
+            gradient: g,
+            work,
+            history,
+            ring,
+        } = scratch;
+        let verdict = classify(
+            rule,
+            k,
+            depth,
+            || theta.iter().copied(),
+            || {
+                gradient(theta, g, work);
+                g.iter().copied()
+            },
+            |j| history[(k as usize).wrapping_sub(j) & (*ring - 1)],
+        );
+        if let Some((outcome, period)) = verdict {
+            return TrajectoryEnd {
+                outcome,
+                period,
+                iterations: k,
+            };
         }
     }
 }
@@ -218,6 +246,7 @@ mod tests {
             osc_rel_tol: 1e-7,
             max_period: 16,
             divergence_cap: 1e6,
+            early_exit: true,
         }
     }
 
@@ -268,6 +297,18 @@ mod tests {
             g[1] = 4.0 * t[1];
         });
         assert_eq!((end.outcome, end.period), (Outcome::Oscillating, 2));
+    }
+
+    #[test]
+    fn without_early_exit_every_trajectory_runs_the_full_budget() {
+        let mut r = rule(1000);
+        r.early_exit = false;
+        let mut scratch = Scratch::new(1, 0, &r);
+        let mut theta = [1.0f64];
+        let end = descend(&mut theta, 0.49, &r, &[1.0], &mut scratch, |t, g, _| {
+            g[0] = 4.0 * t[0]
+        });
+        assert_eq!((end.outcome, end.iterations), (Outcome::Converged, 1000));
     }
 
     #[test]

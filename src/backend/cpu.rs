@@ -1,17 +1,20 @@
-//! The CPU backend: rayon across trajectories, f64 or f32. It is the
-//! specification every kernel is held against.
+//! The CPU backend: rayon across packs of trajectories, f64 or f32. Each pack
+//! runs through `lanes::descend_lanes`, which is bit-identical to the
+//! one-trajectory reference `stopping::descend` that every kernel is held
+//! against.
 
 use std::ops::Range;
 
 use rayon::prelude::*;
 
 use crate::grid::Sweep;
-use crate::real::Real;
-use crate::stopping::{descend, fingerprint_weights, Outcome, Scratch, StopRule, TrajectoryEnd};
+use crate::lanes::{descend_lanes, LaneScratch};
+use crate::real::{Pack, Real, LANES};
+use crate::stopping::{fingerprint_weights, Outcome, StopRule, TrajectoryEnd};
 
 /// Trajectories per rayon task: large enough to amortize scheduling, small
 /// enough to balance cells that finish at very different speeds.
-const TASK: usize = 256;
+const TASK: usize = 32 * LANES;
 
 /// Runs trajectories `ids` to the end; returns their ends and final iterates
 /// (ids.len() × dim, in f64).
@@ -21,10 +24,13 @@ pub fn run_chunk<R: Real>(
     rule: &StopRule,
     ids: Range<u64>,
 ) -> (Vec<TrajectoryEnd>, Vec<f64>) {
-    // A chunk runs one model (see `Sweep::chunks`).
-    let model = &sweep.cell_of(ids.start).model;
+    // A chunk runs one model, with one set of constants (see `Sweep::chunks`).
+    let first = sweep.cell_of(ids.start);
+    let model = &first.model;
     let (dim, work) = (model.dim(), model.work_len());
-    let weights = fingerprint_weights::<R>(dim);
+    let splat = |v: &[R]| v.iter().map(|&c| Pack::splat(c)).collect::<Vec<_>>();
+    let weights = splat(&fingerprint_weights::<R>(dim));
+    let consts = splat(&constants[first.index]);
     let n = (ids.end - ids.start) as usize;
     let blank = TrajectoryEnd {
         outcome: Outcome::Undecided,
@@ -39,26 +45,41 @@ pub fn run_chunk<R: Real>(
         .for_each_init(
             || {
                 (
-                    Scratch::<R>::new(dim, work, rule),
-                    vec![R::zero(); dim],
+                    LaneScratch::<R>::new(dim, work, rule),
+                    vec![Pack::splat(R::zero()); dim],
                     vec![0.0f64; dim],
                 )
             },
             |(scratch, state, start), (task, (ends, finals))| {
-                for (i, (end, fin)) in ends.iter_mut().zip(finals.chunks_mut(dim)).enumerate() {
-                    let id = ids.start + (task * TASK + i) as u64;
-                    let cell = sweep.cell_of(id);
-                    sweep.initial(id, start);
-                    for (s, &v) in state.iter_mut().zip(start.iter()) {
-                        *s = R::of(v);
+                let base = ids.start + (task * TASK) as u64;
+                for (p, (ends, finals)) in ends
+                    .chunks_mut(LANES)
+                    .zip(finals.chunks_mut(LANES * dim))
+                    .enumerate()
+                {
+                    let pack_base = base + (p * LANES) as u64;
+                    // A short last pack repeats its last trajectory in the spare lanes.
+                    let id_of = |lane: usize| pack_base + lane.min(ends.len() - 1) as u64;
+                    let mut steps = [R::zero(); LANES];
+                    for (lane, step) in steps.iter_mut().enumerate() {
+                        let id = id_of(lane);
+                        sweep.initial(id, start);
+                        for (s, &v) in state.iter_mut().zip(start.iter()) {
+                            s.0[lane] = R::of(v);
+                        }
+                        *step = R::of(sweep.cell_of(id).step_size);
                     }
-                    let consts = &constants[cell.index];
-                    let step = R::of(cell.step_size);
-                    *end = descend(state, step, rule, &weights, scratch, |t, g, w| {
-                        cell.model.gradient(consts, t, g, w)
-                    });
-                    for (f, &s) in fin.iter_mut().zip(state.iter()) {
-                        *f = s.to_f64_lossless();
+                    let pack_ends =
+                        descend_lanes(state, Pack(steps), rule, &weights, scratch, |t, g, w| {
+                            model.gradient(&consts, t, g, w)
+                        });
+                    for (lane, (end, fin)) in
+                        ends.iter_mut().zip(finals.chunks_mut(dim)).enumerate()
+                    {
+                        *end = pack_ends[lane];
+                        for (f, s) in fin.iter_mut().zip(state.iter()) {
+                            *f = s.0[lane].to_f64_lossless();
+                        }
                     }
                 }
             },

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::models::Assessment;
-use crate::real::Real;
+use crate::real::Arith;
 use crate::rng::TrajectoryRng;
 
 pub const MAX_LAYERS: u32 = 16;
@@ -79,10 +79,10 @@ const TARGET_STREAM: u64 = u64::MAX - 1;
 /// c = op(a)·op(b) for n × n row-major matrices, where op transposes when asked.
 /// Each entry is summed over m in order from zero, as the kernels do.
 #[inline]
-pub fn matmul<R: Real>(n: usize, a: &[R], a_t: bool, b: &[R], b_t: bool, c: &mut [R]) {
+pub fn matmul<A: Arith>(n: usize, a: &[A], a_t: bool, b: &[A], b_t: bool, c: &mut [A]) {
     for i in 0..n {
         for k in 0..n {
-            let mut acc = R::zero();
+            let mut acc = A::zero();
             for m in 0..n {
                 let x = if a_t { a[m * n + i] } else { a[i * n + m] };
                 let y = if b_t { b[k * n + m] } else { b[m * n + k] };
@@ -100,13 +100,13 @@ pub fn work_len(layers: usize, size: usize) -> usize {
 
 /// Writes ∇f into `grad`. `constants` holds R, then Σ_x when it is not the
 /// identity. The kernel performs exactly these products in this order.
-pub fn gradient<R: Real>(
+pub fn gradient<A: Arith>(
     layers: usize,
     size: usize,
-    constants: &[R],
-    w: &[R],
-    grad: &mut [R],
-    work: &mut [R],
+    constants: &[A],
+    w: &[A],
+    grad: &mut [A],
+    work: &mut [A],
 ) {
     let nn = size * size;
     let (prefix, rest) = work.split_at_mut(layers * nn);
@@ -144,9 +144,9 @@ pub fn gradient<R: Real>(
     // suffix[j−1] = S_j = W_L⋯W_{j+1}; S_L = I.
     for (i, s) in suffix[(layers - 1) * nn..].iter_mut().enumerate() {
         *s = if i / size == i % size {
-            R::one()
+            A::one()
         } else {
-            R::zero()
+            A::zero()
         };
     }
     for j in (1..layers).rev() {

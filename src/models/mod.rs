@@ -8,7 +8,7 @@ pub mod scalar_deep;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::real::Real;
+use crate::real::{Arith, Real};
 use crate::rng::TrajectoryRng;
 use crate::spec::InitSpec;
 
@@ -163,12 +163,12 @@ impl Model {
 
     /// ∇f(θ) in the working precision, in the same order of operations as the kernel.
     #[inline]
-    pub fn gradient<R: Real>(
+    pub fn gradient<A: Arith>(
         &self,
-        constants: &[R],
-        theta: &[R],
-        gradient: &mut [R],
-        work: &mut [R],
+        constants: &[A],
+        theta: &[A],
+        gradient: &mut [A],
+        work: &mut [A],
     ) {
         match self {
             Model::Poly(_) => gradient[0] = poly::derivative(constants, theta[0]),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::models::Assessment;
-use crate::real::Real;
+use crate::real::Arith;
 
 /// The paper's polynomial, ascending powers.
 pub const PAPER_COEFFICIENTS: [f64; 7] = [4.0, -12.0, 17.0, -18.0, 14.0, -6.0, 1.0];
@@ -45,8 +45,8 @@ pub struct Poly {
 
 /// Horner's rule, highest power first. The kernel evaluates f' in this order.
 #[inline]
-pub fn derivative<R: Real>(coefficients: &[R], x: R) -> R {
-    let mut acc = R::zero();
+pub fn derivative<A: Arith>(coefficients: &[A], x: A) -> A {
+    let mut acc = A::zero();
     for &c in coefficients.iter().rev() {
         acc = acc * x + c;
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::models::Assessment;
-use crate::real::Real;
+use crate::real::Arith;
 use crate::rng::TrajectoryRng;
 
 pub const MAX_LAYERS: u32 = 64;
@@ -34,15 +34,15 @@ pub struct ScalarDeep {
 /// Writes ∇f(w) into `gradient`; `work` (length L) holds the prefix products.
 /// The kernel performs exactly these operations in this order.
 #[inline]
-pub fn gradient<R: Real>(lambda: R, w: &[R], gradient: &mut [R], work: &mut [R]) {
+pub fn gradient<A: Arith>(lambda: A, w: &[A], gradient: &mut [A], work: &mut [A]) {
     let layers = w.len();
-    let mut prefix = R::one();
+    let mut prefix = A::one();
     for i in 0..layers {
         work[i] = prefix;
         prefix = prefix * w[i];
     }
     let residual = prefix - lambda;
-    let mut suffix = R::one();
+    let mut suffix = A::one();
     for j in (0..layers).rev() {
         gradient[j] = residual * (work[j] * suffix);
         suffix = suffix * w[j];

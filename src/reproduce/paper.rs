@@ -65,8 +65,8 @@ fn networks() -> Vec<Experiment> {
             claims: vec![
                 no_convergence_past(
                     "scalar-deep-max",
-                    format!("½(w₅⋯w₁ − 2)²: no trajectory converges past δ_max = 2/(L|λ|^(2−2/L)) = {}", short(scalar)),
-                    "At a global minimum the Hessian is g gᵀ with g_j = λ/w_j, so its sharpness is                      S = Σ(λ/w_j)², smallest (L|λ|^(2−2/L)) at the balanced minima. Past δ_max no                      minimum is stable, whatever the start; starts near the balanced minima converge                      just below it. Step sizes are 0.5 … 1.6 times δ_max.",
+                    format!("½(w₅⋯w₁ − 2)²: no trajectory converges past δ_max = 2/(L λ^(2−2/L)) = {}", short(scalar)),
+                    "At a global minimum the Hessian is g gᵀ with g_j = λ/w_j, so its sharpness is S = Σ(λ/w_j)², smallest (L|λ|^(2−2/L)) at the balanced minima. Past δ_max no minimum is stable, whatever the start; starts near the balanced minima converge just below it. Step sizes are 0.5 … 1.6 times δ_max.",
                     scalar,
                     "scalar-deep-threshold/figures/outcomes",
                 ),
@@ -90,7 +90,7 @@ fn networks() -> Vec<Experiment> {
                 bound(
                     "deep-linear-bound",
                     "From random starts, every converged estimate has σ_max(R̂) ≤ (2/(Lδ))^(L/(2L−2))",
-                    "Whitened data, L = 3 layers of 4 × 4, a symmetric PSD target with σ_max = 2.                      The Hessian's top eigenvalue at a minimum is at least L σ_max(R̂)^(2−2/L), so a                      converged estimate's largest singular value is bounded by the step size.",
+                    "Whitened data, L = 3 layers of 4 × 4, a symmetric PSD target with σ_max = 2. The Hessian's top eigenvalue at a minimum is at least L σ_max(R̂)^(2−2/L), so a converged estimate's largest singular value is bounded by the step size.",
                     "deep-linear-random/figures/metric_bound",
                 ),
                 no_convergence_past(
@@ -108,7 +108,7 @@ fn networks() -> Vec<Experiment> {
             claims: vec![no_convergence_past(
                 "deep-linear-tight",
                 format!("From the identity, GD converges for δ up to δ_max(R) = {} and not past it", short(matrix)),
-                "For a symmetric PSD target with every layer started at the identity, the layers stay                  equal and GD converges for every δ up to the bound: the bound is tight. Step sizes                  0.98 and 1.02 times δ_max(R) bracket it.",
+                "For a symmetric PSD target with every layer started at the identity, the layers stay equal and GD converges for every δ up to the bound: the bound is tight. Step sizes 0.98 and 1.02 times δ_max(R) bracket it.",
                 matrix,
                 "deep-linear-identity/figures/outcomes",
             )],

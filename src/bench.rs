@@ -1,0 +1,218 @@
+//! `stepsweep bench`: the standard workloads on every backend present, timed
+//! side by side (hyperfine-like: mean ± σ over runs, and the ratio to the CPU).
+//!
+//! W1–W4 run exactly `iterations` steps per trajectory (early exit off, the
+//! work a vmap script does); W5 is time to answer: the poly preset with early
+//! exit and oscillation detection.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::backend::gpu;
+use crate::error::Result;
+use crate::models::Model;
+use crate::spec::{BackendChoice, Spec};
+use crate::sweep::{execute, RunOptions};
+
+pub struct Workload {
+    pub id: &'static str,
+    pub what: String,
+    pub spec: Spec,
+}
+
+/// Floating-point operations per gradient step (the gradient and the update),
+/// from each model's formulas; the fingerprint and checks are not counted.
+pub fn flops_per_step(model: &Model) -> f64 {
+    match model {
+        Model::Poly(p) => (2 * p.derivative.len() + 2) as f64,
+        Model::ScalarDeep(s) => (6 * s.layers + 1) as f64,
+        Model::DeepLinear(d) => {
+            let (n, l) = (d.size as f64, d.layers as f64);
+            (4.0 * l - 3.0) * 2.0 * n * n * n + n * n + 2.0 * l * n * n
+        }
+    }
+}
+
+/// A fixed-work spec: 2^log2 trajectories over `cells` step sizes, every one
+/// run for exactly `iterations` steps in f32.
+fn fixed(log2: u32, cells: u32, iterations: u32, model: &str, init: &str, steps: &str) -> Spec {
+    let per_cell = (1u64 << log2) / u64::from(cells);
+    let text = format!(
+        "trajectories = {per_cell}\nmax_iters = {iterations}\nseed = 1\nprecision = \"f32\"\n\
+         [model]\n{model}\n[init]\n{init}\n[steps]\nlinspace = [{steps}, {cells}]\n\
+         [stop]\nearly_exit = false\ndivergence_cap = 1e30\n"
+    );
+    Spec::from_toml(&text, "workload").expect("the workloads are valid specs")
+}
+
+/// The workloads; `quick` shrinks each by a factor of 16 or more.
+pub fn workloads(quick: bool) -> Vec<Workload> {
+    let s = if quick { 4 } else { 0 };
+    let w = |id, what: String, spec| Workload { id, what, spec };
+    vec![
+        w(
+            "W1",
+            format!("poly, 2^{} trajectories × 1000 steps", 20 - s),
+            fixed(20 - s, 16, 1000, "kind = \"poly\"", "kind = \"uniform\"\nlow = 0.5\nhigh = 2.5", "0.01, 0.15"),
+        ),
+        w(
+            "W2",
+            format!("scalar-deep L=8 λ=2, 2^{} trajectories × 1000 steps", 18 - s),
+            fixed(
+                18 - s,
+                16,
+                1000,
+                "kind = \"scalar-deep\"\nlayers = 8\nlambda = 2.0",
+                "kind = \"balanced\"\nnoise = 0.2",
+                "0.005, 0.05",
+            ),
+        ),
+        w(
+            "W3",
+            format!("deep-linear n=4 L=4, 2^{} trajectories × 1000 steps", 14 - s),
+            fixed(
+                14 - s,
+                16,
+                1000,
+                "kind = \"deep-linear\"\nlayers = 4\nsize = 4\ntarget = { kind = \"psd\", seed = 1 }",
+                "kind = \"identity\"\nscale = 0.1",
+                "0.01, 0.2",
+            ),
+        ),
+        w(
+            "W5",
+            format!(
+                "poly preset to an answer, {} trajectories per cell, max_iters 1e5",
+                if quick { 1000 } else { 10_000 }
+            ),
+            {
+                let preset = crate::presets::find("poly").expect("the poly preset");
+                let mut spec = Spec::from_toml(preset, "poly").expect("the poly preset parses");
+                spec.trajectories = if quick { 1000 } else { 10_000 };
+                spec.precision = Some(crate::spec::Precision::F32);
+                spec
+            },
+        ),
+    ]
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchRow {
+    pub workload: String,
+    pub description: String,
+    pub backend: String,
+    pub adapter: Option<String>,
+    pub runs: usize,
+    pub seconds: f64,
+    pub seconds_std: f64,
+    pub trajectory_steps: u64,
+    pub traj_steps_per_s: f64,
+    pub gflops: f64,
+    /// This backend's time relative to the CPU's: CPU seconds / seconds.
+    pub speedup_vs_cpu: Option<f64>,
+}
+
+/// Runs every workload on the CPU and, when an adapter exists, on the GPU.
+pub fn run(quick: bool, runs: usize, mut progress: impl FnMut(&str)) -> Result<Vec<BenchRow>> {
+    let gpu_present = !gpu::adapters().is_empty();
+    let mut backends = vec![BackendChoice::Cpu];
+    if gpu_present {
+        backends.push(BackendChoice::Gpu);
+    }
+    let mut rows: Vec<BenchRow> = Vec::new();
+    for work in workloads(quick) {
+        let mut cpu_seconds = None;
+        for &backend in &backends {
+            progress(&format!("{} on {:?}", work.id, backend));
+            let mut spec = work.spec.clone();
+            spec.backend = backend;
+            if backend == BackendChoice::Gpu {
+                spec.precision = None;
+            }
+            let mut times = Vec::new();
+            let mut last = None;
+            for _ in 0..runs.max(1) {
+                let report = execute(
+                    spec.clone(),
+                    work.id,
+                    &RunOptions {
+                        chunk_size: None,
+                        quiet: true,
+                    },
+                    None,
+                )?;
+                times.push(report.seconds);
+                last = Some(report);
+            }
+            let report = last.expect("at least one run");
+            let mean = times.iter().sum::<f64>() / times.len() as f64;
+            let std = (times.iter().map(|t| (t - mean).powi(2)).sum::<f64>()
+                / times.len().max(2).saturating_sub(1) as f64)
+                .sqrt();
+            let flops = flops_per_step(&report.sweep.cells[0].model);
+            let steps = report.trajectory_steps;
+            if backend == BackendChoice::Cpu {
+                cpu_seconds = Some(mean);
+            }
+            rows.push(BenchRow {
+                workload: work.id.to_string(),
+                description: work.what.clone(),
+                backend: report.backend.clone(),
+                adapter: report.adapter.clone(),
+                runs: times.len(),
+                seconds: mean,
+                seconds_std: std,
+                trajectory_steps: steps,
+                traj_steps_per_s: steps as f64 / mean,
+                gflops: steps as f64 * flops / mean / 1e9,
+                speedup_vs_cpu: cpu_seconds.map(|c| c / mean),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The table printed on stdout.
+pub fn render(rows: &[BenchRow]) -> String {
+    let mut table = vec![[
+        "workload".to_string(),
+        "backend (adapter)".into(),
+        "time (mean ± σ)".into(),
+        "traj-steps/s".into(),
+        "GFLOP/s".into(),
+        "vs cpu".into(),
+    ]];
+    for r in rows {
+        table.push([
+            format!("{} {}", r.workload, r.description),
+            format!("{} ({})", r.backend, r.adapter.as_deref().unwrap_or("-")),
+            format!(
+                "{:.3} s ± {:.3} ({} runs)",
+                r.seconds, r.seconds_std, r.runs
+            ),
+            format!("{:.3e}", r.traj_steps_per_s),
+            format!("{:.2}", r.gflops),
+            r.speedup_vs_cpu.map_or("-".into(), |x| format!("{x:.2}×")),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &table {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}
