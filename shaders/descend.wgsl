@@ -3,16 +3,20 @@
 // generated header DIM, FINGERPRINT and the stopping constants.
 //
 // θ is stored structure-of-arrays (coordinate i of trajectory t at
-// i·count + t) so that neighbouring invocations read neighbouring words. Each
+// i·stride + t) so that neighbouring invocations read neighbouring words.
+// Invocations map to trajectories through `index`, which the host compacts to
+// the running trajectories once most have finished. Each
 // dispatch advances every running trajectory by up to `params.blocks` blocks
 // of CHECK_EVERY iterations, classifies it after each block, and counts the
 // trajectories still running in `active_count`.
 
 struct Params {
     blocks: u32,
+    // Running trajectories listed in `index` (after compaction, fewer than stride).
     count: u32,
-    pad0: u32,
-    pad1: u32,
+    // Trajectories in the chunk: the structure-of-arrays stride.
+    stride: u32,
+    pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -21,6 +25,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> status: array<u32>;
 @group(0) @binding(4) var<storage, read_write> iterations: array<u32>;
 @group(0) @binding(5) var<storage, read_write> active_count: atomic<u32>;
+@group(0) @binding(8) var<storage, read> index: array<u32>;
 
 // s = Σ rᵢθᵢ, summed in index order from zero.
 fn fingerprint(w: ptr<function, array<f32, DIM>>) -> f32 {
@@ -33,16 +38,16 @@ fn fingerprint(w: ptr<function, array<f32, DIM>>) -> f32 {
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let t = gid.x;
-    if (t >= params.count) {
+    if (gid.x >= params.count) {
         return;
     }
+    let t = index[gid.x];
     if (status[t] != RUNNING) {
         return;
     }
     var w: array<f32, DIM>;
     for (var i = 0u; i < DIM; i++) {
-        w[i] = theta[i * params.count + t];
+        w[i] = theta[i * params.stride + t];
     }
     let delta = step_size[t];
     var k = iterations[t];
@@ -79,7 +84,7 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     for (var i = 0u; i < DIM; i++) {
-        theta[i * params.count + t] = w[i];
+        theta[i * params.stride + t] = w[i];
     }
     iterations[t] = k;
     if (verdict.x == RUNNING) {

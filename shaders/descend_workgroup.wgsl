@@ -10,9 +10,10 @@
 
 struct Params {
     blocks: u32,
+    // Running trajectories listed in `index` (after compaction, fewer than stride).
     count: u32,
-    pad0: u32,
-    pad1: u32,
+    stride: u32,
+    pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -21,6 +22,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> status: array<u32>;
 @group(0) @binding(4) var<storage, read_write> iterations: array<u32>;
 @group(0) @binding(5) var<storage, read_write> active_count: atomic<u32>;
+@group(0) @binding(8) var<storage, read> index: array<u32>;
 
 // (status or verdict code, iteration, period, unused), shared by the lanes.
 var<workgroup> shared_state: vec4<u32>;
@@ -39,10 +41,11 @@ fn descend_workgroup_main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let t = wid.x + wid.y * groups.x;
-    if (t >= params.count) {
+    let slot = wid.x + wid.y * groups.x;
+    if (slot >= params.count) {
         return;
     }
+    let t = index[slot];
     if (lane == 0u) {
         shared_state = vec4<u32>(status[t], iterations[t], 0u, 0u);
     }

@@ -15,6 +15,7 @@ pub const POLY: &str = include_str!("../shaders/poly.wgsl");
 pub const SCALAR_DEEP: &str = include_str!("../shaders/scalar_deep.wgsl");
 pub const DEEP_LINEAR: &str = include_str!("../shaders/deep_linear.wgsl");
 pub const DESCEND_WORKGROUP: &str = include_str!("../shaders/descend_workgroup.wgsl");
+pub const COMPACT: &str = include_str!("../shaders/compact.wgsl");
 
 /// An f32 literal that parses back to exactly `v as f32`.
 pub fn f32_literal(v: f64) -> String {
@@ -336,6 +337,7 @@ mod tests {
         assert_eq!(layouts[5], (Layout::PerWorkgroup, false));
         assert_eq!(layouts[6], (Layout::PerWorkgroup, true));
         validate(&rng_stream_kernel());
+        validate(COMPACT);
     }
 
     #[test]

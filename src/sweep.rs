@@ -37,6 +37,8 @@ pub struct SweepReport {
     pub seconds: f64,
     /// Gradient steps taken, summed over trajectories.
     pub trajectory_steps: u64,
+    /// GPU kernel time from timestamp queries, where the adapter has them.
+    pub kernel_seconds: Option<f64>,
     /// Why `auto` chose what it chose, when it fell back.
     pub note: Option<String>,
 }
@@ -121,6 +123,7 @@ pub fn execute(
         rule,
         seconds: started.elapsed().as_secs_f64(),
         trajectory_steps: steps_taken,
+        kernel_seconds: engine.kernel_seconds(),
         note,
         sweep,
     })
@@ -208,6 +211,7 @@ pub fn summary_json(report: &SweepReport) -> serde_json::Value {
             "seconds": report.seconds,
             "trajectory_steps": report.trajectory_steps,
             "traj_steps_per_s": report.trajectory_steps as f64 / report.seconds.max(1e-9),
+            "gpu_kernel_seconds": report.kernel_seconds,
         },
         "trajectories": sweep.total(),
         "theory": sweep.cells[0].model.theory(),

@@ -20,6 +20,10 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     /// The first validation or device error the driver reported, if any.
     error: Arc<Mutex<Option<String>>>,
+    /// Nanoseconds per timestamp tick, when the adapter has timestamp queries.
+    timestamp_period: Option<f32>,
+    /// Kernel time measured by timestamp queries, summed over dispatches.
+    kernel_ns: std::sync::atomic::AtomicU64,
 }
 
 fn instance() -> wgpu::Instance {
@@ -70,8 +74,11 @@ impl GpuContext {
         };
         let info = adapter.get_info();
         let limits = adapter.limits();
+        // Kernel time comes from timestamp queries where the adapter has them.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("stepsweep"),
+            required_features: features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -88,12 +95,22 @@ impl GpuContext {
                 .get_or_insert(format!("the GPU device was lost ({reason:?}): {message}"));
         });
         Ok(Some(GpuContext {
+            timestamp_period: features
+                .contains(wgpu::Features::TIMESTAMP_QUERY)
+                .then(|| queue.get_timestamp_period()),
+            kernel_ns: std::sync::atomic::AtomicU64::new(0),
             device,
             queue,
             info,
             limits,
             error,
         }))
+    }
+
+    /// Kernel time so far, from timestamp queries; None without them.
+    pub fn kernel_seconds(&self) -> Option<f64> {
+        self.timestamp_period
+            .map(|_| self.kernel_ns.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9)
     }
 
     fn check(&self) -> Result<()> {
@@ -202,8 +219,13 @@ impl GpuContext {
 struct StateParams {
     blocks: u32,
     count: u32,
-    pad: [u32; 2],
+    stride: u32,
+    pad: u32,
 }
+
+/// Compact the list of running trajectories once at most this fraction of
+/// the listed ones still run: launching finished ones costs a wave each.
+const COMPACT_BELOW: f64 = 0.5;
 
 /// Iterations one dispatch advances a trajectory by. A workgroup kernel does
 /// n³L work per iteration, so it takes fewer. Measured on lavapipe (Mesa
@@ -220,6 +242,7 @@ fn iterations_per_dispatch(layout: Layout) -> u32 {
 /// A compiled kernel that advances per-trajectory states in place.
 pub struct StateKernel {
     pipeline: wgpu::ComputePipeline,
+    compact: wgpu::ComputePipeline,
     layout: Layout,
     workgroup_size: u32,
     constants: Vec<f32>,
@@ -233,6 +256,7 @@ impl StateKernel {
     pub fn new(ctx: &GpuContext, plan: &KernelPlan, check_every: u32) -> Result<Self> {
         Ok(StateKernel {
             pipeline: ctx.pipeline(&plan.source, plan.entry)?,
+            compact: ctx.pipeline(crate::shaders::COMPACT, "compact_main")?,
             layout: plan.layout,
             workgroup_size: plan.workgroup_size,
             constants: plan.constants.clone(),
@@ -270,15 +294,22 @@ impl StateKernel {
         let params = StateParams {
             blocks: self.blocks_per_dispatch,
             count: count as u32,
-            pad: [0; 2],
+            stride: count as u32,
+            pad: 0,
         };
         let params_buf = ctx
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("params"),
                 contents: bytemuck::bytes_of(&params),
-                usage: wgpu::BufferUsages::UNIFORM,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             });
+        let identity: Vec<u32> = (0..count as u32).collect();
+        // Two lists of running trajectories: compaction reads one, writes the other.
+        let index_bufs = [
+            ctx.storage("index_a", bytemuck::cast_slice(&identity)),
+            ctx.storage("index_b", bytemuck::cast_slice(&identity)),
+        ];
         let constants_buf = (!self.constants.is_empty())
             .then(|| ctx.storage("model_constants", bytemuck::cast_slice(&self.constants)));
         let scratch_buf = (self.scratch_per_trajectory > 0).then(|| {
@@ -289,55 +320,161 @@ impl StateKernel {
                 mapped_at_creation: false,
             })
         });
-        let mut buffers = vec![
-            (0, &params_buf),
-            (1, &theta_buf),
-            (2, &step_buf),
-            (3, &status_buf),
-            (4, &iter_buf),
-            (5, &active_buf),
-        ];
-        if let Some(b) = &constants_buf {
-            buffers.push((6, b));
-        }
-        if let Some(b) = &scratch_buf {
-            buffers.push((7, b));
-        }
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .into_iter()
-            .map(|(binding, buffer)| wgpu::BindGroupEntry {
-                binding,
-                resource: buffer.as_entire_binding(),
+        let bind = |pipeline: &wgpu::ComputePipeline, buffers: &[(u32, &wgpu::Buffer)]| {
+            let entries: Vec<wgpu::BindGroupEntry> = buffers
+                .iter()
+                .map(|&(binding, buffer)| wgpu::BindGroupEntry {
+                    binding,
+                    resource: buffer.as_entire_binding(),
+                })
+                .collect();
+            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            })
+        };
+        let state_groups: Vec<wgpu::BindGroup> = index_bufs
+            .iter()
+            .map(|index| {
+                let mut buffers = vec![
+                    (0, &params_buf),
+                    (1, &theta_buf),
+                    (2, &step_buf),
+                    (3, &status_buf),
+                    (4, &iter_buf),
+                    (5, &active_buf),
+                    (8, index),
+                ];
+                if let Some(b) = &constants_buf {
+                    buffers.push((6, b));
+                }
+                if let Some(b) = &scratch_buf {
+                    buffers.push((7, b));
+                }
+                bind(&self.pipeline, &buffers)
             })
             .collect();
-        let layout = self.pipeline.get_bind_group_layout(0);
-        let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("state"),
-            layout: &layout,
-            entries: &entries,
+        let compact_params = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("compact_params"),
+            size: 16,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let listed_buf = ctx.storage("listed", bytemuck::bytes_of(&0u32));
+        let compact_groups = [
+            bind(
+                &self.compact,
+                &[
+                    (0, &compact_params),
+                    (1, &status_buf),
+                    (2, &index_bufs[0]),
+                    (3, &index_bufs[1]),
+                    (4, &listed_buf),
+                ],
+            ),
+            bind(
+                &self.compact,
+                &[
+                    (0, &compact_params),
+                    (1, &status_buf),
+                    (2, &index_bufs[1]),
+                    (3, &index_bufs[0]),
+                    (4, &listed_buf),
+                ],
+            ),
+        ];
+        let timestamps = ctx.timestamp_period.map(|_| {
+            let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("kernel_time"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            });
+            let resolve = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("kernel_time"),
+                size: 16,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            (set, resolve)
+        });
+        // The active count and, with timestamps, the pass's start and end ticks.
+        let report_buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dispatch_report"),
+            size: 24,
+            usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
         });
         let max_groups = ctx.limits.max_compute_workgroups_per_dimension;
-        let groups = match self.layout {
-            Layout::PerInvocation => ((count as u32).div_ceil(self.workgroup_size), 1),
+        let groups_for = |listed: u32| match self.layout {
+            Layout::PerInvocation => (listed.div_ceil(self.workgroup_size), 1),
             Layout::PerWorkgroup => {
-                let x = (count as u32).min(max_groups);
-                (x, (count as u32).div_ceil(x))
+                let x = listed.min(max_groups);
+                (x, listed.div_ceil(x))
             }
         };
+        let (mut listed, mut current) = (count as u32, 0usize);
         loop {
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             encoder.clear_buffer(&active_buf, 0, None);
             {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
+                let writes = timestamps
+                    .as_ref()
+                    .map(|(set, _)| wgpu::ComputePassTimestampWrites {
+                        query_set: set,
+                        beginning_of_pass_write_index: Some(0),
+                        end_of_pass_write_index: Some(1),
+                    });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("descend"),
+                    timestamp_writes: writes,
+                });
                 pass.set_pipeline(&self.pipeline);
-                pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(groups.0, groups.1, 1);
+                pass.set_bind_group(0, &state_groups[current], &[]);
+                let (x, y) = groups_for(listed);
+                pass.dispatch_workgroups(x, y, 1);
+            }
+            encoder.copy_buffer_to_buffer(&active_buf, 0, &report_buf, 0, 4);
+            if let Some((set, resolve)) = &timestamps {
+                encoder.resolve_query_set(set, 0..2, resolve, 0);
+                encoder.copy_buffer_to_buffer(resolve, 0, &report_buf, 8, 16);
             }
             ctx.queue.submit([encoder.finish()]);
-            let active = ctx.read::<u32>(&active_buf, 4)?[0];
+            let report = ctx.read::<u32>(&report_buf, 24)?;
+            let active = report[0];
+            if let Some(period) = ctx.timestamp_period {
+                let tick = |i: usize| u64::from(report[i]) | (u64::from(report[i + 1]) << 32);
+                let ns = (tick(4).saturating_sub(tick(2)) as f64 * f64::from(period)) as u64;
+                ctx.kernel_ns
+                    .fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+            }
             progress(count as u64 - u64::from(active));
             if active == 0 {
                 break;
+            }
+            if f64::from(active) <= COMPACT_BELOW * f64::from(listed) {
+                ctx.queue.write_buffer(
+                    &compact_params,
+                    0,
+                    bytemuck::cast_slice(&[listed, 0, 0, 0]),
+                );
+                let mut encoder = ctx.device.create_command_encoder(&Default::default());
+                encoder.clear_buffer(&listed_buf, 0, None);
+                {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(&self.compact);
+                    pass.set_bind_group(0, &compact_groups[current], &[]);
+                    pass.dispatch_workgroups(listed.div_ceil(64), 1, 1);
+                }
+                ctx.queue.submit([encoder.finish()]);
+                current = 1 - current;
+                listed = active;
+                let params = StateParams {
+                    count: listed,
+                    ..params
+                };
+                ctx.queue
+                    .write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));
             }
         }
         let bytes = |n: usize| (n * 4) as u64;

@@ -119,6 +119,14 @@ impl Engine {
         })
     }
 
+    /// GPU kernel time from timestamp queries, where the adapter has them.
+    pub fn kernel_seconds(&self) -> Option<f64> {
+        match self {
+            Engine::Gpu { ctx, .. } => ctx.kernel_seconds(),
+            _ => None,
+        }
+    }
+
     /// The largest chunk this engine takes.
     pub fn max_chunk(&self) -> u64 {
         match self {
