@@ -18,6 +18,9 @@ pub enum Error {
     /// The GPU backend could not run.
     #[error("{0}")]
     Gpu(String),
+    /// Ctrl-C (or SIGTERM) stopped a run; its journal keeps what was done.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl Error {

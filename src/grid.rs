@@ -8,6 +8,7 @@
 use std::ops::Range;
 
 use crate::error::{Error, Result};
+use crate::memory;
 use crate::models::Model;
 use crate::rng::TrajectoryRng;
 use crate::spec::{InitSpec, Spec};
@@ -42,6 +43,9 @@ impl Sweep {
             Some(a) => Some((a.param.clone(), a.axis_values().resolve("axis")?)),
             None => None,
         };
+        // Cells are held whole, so a grid too large for memory is refused
+        // here, before a model is built for each axis value.
+        memory::check_cells(steps.len(), axis.as_ref().map_or(1, |(_, v)| v.len()))?;
         let axis_values: Vec<Option<f64>> = match &axis {
             Some((_, values)) => values.iter().map(|&v| Some(v)).collect(),
             None => vec![None],
@@ -116,8 +120,17 @@ impl Sweep {
 
     /// Consecutive id ranges of at most `chunk` trajectories.
     pub fn chunks(&self, chunk: u64) -> impl Iterator<Item = Range<u64>> {
-        let total = self.total();
-        let chunk = chunk.max(1);
-        (0..total.div_ceil(chunk)).map(move |i| i * chunk..((i + 1) * chunk).min(total))
+        chunks(0..self.total(), chunk)
     }
+}
+
+/// Consecutive ranges of at most `chunk` ids covering `ids`, cut at
+/// `ids.start + k·chunk`, so the same ids and chunk give the same chunks.
+pub fn chunks(ids: Range<u64>, chunk: u64) -> impl Iterator<Item = Range<u64>> {
+    let chunk = chunk.max(1);
+    let len = ids.end.saturating_sub(ids.start);
+    (0..len.div_ceil(chunk)).map(move |i| {
+        let start = ids.start + i * chunk;
+        start..(start + chunk).min(ids.end)
+    })
 }

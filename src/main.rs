@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Run(args) => app::run(args),
+        Command::Merge(args) => app::merge(args),
         Command::Devices => app::devices(),
         Command::Presets => {
             app::list_presets();
@@ -36,6 +37,8 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             match e {
                 Error::Spec(_) => ExitCode::from(2),
+                // The shell's status for a run ended by SIGINT.
+                Error::Interrupted(_) => ExitCode::from(130),
                 _ => ExitCode::from(1),
             }
         }

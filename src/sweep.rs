@@ -1,9 +1,14 @@
 //! Running a sweep: chunks through a backend, post-processing on the CPU,
 //! streaming aggregation, then the writers. Memory is bounded by the chunk,
-//! not by the sweep.
+//! not by the sweep. A run into a directory journals every chunk (see
+//! `journal.rs`), so it can be resumed after a crash or a Ctrl-C.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Seek, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -12,9 +17,12 @@ use serde_json::json;
 use crate::aggregate::CellStats;
 use crate::backend::{self, Engine};
 use crate::error::{Error, Result};
-use crate::grid::Sweep;
+use crate::grid::{self, Sweep};
+use crate::journal::{self, Checkpoint, Identity, JournalHeader, OutputDir, Start};
+use crate::memory;
 use crate::models::Assessment;
-use crate::output::{self, progress::Progress};
+use crate::output::{self, progress::Progress, trajectories};
+use crate::shard::{Shard, ShardFile, SHARD_FILE};
 use crate::spec::{Precision, Spec};
 use crate::stopping::{Outcome, StopRule};
 
@@ -24,6 +32,18 @@ pub struct RunOptions {
     pub chunk_size: Option<u64>,
     /// Quiet: no progress on stderr.
     pub quiet: bool,
+}
+
+/// How a run treats its output directory, and which share of the sweep it runs.
+#[derive(Clone, Debug, Default)]
+pub struct DirOptions {
+    /// Continue the directory's unfinished run of this sweep, if it has one.
+    pub resume: bool,
+    /// Start over in a directory that holds another sweep or an unfinished run.
+    pub force: bool,
+    pub shard: Option<Shard>,
+    /// Once set (by Ctrl-C), the run stops after the chunk in flight.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 pub struct SweepReport {
@@ -44,46 +64,73 @@ pub struct SweepReport {
 const CPU_CHUNK: u64 = 1 << 18;
 const GPU_CHUNK: u64 = 1 << 22;
 
-/// Runs a sweep, writing trajectories.csv rows to `trajectories` if given.
-pub fn execute(
-    spec: Spec,
-    name: &str,
-    opts: &RunOptions,
-    mut trajectories: Option<&mut dyn Write>,
-) -> Result<SweepReport> {
-    let sweep = Sweep::new(spec)?;
+/// A sweep with its backend ready.
+struct Prepared {
+    sweep: Sweep,
+    engine: Engine,
+    rule: StopRule,
+    note: Option<String>,
+    /// The chunk size when none is asked for: the backend's, within memory.
+    default_chunk: u64,
+}
+
+fn prepare(sweep: Sweep, quiet: bool) -> Result<Prepared> {
     let (gpu, note) = backend::select(sweep.spec.backend, sweep.spec.precision)?;
-    if let (Some(n), false) = (&note, opts.quiet) {
+    if let (Some(n), false) = (&note, quiet) {
         eprintln!("stepsweep: {n}");
     }
     let precision = sweep.spec.precision_for(gpu.is_some());
     let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
     let engine = Engine::new(&sweep, gpu, precision, &rule)?;
-    let (backend_name, adapter) = engine.describe();
-    let default_chunk = if matches!(engine, Engine::Gpu { .. }) {
+    let backend_chunk = if matches!(engine, Engine::Gpu { .. }) {
         GPU_CHUNK
     } else {
         CPU_CHUNK
     };
-    let chunk = opts
-        .chunk_size
-        .unwrap_or(default_chunk)
-        .min(engine.max_chunk())
-        .max(1);
+    let default_chunk = backend_chunk.min(memory::max_chunk(
+        sweep.dim(),
+        sweep.spec.output.trajectories,
+    ));
+    Ok(Prepared {
+        sweep,
+        engine,
+        rule,
+        note,
+        default_chunk,
+    })
+}
 
-    let minimizers = sweep.cells[0].model.minimizers().len();
-    let mut cells: Vec<CellStats> = vec![CellStats::new(minimizers); sweep.cells.len()];
-    let mut progress = Progress::new(sweep.total(), opts.quiet);
+/// Runs ids `tally.next_id..ids.end` in chunks of `chunk`, folding them into `tally` and writing their rows to
+/// `rows`; `checkpoint` runs after every chunk. Returns false when `stop`
+/// ended it early.
+#[allow(clippy::too_many_arguments)]
+fn drive<W: Write>(
+    p: &Prepared,
+    ids: Range<u64>,
+    chunk: u64,
+    tally: &mut Checkpoint,
+    mut rows: Option<&mut W>,
+    quiet: bool,
+    stop: Option<&AtomicBool>,
+    mut checkpoint: impl FnMut(&mut Checkpoint, Option<&mut W>) -> Result<()>,
+) -> Result<bool> {
+    let sweep = &p.sweep;
     let dim = sweep.dim();
-    if let Some(w) = trajectories.as_mut() {
-        write_trajectory_header(*w, &sweep, dim)?;
-    }
+    let mut progress = Progress::new(ids.end - ids.start, quiet);
     let started = Instant::now();
-    let mut steps_taken = 0u64;
-    for ids in sweep.chunks(chunk) {
-        let base = ids.start;
-        let result = engine.run(&sweep, &rule, ids.clone(), |done| progress.set(base + done))?;
-        let want_all = trajectories.is_some();
+    let seconds_before = tally.seconds;
+    // Counted from next_id, which is a chunk boundary unless a resumed run's
+    // backend takes smaller chunks; either way no id runs twice.
+    for range in grid::chunks(tally.next_id..ids.end, chunk) {
+        if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            progress.finish();
+            return Ok(false);
+        }
+        let base = range.start;
+        let result = p.engine.run(sweep, &p.rule, range.clone(), |done| {
+            progress.set(base + done - ids.start)
+        })?;
+        let want_all = rows.is_some();
         let assessments: Vec<Option<Assessment>> = result
             .ends
             .par_iter()
@@ -96,91 +143,259 @@ pub fn execute(
             })
             .collect();
         for (i, (end, a)) in result.ends.iter().zip(&assessments).enumerate() {
-            let id = base + i as u64;
-            let cell = sweep.cell_of(id);
-            steps_taken += end.iterations;
-            cells[cell.index].add(end, a.as_ref(), cell.model.bound(cell.step_size));
+            let cell = sweep.cell_of(base + i as u64);
+            tally.trajectory_steps += end.iterations;
+            tally.cells[cell.index].add(end, a.as_ref(), cell.model.bound(cell.step_size));
         }
-        if let Some(w) = trajectories.as_mut() {
-            write_trajectory_rows(*w, &sweep, base, &result.ends, &result.theta, &assessments)?;
+        if let Some(w) = rows.as_deref_mut() {
+            trajectories::write_rows(w, sweep, base, &result.ends, &result.theta, &assessments)?;
         }
-        progress.set(ids.end);
+        tally.next_id = range.end;
+        tally.seconds = seconds_before + started.elapsed().as_secs_f64();
+        checkpoint(tally, rows.as_deref_mut())?;
+        progress.set(range.end - ids.start);
     }
     progress.finish();
-    Ok(SweepReport {
+    Ok(true)
+}
+
+fn blank_tally(sweep: &Sweep, ids: &Range<u64>) -> Checkpoint {
+    let minimizers = sweep.cells[0].model.minimizers().len();
+    Checkpoint {
+        next_id: ids.start,
+        seconds: 0.0,
+        trajectory_steps: 0,
+        trajectories_bytes: None,
+        cells: vec![CellStats::new(minimizers); sweep.cells.len()],
+    }
+}
+
+fn report(p: Prepared, name: &str, tally: Checkpoint) -> SweepReport {
+    let (backend, adapter) = p.engine.describe();
+    SweepReport {
         name: name.to_string(),
-        cells,
-        backend: backend_name,
+        cells: tally.cells,
+        backend,
         adapter,
-        precision: engine.precision(),
-        rule,
-        seconds: started.elapsed().as_secs_f64(),
-        trajectory_steps: steps_taken,
-        note,
-        sweep,
-    })
+        precision: p.engine.precision(),
+        rule: p.rule,
+        seconds: tally.seconds,
+        trajectory_steps: tally.trajectory_steps,
+        note: p.note,
+        sweep: p.sweep,
+    }
 }
 
-fn write_trajectory_header(w: &mut dyn Write, sweep: &Sweep, dim: usize) -> Result<()> {
-    let mut header = ["trajectory", "cell", "replicate", "step_size"].join(",");
-    if let Some(a) = &sweep.spec.axis {
-        header.push(',');
-        header.push_str(a.column());
+/// Runs a whole sweep in memory, writing trajectories.csv rows to
+/// `trajectories` if given; nothing is journaled.
+pub fn execute(
+    spec: Spec,
+    name: &str,
+    opts: &RunOptions,
+    mut trajectories: Option<&mut dyn Write>,
+) -> Result<SweepReport> {
+    let p = prepare(Sweep::new(spec)?, opts.quiet)?;
+    let chunk = opts
+        .chunk_size
+        .unwrap_or(p.default_chunk)
+        .min(p.engine.max_chunk())
+        .max(1);
+    if let Some(w) = trajectories.as_mut() {
+        trajectories::write_header(*w, &p.sweep)?;
     }
-    header.push_str(",outcome,period,iterations,loss,metric,sharpness,minimizer");
-    for k in 0..dim {
-        header.push_str(&format!(",theta_{k}"));
-    }
-    writeln!(w, "{header}").map_err(|e| Error::io("cannot write", "trajectories.csv", e))
+    let ids = 0..p.sweep.total();
+    let mut tally = blank_tally(&p.sweep, &ids);
+    drive(
+        &p,
+        ids,
+        chunk,
+        &mut tally,
+        trajectories.as_mut(),
+        opts.quiet,
+        None,
+        |_, _| Ok(()),
+    )?;
+    Ok(report(p, name, tally))
 }
 
-fn write_trajectory_rows(
-    w: &mut dyn Write,
-    sweep: &Sweep,
-    base: u64,
-    ends: &[crate::stopping::TrajectoryEnd],
-    theta: &[f64],
-    assessments: &[Option<Assessment>],
-) -> Result<()> {
-    let dim = sweep.dim();
-    let mut text = String::new();
-    for (i, end) in ends.iter().enumerate() {
-        use std::fmt::Write as _;
-        let id = base + i as u64;
-        let cell = sweep.cell_of(id);
-        let _ = write!(
-            text,
-            "{id},{},{},{}",
-            cell.index,
-            sweep.replicate_of(id),
-            cell.step_size
-        );
-        if let Some(v) = cell.axis_value {
-            let _ = write!(text, ",{v}");
-        }
-        let _ = write!(
-            text,
-            ",{},{},{}",
-            end.outcome.name(),
-            end.period,
-            end.iterations
-        );
-        match &assessments[i] {
-            Some(a) => {
-                let _ = write!(text, ",{},{},{},", a.loss, a.metric, a.sharpness);
-                if let (Outcome::Converged, Some(m)) = (end.outcome, a.minimizer) {
-                    let _ = write!(text, "{m}");
+/// Runs a sweep (or a shard of it) into `out`: spec.toml, then cells.csv and
+/// summary.json for a whole sweep or shard.json for a shard, and
+/// trajectories.csv when the spec asks. Nothing is written for a spec that
+/// fails validation, and no file is ever half-written. Returns `None` when
+/// `--resume` finds the sweep already finished there.
+pub fn run(
+    spec: Spec,
+    name: &str,
+    out: &Path,
+    opts: &RunOptions,
+    dir_opts: &DirOptions,
+) -> Result<Option<SweepReport>> {
+    // Everything about the input is checked before the directory is touched.
+    let sweep = Sweep::new(spec)?;
+    let with_rows = sweep.spec.output.trajectories;
+    if let Some(c) = opts.chunk_size {
+        memory::check_chunk(c, sweep.dim(), with_rows)?;
+    }
+    let ids = dir_opts
+        .shard
+        .map_or(0..sweep.total(), |s| s.ids(sweep.total()));
+    let identity = Identity {
+        spec: sweep.spec.to_toml(),
+        shard: dir_opts.shard,
+    };
+    let mut dir = OutputDir::open(out, &identity, dir_opts.resume, dir_opts.force)?;
+    let resumed = match std::mem::replace(&mut dir.start, Start::Fresh) {
+        Start::Finished => return Ok(None),
+        Start::Resume(j) => Some(j),
+        Start::Fresh => None,
+    };
+    let mut journaled = resumed
+        .as_ref()
+        .is_some_and(|j| j.progress.next_id > j.header.ids.start);
+    let result = (|| {
+        let p = prepare(sweep, opts.quiet)?;
+        let (backend, _) = p.engine.describe();
+        let precision = p.engine.precision();
+        let (header, mut tally) = match resumed {
+            Some(j) => {
+                let h = &j.header;
+                if (h.backend.as_str(), h.precision) != (backend.as_str(), precision) {
+                    return Err(Error::spec(format!(
+                        "{} was started on the {} backend in {}, but this run got {backend} in {}; resume with --backend {} --precision {}, or add --force to start over",
+                        out.display(), h.backend, h.precision.name(), precision.name(), h.backend, h.precision.name()
+                    )));
                 }
+                if let (Some(c), false) = (opts.chunk_size, opts.quiet) {
+                    if c != h.chunk_size {
+                        eprintln!(
+                            "stepsweep: resuming with the journal's chunk size {}, not {c}",
+                            h.chunk_size
+                        );
+                    }
+                }
+                (j.header, j.progress)
             }
-            None => text.push_str(",,,,"),
+            None => {
+                let chunk = opts
+                    .chunk_size
+                    .unwrap_or(p.default_chunk)
+                    .min(p.engine.max_chunk())
+                    .max(1);
+                let header = JournalHeader {
+                    stepsweep: env!("CARGO_PKG_VERSION").into(),
+                    identity: identity.clone(),
+                    ids: ids.clone(),
+                    chunk_size: chunk,
+                    backend,
+                    precision,
+                };
+                (header, blank_tally(&p.sweep, &ids))
+            }
+        };
+        let partial = output::temp_path(&out.join("trajectories.csv"));
+        // A run killed after trajectories.csv was moved into place but
+        // before its journal was removed has no partial file left to extend.
+        let rows_in_place = tally.next_id == ids.end && !partial.exists();
+        let mut rows = if with_rows && !rows_in_place {
+            Some(open_rows(&partial, &p.sweep, &mut tally)?)
+        } else {
+            None
+        };
+        journal::save(out, &header, &tally)?;
+        let chunk = header.chunk_size.min(p.engine.max_chunk()).max(1);
+        let finished = drive(
+            &p,
+            ids.clone(),
+            chunk,
+            &mut tally,
+            rows.as_mut(),
+            opts.quiet,
+            dir_opts.stop.as_deref(),
+            |tally, rows| {
+                if let Some(w) = rows {
+                    tally.trajectories_bytes = Some(sync_rows(w, &partial)?);
+                }
+                journal::save(out, &header, tally)?;
+                journaled = true;
+                Ok(())
+            },
+        )?;
+        if !finished {
+            return Err(Error::Interrupted(format!(
+                "interrupted after {} of {} trajectories; the journal in {} keeps them, so rerun the same command with --resume to finish",
+                tally.next_id - ids.start,
+                ids.end - ids.start,
+                out.display()
+            )));
         }
-        for t in &theta[i * dim..(i + 1) * dim] {
-            let _ = write!(text, ",{t}");
+        if let Some(mut w) = rows {
+            sync_rows(&mut w, &partial)?;
         }
-        text.push('\n');
+        let report = report(p, name, tally);
+        if with_rows && !rows_in_place {
+            let dest = out.join("trajectories.csv");
+            std::fs::rename(&partial, &dest).map_err(|e| Error::io("cannot write", &dest, e))?;
+        }
+        write_outputs(&report, out, dir_opts.shard)?;
+        // The journal goes last: a kill before this leaves a finished journal,
+        // and --resume then only writes the outputs again.
+        let _ = std::fs::remove_file(out.join(journal::JOURNAL));
+        Ok(report)
+    })();
+    match result {
+        Ok(report) => Ok(Some(report)),
+        Err(e) => {
+            dir.abandon(journaled);
+            Err(match e {
+                Error::Gpu(m) if journaled => Error::Gpu(format!(
+                    "{m}; the finished chunks are journaled in {}, so --resume continues from them",
+                    out.display()
+                )),
+                e => e,
+            })
+        }
     }
-    w.write_all(text.as_bytes())
-        .map_err(|e| Error::io("cannot write", "trajectories.csv", e))
+}
+
+/// Opens the partial trajectories.csv: new, with its header, or, on resume,
+/// cut back to the length the journal recorded, dropping rows of the chunk
+/// that was in flight.
+fn open_rows(partial: &Path, sweep: &Sweep, tally: &mut Checkpoint) -> Result<BufWriter<File>> {
+    let file = match tally.trajectories_bytes {
+        None => {
+            let file = File::create(partial).map_err(|e| Error::io("cannot write", partial, e))?;
+            let mut w = BufWriter::new(file);
+            trajectories::write_header(&mut w, sweep)?;
+            tally.trajectories_bytes = Some(sync_rows(&mut w, partial)?);
+            return Ok(w);
+        }
+        Some(len) => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(partial)
+                .ok()
+                .filter(|f| f.metadata().is_ok_and(|m| m.len() >= len));
+            let Some(mut file) = file else {
+                return Err(Error::spec(format!(
+                    "{} is missing or shorter than the journal says; add --force to start the sweep over",
+                    partial.display()
+                )));
+            };
+            file.set_len(len)
+                .and_then(|_| file.seek(std::io::SeekFrom::End(0)))
+                .map_err(|e| Error::io("cannot write", partial, e))?;
+            file
+        }
+    };
+    Ok(BufWriter::new(file))
+}
+
+/// Flushes trajectories.csv rows to disk; returns the file's length.
+fn sync_rows(w: &mut BufWriter<File>, partial: &Path) -> Result<u64> {
+    w.flush()
+        .and_then(|_| w.get_ref().sync_data())
+        .and_then(|_| w.get_mut().stream_position())
+        .map_err(|e| Error::io("cannot write", partial, e))
 }
 
 /// summary.json: the spec, backend, timings, theory and cells.
@@ -209,51 +424,40 @@ pub fn summary_json(report: &SweepReport) -> serde_json::Value {
     })
 }
 
-/// Runs a sweep and writes spec.toml, cells.csv, summary.json and, when the
-/// spec asks, trajectories.csv into `out`. Nothing is written for a spec that
-/// fails validation, and a failed run leaves no half-written file.
-pub fn run(spec: Spec, name: &str, out: &Path, opts: &RunOptions) -> Result<SweepReport> {
-    // Validate before touching the output directory.
-    Sweep::new(spec.clone())?;
-    let created = output::prepare_dir(out)?;
-    let traj_path = out.join("trajectories.csv");
-    let result = (|| {
-        let report = if spec.output.trajectories {
-            let tmp = output::temp_path(&traj_path);
-            let file =
-                std::fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
-            let mut w = std::io::BufWriter::new(file);
-            let report = execute(spec.clone(), name, opts, Some(&mut w))?;
-            w.flush().map_err(|e| Error::io("cannot write", &tmp, e))?;
-            std::fs::rename(&tmp, &traj_path)
-                .map_err(|e| Error::io("cannot write", &traj_path, e))?;
-            report
-        } else {
-            execute(spec.clone(), name, opts, None)?
-        };
-        write_outputs(&report, out)?;
-        Ok(report)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(output::temp_path(&traj_path));
-        if created {
-            let _ = std::fs::remove_dir(out);
-        }
-    }
-    result
-}
-
-pub fn write_outputs(report: &SweepReport, out: &Path) -> Result<()> {
+/// Writes spec.toml, then cells.csv and summary.json for a whole sweep or
+/// shard.json for a shard, and removes the files of the other kind (and a
+/// trajectories.csv the spec no longer asks for) that a replaced run left.
+pub fn write_outputs(report: &SweepReport, out: &Path, shard: Option<Shard>) -> Result<()> {
     output::write_atomic(
         &out.join("spec.toml"),
         report.sweep.spec.to_toml().as_bytes(),
     )?;
-    output::write_atomic(
-        &out.join("cells.csv"),
-        &output::cells_csv(&report.sweep, &report.cells),
-    )?;
-    let summary = serde_json::to_vec_pretty(&summary_json(report)).expect("JSON of plain data");
-    output::write_atomic(&out.join("summary.json"), &summary)
+    let mut stale = vec![];
+    match shard {
+        Some(shard) => {
+            let file =
+                serde_json::to_vec(&ShardFile::of(report, shard)).expect("JSON of plain data");
+            output::write_atomic(&out.join(SHARD_FILE), &file)?;
+            stale.extend(["cells.csv", "summary.json"]);
+        }
+        None => {
+            output::write_atomic(
+                &out.join("cells.csv"),
+                &output::cells_csv(&report.sweep, &report.cells),
+            )?;
+            let summary =
+                serde_json::to_vec_pretty(&summary_json(report)).expect("JSON of plain data");
+            output::write_atomic(&out.join("summary.json"), &summary)?;
+            stale.push(SHARD_FILE);
+        }
+    }
+    if !report.sweep.spec.output.trajectories {
+        stale.push("trajectories.csv");
+    }
+    for name in stale {
+        let _ = std::fs::remove_file(out.join(name));
+    }
+    Ok(())
 }
 
 /// Where a spec's outputs go by default: runs/<name>.

@@ -4,6 +4,7 @@
 
 pub mod progress;
 pub mod table;
+pub mod trajectories;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
