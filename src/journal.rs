@@ -153,16 +153,30 @@ impl OutputDir {
     /// `--resume`, is refused unless `force`.
     pub fn open(dir: &Path, ours: &Identity, resume: bool, force: bool) -> Result<OutputDir> {
         let created = output::prepare_dir(dir)?;
+        // A refused run leaves everything as it found it; only a directory it
+        // created itself is removed again.
+        let refused = |e: Error| {
+            if created {
+                let _ = std::fs::remove_file(dir.join(LOCK));
+                let _ = std::fs::remove_dir(dir);
+            }
+            e
+        };
+        let lock = lock(dir).map_err(refused)?;
+        // With --force what the directory holds does not matter, even unreadable.
+        let holds = if force {
+            Holds::Nothing
+        } else {
+            inspect(dir).map_err(refused)?
+        };
         let mut out = OutputDir {
             path: dir.to_path_buf(),
             created,
-            _lock: None,
+            _lock: lock,
             start: Start::Fresh,
         };
-        out._lock = lock(dir).inspect_err(|_| out.abandon(false))?;
         let shown = dir.display();
-        out.start = match inspect(dir).inspect_err(|_| out.abandon(false))? {
-            _ if force => Start::Fresh,
+        out.start = match holds {
             Holds::Nothing => Start::Fresh,
             Holds::Unfinished(j) if j.header.identity == *ours => {
                 if resume {
@@ -199,9 +213,9 @@ impl OutputDir {
         Ok(out)
     }
 
-    /// After a failure: removes the journal and the partial trajectories.csv
-    /// unless they should be kept for a resume, and the directory itself if this run created it and it is
-    /// empty again.
+    /// After a failed run: removes the journal and the partial
+    /// trajectories.csv unless they are kept for a resume, and the directory
+    /// itself if this run created it and it is empty again.
     pub fn abandon(&self, keep_journal: bool) {
         if !keep_journal {
             let _ = std::fs::remove_file(output::temp_path(&self.path.join("trajectories.csv")));

@@ -184,7 +184,7 @@ impl AxisValues {
                 }
                 if !(count >= 1.0 && count.fract() == 0.0 && count <= 1e7) {
                     return Err(Error::spec(format!(
-                        "{what}.{kind} count is {count}; give a whole number from 1 to 10000000"
+                        "{what}.{kind} count is {count:?}; give a whole number from 1 to 10000000"
                     )));
                 }
                 let n = count as usize;

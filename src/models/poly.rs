@@ -79,7 +79,7 @@ impl Poly {
         while coefficients.len() > 1 && *coefficients.last().unwrap() == 0.0 {
             coefficients.pop();
         }
-        let degree = coefficients.len() - 1;
+        let degree = coefficients.len().saturating_sub(1);
         if !(2..=16).contains(&degree) {
             return Err(Error::spec(format!(
                 "model.coefficients gives a polynomial of degree {degree}; give degree 2 to 16, lowest power first"
