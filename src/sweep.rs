@@ -3,8 +3,7 @@
 //! not by the sweep. A run into a directory journals every chunk (see
 //! `journal.rs`), so it can be resumed after a crash or a Ctrl-C.
 
-use std::fs::File;
-use std::io::{BufWriter, Seek, Write};
+use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +11,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use serde_json::json;
 
 use crate::aggregate::CellStats;
 use crate::backend::{self, Engine};
@@ -21,8 +19,9 @@ use crate::grid::{self, Sweep};
 use crate::journal::{self, Checkpoint, Identity, JournalHeader, OutputDir, Start};
 use crate::memory;
 use crate::models::Assessment;
+pub use crate::output::files::{summary_json, write_outputs};
 use crate::output::{self, progress::Progress, trajectories};
-use crate::shard::{Shard, ShardFile, SHARD_FILE};
+use crate::shard::Shard;
 use crate::spec::{Precision, Spec};
 use crate::stopping::{Outcome, StopRule};
 
@@ -260,9 +259,14 @@ pub fn run(
             Some(j) => {
                 let h = &j.header;
                 if (h.backend.as_str(), h.precision) != (backend.as_str(), precision) {
+                    // The journal's statistics came from that backend and
+                    // precision; mixing in another's would change the result.
                     return Err(Error::spec(format!(
-                        "{} was started on the {} backend in {}, but this run got {backend} in {}; resume with --backend {} --precision {}, or add --force to start over",
-                        out.display(), h.backend, h.precision.name(), precision.name(), h.backend, h.precision.name()
+                        "{} was started on the {} backend in {}, but this run got {backend} in {}; resume it where that backend is available, or add --force to start over",
+                        out.display(),
+                        h.backend,
+                        h.precision.name(),
+                        precision.name()
                     )));
                 }
                 if let (Some(c), false) = (opts.chunk_size, opts.quiet) {
@@ -297,7 +301,7 @@ pub fn run(
         // before its journal was removed has no partial file left to extend.
         let rows_in_place = tally.next_id == ids.end && !partial.exists();
         let mut rows = if with_rows && !rows_in_place {
-            Some(open_rows(&partial, &p.sweep, &mut tally)?)
+            Some(trajectories::open_partial(&partial, &p.sweep, &mut tally)?)
         } else {
             None
         };
@@ -313,7 +317,7 @@ pub fn run(
             dir_opts.stop.as_deref(),
             |tally, rows| {
                 if let Some(w) = rows {
-                    tally.trajectories_bytes = Some(sync_rows(w, &partial)?);
+                    tally.trajectories_bytes = Some(trajectories::sync(w, &partial)?);
                 }
                 journal::save(out, &header, tally)?;
                 journaled = true;
@@ -329,7 +333,7 @@ pub fn run(
             )));
         }
         if let Some(mut w) = rows {
-            sync_rows(&mut w, &partial)?;
+            trajectories::sync(&mut w, &partial)?;
         }
         let report = report(p, name, tally);
         if with_rows && !rows_in_place {
@@ -355,109 +359,6 @@ pub fn run(
             })
         }
     }
-}
-
-/// Opens the partial trajectories.csv: new, with its header, or, on resume,
-/// cut back to the length the journal recorded, dropping rows of the chunk
-/// that was in flight.
-fn open_rows(partial: &Path, sweep: &Sweep, tally: &mut Checkpoint) -> Result<BufWriter<File>> {
-    let file = match tally.trajectories_bytes {
-        None => {
-            let file = File::create(partial).map_err(|e| Error::io("cannot write", partial, e))?;
-            let mut w = BufWriter::new(file);
-            trajectories::write_header(&mut w, sweep)?;
-            tally.trajectories_bytes = Some(sync_rows(&mut w, partial)?);
-            return Ok(w);
-        }
-        Some(len) => {
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(partial)
-                .ok()
-                .filter(|f| f.metadata().is_ok_and(|m| m.len() >= len));
-            let Some(mut file) = file else {
-                return Err(Error::spec(format!(
-                    "{} is missing or shorter than the journal says; add --force to start the sweep over",
-                    partial.display()
-                )));
-            };
-            file.set_len(len)
-                .and_then(|_| file.seek(std::io::SeekFrom::End(0)))
-                .map_err(|e| Error::io("cannot write", partial, e))?;
-            file
-        }
-    };
-    Ok(BufWriter::new(file))
-}
-
-/// Flushes trajectories.csv rows to disk; returns the file's length.
-fn sync_rows(w: &mut BufWriter<File>, partial: &Path) -> Result<u64> {
-    w.flush()
-        .and_then(|_| w.get_ref().sync_data())
-        .and_then(|_| w.get_mut().stream_position())
-        .map_err(|e| Error::io("cannot write", partial, e))
-}
-
-/// summary.json: the spec, backend, timings, theory and cells.
-pub fn summary_json(report: &SweepReport) -> serde_json::Value {
-    let sweep = &report.sweep;
-    json!({
-        "stepsweep": env!("CARGO_PKG_VERSION"),
-        "name": report.name,
-        "spec": sweep.spec,
-        "backend": {
-            "kind": report.backend,
-            "adapter": report.adapter,
-            "precision": report.precision.name(),
-            "note": report.note,
-        },
-        "stop_rule": report.rule,
-        "timings": {
-            "seconds": report.seconds,
-            "trajectory_steps": report.trajectory_steps,
-            "traj_steps_per_s": report.trajectory_steps as f64 / report.seconds.max(1e-9),
-        },
-        "trajectories": sweep.total(),
-        "theory": sweep.cells[0].model.theory(),
-        "minimizers": sweep.cells[0].model.minimizers(),
-        "cells": output::cells_json(sweep, &report.cells),
-    })
-}
-
-/// Writes spec.toml, then cells.csv and summary.json for a whole sweep or
-/// shard.json for a shard, and removes the files of the other kind (and a
-/// trajectories.csv the spec no longer asks for) that a replaced run left.
-pub fn write_outputs(report: &SweepReport, out: &Path, shard: Option<Shard>) -> Result<()> {
-    output::write_atomic(
-        &out.join("spec.toml"),
-        report.sweep.spec.to_toml().as_bytes(),
-    )?;
-    let mut stale = vec![];
-    match shard {
-        Some(shard) => {
-            let file =
-                serde_json::to_vec(&ShardFile::of(report, shard)).expect("JSON of plain data");
-            output::write_atomic(&out.join(SHARD_FILE), &file)?;
-            stale.extend(["cells.csv", "summary.json"]);
-        }
-        None => {
-            output::write_atomic(
-                &out.join("cells.csv"),
-                &output::cells_csv(&report.sweep, &report.cells),
-            )?;
-            let summary =
-                serde_json::to_vec_pretty(&summary_json(report)).expect("JSON of plain data");
-            output::write_atomic(&out.join("summary.json"), &summary)?;
-            stale.push(SHARD_FILE);
-        }
-    }
-    if !report.sweep.spec.output.trajectories {
-        stale.push("trajectories.csv");
-    }
-    for name in stale {
-        let _ = std::fs::remove_file(out.join(name));
-    }
-    Ok(())
 }
 
 /// Where a spec's outputs go by default: runs/<name>.

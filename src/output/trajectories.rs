@@ -1,10 +1,13 @@
 //! trajectories.csv: one row per trajectory, written chunk by chunk in id order.
 
 use std::fmt::Write as _;
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Seek, Write};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::grid::Sweep;
+use crate::journal::Checkpoint;
 use crate::models::Assessment;
 use crate::stopping::{Outcome, TrajectoryEnd};
 
@@ -68,4 +71,49 @@ pub fn write_rows(
     }
     w.write_all(text.as_bytes())
         .map_err(|e| Error::io("cannot write", "trajectories.csv", e))
+}
+
+/// Opens the partial trajectories.csv: new, with its header, or, on resume,
+/// cut back to the length the journal recorded, dropping rows of the chunk
+/// that was in flight.
+pub fn open_partial(
+    partial: &Path,
+    sweep: &Sweep,
+    tally: &mut Checkpoint,
+) -> Result<BufWriter<File>> {
+    let file = match tally.trajectories_bytes {
+        None => {
+            let file = File::create(partial).map_err(|e| Error::io("cannot write", partial, e))?;
+            let mut w = BufWriter::new(file);
+            write_header(&mut w, sweep)?;
+            tally.trajectories_bytes = Some(sync(&mut w, partial)?);
+            return Ok(w);
+        }
+        Some(len) => {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(partial)
+                .ok()
+                .filter(|f| f.metadata().is_ok_and(|m| m.len() >= len));
+            let Some(mut file) = file else {
+                return Err(Error::spec(format!(
+                    "{} is missing or shorter than the journal says; add --force to start the sweep over",
+                    partial.display()
+                )));
+            };
+            file.set_len(len)
+                .and_then(|_| file.seek(std::io::SeekFrom::End(0)))
+                .map_err(|e| Error::io("cannot write", partial, e))?;
+            file
+        }
+    };
+    Ok(BufWriter::new(file))
+}
+
+/// Flushes trajectories.csv rows to disk; returns the file's length.
+pub fn sync(w: &mut BufWriter<File>, partial: &Path) -> Result<u64> {
+    w.flush()
+        .and_then(|_| w.get_ref().sync_data())
+        .and_then(|_| w.get_mut().stream_position())
+        .map_err(|e| Error::io("cannot write", partial, e))
 }
