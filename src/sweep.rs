@@ -248,6 +248,7 @@ pub fn run(
         Start::Resume(j) => Some(j),
         Start::Fresh => None,
     };
+    let resuming = resumed.is_some();
     let mut journaled = resumed
         .as_ref()
         .is_some_and(|j| j.progress.next_id > j.header.ids.start);
@@ -299,7 +300,7 @@ pub fn run(
         let partial = output::temp_path(&out.join("trajectories.csv"));
         // A run killed after trajectories.csv was moved into place but
         // before its journal was removed has no partial file left to extend.
-        let rows_in_place = tally.next_id == ids.end && !partial.exists();
+        let rows_in_place = resuming && tally.next_id == ids.end && !partial.exists();
         let mut rows = if with_rows && !rows_in_place {
             Some(trajectories::open_partial(&partial, &p.sweep, &mut tally)?)
         } else {
@@ -324,6 +325,11 @@ pub fn run(
                 Ok(())
             },
         )?;
+        if !finished && tally.next_id == ids.start {
+            return Err(Error::Interrupted(
+                "interrupted before the first chunk finished; nothing was kept".into(),
+            ));
+        }
         if !finished {
             return Err(Error::Interrupted(format!(
                 "interrupted after {} of {} trajectories; the journal in {} keeps them, so rerun the same command with --resume to finish",
