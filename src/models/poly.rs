@@ -176,7 +176,7 @@ const MAX_SCHUR_ITERATIONS: usize = 10_000;
 /// Shifts x → x + s tried in turn: the Francis iteration can cycle forever on
 /// a symmetric spectrum (f' even with no real root, say), and a shift breaks
 /// the symmetry.
-const ROOT_SHIFTS: [f64; 4] = [0.0, 0.318_309_886, -0.577_215_665, 1.414_213_562];
+const ROOT_SHIFTS: [f64; 4] = [0.0, 0.3127, -0.5731, 1.3193];
 
 /// Coefficients of p(x + s), by repeated synthetic division.
 fn taylor_shift(c: &[f64], s: f64) -> Vec<f64> {
