@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::models::Assessment;
 use crate::stopping::{Outcome, TrajectoryEnd};
 
@@ -12,7 +14,9 @@ use crate::stopping::{Outcome, TrajectoryEnd};
 /// absorbs the rounding of an f32 final iterate.
 pub const VIOLATION_REL_TOL: f64 = 1e-3;
 
-#[derive(Clone, Debug, Default)]
+/// Serializable losslessly (journals and shard files hold partial aggregates):
+/// counts are exact JSON integers and the maxima go through `exact_f64`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CellStats {
     pub trajectories: u64,
     pub converged: u64,
@@ -23,11 +27,36 @@ pub struct CellStats {
     pub converged_min: Vec<u64>,
     /// Converged, but not at a minimum the bound speaks of (a saddle or a maximum).
     pub converged_other: u64,
+    #[serde(with = "exact_f64")]
     pub metric_max: Option<f64>,
+    #[serde(with = "exact_f64")]
     pub sharpness_max: Option<f64>,
     pub violations: u64,
     pub iterations_sum: u64,
     pub periods: BTreeMap<u32, u64>,
+}
+
+/// An optional f64 as the string of its shortest round-trip decimal form:
+/// Rust's formatting and parsing of f64 are exact, where JSON numbers would
+/// lose NaN and infinities and may be parsed to a neighbouring float.
+mod exact_f64 {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(x) => s.serialize_some(&format!("{x:?}")),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| {
+                text.parse::<f64>()
+                    .map_err(|_| D::Error::custom(format!("'{text}' is not a number")))
+            })
+            .transpose()
+    }
 }
 
 /// Keeps the largest value seen; NaN (a quantity not computed for this
@@ -190,5 +219,23 @@ mod tests {
         s.add(&end, Some(&a(10.2)), 10.0);
         assert_eq!((s.violations, s.converged_min[1]), (1, 2));
         assert_eq!(s.metric_max, Some(10.2));
+    }
+
+    #[test]
+    fn json_round_trip_is_lossless() {
+        let mut s = CellStats::new(2);
+        s.trajectories = u64::MAX;
+        s.metric_max = Some(0.1 + 0.2);
+        s.sharpness_max = Some(f64::MIN_POSITIVE / 3.0);
+        s.periods.insert(4, 7);
+        let back: CellStats = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(
+            back.sharpness_max.unwrap().to_bits(),
+            s.sharpness_max.unwrap().to_bits()
+        );
+        s.metric_max = Some(f64::NAN);
+        let back: CellStats = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert!(back.metric_max.unwrap().is_nan());
     }
 }

@@ -1,15 +1,20 @@
 //! What each subcommand does, so that `main.rs` only parses and maps errors.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::backend::gpu;
-use crate::cli::{PlotArgs, ReproduceArgs, RunArgs};
+use crate::cli::{MergeArgs, PlotArgs, ReproduceArgs, RunArgs};
 use crate::error::{Error, Result};
+use crate::grid::Sweep;
+use crate::memory;
 use crate::output::{figures, table};
 use crate::presets;
 use crate::reproduce;
+use crate::shard;
 use crate::spec::Spec;
-use crate::sweep::{self, RunOptions};
+use crate::sweep::{self, DirOptions, RunOptions};
 
 /// Reads a spec from a file, or from the embedded presets by name.
 pub fn load_spec(arg: &str) -> Result<(Spec, String)> {
@@ -35,35 +40,145 @@ pub fn load_spec(arg: &str) -> Result<(Spec, String)> {
     Ok((spec, name))
 }
 
-pub fn run(args: &RunArgs) -> Result<()> {
+/// Most CPU threads `--threads` may ask for.
+pub const MAX_THREADS: usize = 1024;
+
+/// A run with every input checked, before anything touches the disk.
+pub struct RunPlan {
+    pub spec: Spec,
+    pub name: String,
+    pub out: PathBuf,
+    pub opts: RunOptions,
+    pub dir_opts: DirOptions,
+    pub threads: Option<usize>,
+}
+
+/// Checks a `run` command's spec and flags; reads the spec file, writes nothing.
+pub fn plan_run(args: &RunArgs) -> Result<RunPlan> {
     let (mut spec, name) = load_spec(&args.spec)?;
     spec.apply(&args.overrides())?;
     if args.write_trajectories {
         spec.output.trajectories = true;
     }
-    if args.chunk_size == Some(0) {
-        return Err(Error::spec("--chunk-size is 0; give at least 1"));
+    match args.threads {
+        Some(0) => return Err(Error::spec("--threads is 0; give at least 1")),
+        Some(n) if n > MAX_THREADS => {
+            return Err(Error::spec(format!(
+                "--threads is {n}; give at most {MAX_THREADS}"
+            )))
+        }
+        _ => {}
+    }
+    let sweep = Sweep::new(spec.clone())?;
+    match args.chunk_size {
+        Some(0) => return Err(Error::spec("--chunk-size is 0; give at least 1")),
+        Some(c) => memory::check_chunk(c, sweep.max_dim(), spec.output.trajectories)?,
+        None => {}
+    }
+    if args.resume && args.force {
+        return Err(Error::spec(
+            "--resume and --force contradict each other; give one",
+        ));
     }
     let out: PathBuf = args
         .out
         .clone()
         .unwrap_or_else(|| sweep::default_out(&name));
-    let opts = RunOptions {
-        chunk_size: args.chunk_size,
-        quiet: args.quiet,
+    Ok(RunPlan {
+        spec,
+        name,
+        out,
+        opts: RunOptions {
+            chunk_size: args.chunk_size,
+            quiet: args.quiet,
+        },
+        dir_opts: DirOptions {
+            resume: args.resume,
+            force: args.force,
+            shard: args.shard,
+            stop: None,
+        },
+        threads: args.threads,
+    })
+}
+
+/// The first Ctrl-C (or SIGTERM, as SLURM sends before a time limit) asks
+/// the run to stop after the chunk in flight; a second one stops at once,
+/// which is safe because the journal on disk is always whole.
+fn stop_on_signal() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let installed = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("stepsweep: stopped; rerun the same command with --resume to finish");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "stepsweep: stopping after the current chunk (press Ctrl-C again to stop at once)"
+        );
+    });
+    if let Err(e) = installed {
+        eprintln!(
+            "stepsweep: Ctrl-C will not stop cleanly here ({e}); the journal still allows --resume"
+        );
+    }
+    stop
+}
+
+pub fn run(args: &RunArgs) -> Result<()> {
+    let mut plan = plan_run(args)?;
+    plan.dir_opts.stop = Some(stop_on_signal());
+    let go = |plan: &RunPlan| {
+        sweep::run(
+            plan.spec.clone(),
+            &plan.name,
+            &plan.out,
+            &plan.opts,
+            &plan.dir_opts,
+        )
     };
-    let report = match args.threads {
-        Some(0) => return Err(Error::spec("--threads is 0; give at least 1")),
+    let report = match plan.threads {
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
-            .map_err(|e| Error::spec(format!("cannot start {n} threads: {e}")))?
-            .install(|| sweep::run(spec, &name, &out, &opts))?,
-        None => sweep::run(spec, &name, &out, &opts)?,
+            .map_err(|e| Error::spec(format!("cannot start {n} threads ({e}); give fewer")))?
+            .install(|| go(&plan))?,
+        None => go(&plan)?,
     };
+    let out = plan.out.display();
+    // A whole sweep's figures are drawn from its outputs, like `stepsweep plot`.
+    let drawn = match (&report, plan.dir_opts.shard) {
+        (Some(_), None) => Some(figures::plot_dir(&plan.out)?.len()),
+        _ => None,
+    };
+    match (report, plan.dir_opts.shard) {
+        (None, _) => println!("{out} already holds this finished sweep; nothing to resume"),
+        (Some(r), Some(shard)) => {
+            let ids = shard.ids(r.sweep.total());
+            println!(
+                "shard {shard}: {} of {} trajectories on {} ({}) in {:.2} s; merge the {} shard directories with `stepsweep merge DIR… --out DIR`",
+                ids.end - ids.start,
+                r.sweep.total(),
+                r.backend,
+                r.precision.name(),
+                r.seconds,
+                shard.count
+            );
+            println!("wrote {out}");
+        }
+        (Some(r), None) => {
+            print!("{}", table::render(&r));
+            println!("wrote {out} ({} figures)", drawn.unwrap_or(0));
+        }
+    }
+    Ok(())
+}
+
+pub fn merge(args: &MergeArgs) -> Result<()> {
+    let report = shard::merge(&args.dirs, &args.out, args.force)?;
     print!("{}", table::render(&report));
-    let figures = figures::plot_dir(&out)?;
-    println!("wrote {} ({} figures)", out.display(), figures.len());
+    let figures = figures::plot_dir(&args.out)?;
+    println!("wrote {} ({} figures)", args.out.display(), figures.len());
     Ok(())
 }
 

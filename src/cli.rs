@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::shard::Shard;
 use crate::spec::{BackendChoice, Overrides, Precision};
 
 #[derive(Parser, Debug)]
@@ -21,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a sweep from a spec file (or a preset name such as `poly`).
     Run(RunArgs),
+    /// Merge the output directories of every shard of a sweep into one.
+    Merge(MergeArgs),
     /// List the GPU adapters wgpu sees, with their limits.
     Devices,
     /// List the embedded presets.
@@ -106,6 +109,30 @@ pub struct RunArgs {
     /// No progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Finish the unfinished run of this sweep in --out from its journal
+    /// (after a crash or Ctrl-C); starts afresh when there is none.
+    #[arg(long)]
+    pub resume: bool,
+    /// Start over even if --out holds a different sweep or an unfinished run.
+    #[arg(long)]
+    pub force: bool,
+    /// Run shard I of N (0 ≤ I < N): a contiguous 1/N share of the trajectory
+    /// ids; combine the shards with `stepsweep merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The output directories of every shard, in any order.
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged sweep goes.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace a different sweep in --out.
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl RunArgs {

@@ -24,6 +24,9 @@ pub enum Error {
     /// `reproduce` ran, and some of the paper's claims did not hold.
     #[error("{0}")]
     ClaimsFailed(String),
+    /// Ctrl-C (or SIGTERM) stopped a run; its journal keeps what was done.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl Error {
@@ -45,6 +48,8 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Spec(_) => 2,
+            // The shell's status for a run ended by SIGINT.
+            Error::Interrupted(_) => 130,
             _ => 1,
         }
     }

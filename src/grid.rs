@@ -11,6 +11,7 @@
 use std::ops::Range;
 
 use crate::error::{Error, Result};
+use crate::memory;
 use crate::models::Model;
 use crate::rng::TrajectoryRng;
 use crate::spec::{InitSpec, Spec};
@@ -45,6 +46,9 @@ impl Sweep {
             Some(a) => Some((a.param.clone(), a.axis_values().resolve("axis")?)),
             None => None,
         };
+        // Cells are held whole, so a grid too large for memory is refused
+        // here, before a model is built for each axis value.
+        memory::check_cells(steps.len(), axis.as_ref().map_or(1, |(_, v)| v.len()))?;
         let axis_values: Vec<Option<f64>> = match &axis {
             Some((_, values)) => values.iter().map(|&v| Some(v)).collect(),
             None => vec![None],
@@ -127,10 +131,11 @@ impl Sweep {
         );
     }
 
-    /// Consecutive id ranges of at most `chunk` trajectories. When the second
-    /// axis is a model parameter, a range never crosses from one axis value to
-    /// the next, so every chunk runs one model.
-    pub fn chunks(&self, chunk: u64) -> Vec<Range<u64>> {
+    /// Consecutive ranges of at most `chunk` ids covering `ids`, cut at
+    /// `ids.start + k·chunk`. When the second axis is a model parameter, a
+    /// range also never crosses from one axis value to the next, so every
+    /// chunk runs one model. Outputs do not depend on where chunks are cut.
+    pub fn chunks(&self, ids: Range<u64>, chunk: u64) -> Vec<Range<u64>> {
         let chunk = chunk.max(1);
         let segment = if self.axis_changes_model() {
             self.steps.len() as u64 * self.trajectories_per_cell
@@ -138,16 +143,24 @@ impl Sweep {
             self.total()
         };
         let mut out = Vec::new();
-        let mut start = 0;
-        while start < self.total() {
+        let mut start = ids.start;
+        while start < ids.end {
             let segment_end = (start / segment + 1) * segment;
-            let end = start
-                .saturating_add(chunk)
-                .min(segment_end)
-                .min(self.total());
+            let end = start.saturating_add(chunk).min(segment_end).min(ids.end);
             out.push(start..end);
             start = end;
         }
         out
     }
+}
+
+/// Consecutive ranges of at most `chunk` ids covering `ids`, cut at
+/// `ids.start + k·chunk`, so the same ids and chunk give the same chunks.
+pub fn chunks(ids: Range<u64>, chunk: u64) -> impl Iterator<Item = Range<u64>> {
+    let chunk = chunk.max(1);
+    let len = ids.end.saturating_sub(ids.start);
+    (0..len.div_ceil(chunk)).map(move |i| {
+        let start = ids.start + i * chunk;
+        start..(start + chunk).min(ids.end)
+    })
 }

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Run(args) => app::run(args),
+        Command::Merge(args) => app::merge(args),
         Command::Devices => app::devices(),
         Command::Presets => {
             app::list_presets();

@@ -223,10 +223,16 @@ impl AxisValues {
                 }
                 if !(count >= 1.0 && count.fract() == 0.0 && count <= 1e7) {
                     return Err(Error::spec(format!(
-                        "{what}.{kind} count is {count}; give a whole number from 1 to 10000000"
+                        "{what}.{kind} count is {count:?}; give a whole number from 1 to 10000000"
                     )));
                 }
                 let n = count as usize;
+                // Bounds the memory of many ranges together, before allocating.
+                if out.len() + n > MAX_AXIS_VALUES {
+                    return Err(Error::spec(format!(
+                        "{what} has more than {MAX_AXIS_VALUES} values; give fewer or shorter ranges"
+                    )));
+                }
                 let (a, b) = if kind == "logspace" {
                     if start <= 0.0 || stop <= 0.0 {
                         return Err(Error::spec(format!(
@@ -264,6 +270,9 @@ impl AxisValues {
         Ok(out)
     }
 }
+
+/// Most values one axis may hold, its ranges added up.
+pub const MAX_AXIS_VALUES: usize = 10_000_000;
 
 /// Rounds a generated grid value to 12 significant digits, so a linspace from
 /// 0.01 to 0.6 yields 0.07 rather than 0.06999999999999999 and meets the
@@ -459,7 +468,12 @@ impl Spec {
             let place = e
                 .span()
                 .map(|span| {
-                    let before = &text[..span.start.min(text.len())];
+                    // A span may end inside a multi-byte character; back off to its start.
+                    let mut end = span.start.min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    let before = &text[..end];
                     let line = before.matches('\n').count() + 1;
                     let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
                     format!(" at line {line}, column {column}")

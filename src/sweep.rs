@@ -1,20 +1,27 @@
 //! Running a sweep: chunks through a backend, post-processing on the CPU,
 //! streaming aggregation, then the writers. Memory is bounded by the chunk,
-//! not by the sweep.
+//! not by the sweep. A run into a directory journals every chunk (see
+//! `journal.rs`), so it can be resumed after a crash or a Ctrl-C.
 
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use serde_json::json;
 
 use crate::aggregate::CellStats;
 use crate::backend::{self, Engine};
 use crate::error::{Error, Result};
 use crate::grid::Sweep;
+use crate::journal::{self, Checkpoint, Identity, JournalHeader, OutputDir, Start};
+use crate::memory;
 use crate::models::Assessment;
-use crate::output::{self, progress::Progress};
+pub use crate::output::files::{summary_json, write_outputs};
+use crate::output::{self, progress::Progress, trajectories};
+use crate::shard::Shard;
 use crate::spec::{Precision, Spec};
 use crate::stopping::{Outcome, StopRule};
 
@@ -24,6 +31,18 @@ pub struct RunOptions {
     pub chunk_size: Option<u64>,
     /// Quiet: no progress on stderr.
     pub quiet: bool,
+}
+
+/// How a run treats its output directory, and which share of the sweep it runs.
+#[derive(Clone, Debug, Default)]
+pub struct DirOptions {
+    /// Continue the directory's unfinished run of this sweep, if it has one.
+    pub resume: bool,
+    /// Start over in a directory that holds another sweep or an unfinished run.
+    pub force: bool,
+    pub shard: Option<Shard>,
+    /// Once set (by Ctrl-C), the run stops after the chunk in flight.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 pub struct SweepReport {
@@ -37,7 +56,8 @@ pub struct SweepReport {
     pub seconds: f64,
     /// Gradient steps taken, summed over trajectories.
     pub trajectory_steps: u64,
-    /// GPU kernel time from timestamp queries, where the adapter has them.
+    /// GPU kernel time from timestamp queries (this session's part of a
+    /// resumed run), where the adapter has them.
     pub kernel_seconds: Option<f64>,
     /// Why `auto` chose what it chose, when it fell back.
     pub note: Option<String>,
@@ -46,54 +66,80 @@ pub struct SweepReport {
 const CPU_CHUNK: u64 = 1 << 18;
 const GPU_CHUNK: u64 = 1 << 22;
 
-/// Runs a sweep, writing trajectories.csv rows to `trajectories` if given.
-pub fn execute(
-    spec: Spec,
-    name: &str,
-    opts: &RunOptions,
-    mut trajectories: Option<&mut dyn Write>,
-) -> Result<SweepReport> {
-    let sweep = Sweep::new(spec)?;
+/// A sweep with its backend ready.
+struct Prepared {
+    sweep: Sweep,
+    engine: Engine,
+    rule: StopRule,
+    note: Option<String>,
+    /// The chunk size when none is asked for: the backend's, within memory.
+    default_chunk: u64,
+}
+
+fn prepare(sweep: Sweep, quiet: bool) -> Result<Prepared> {
     let (gpu, note) = backend::select(sweep.spec.backend, sweep.spec.precision)?;
-    if let (Some(n), false) = (&note, opts.quiet) {
+    if let (Some(n), false) = (&note, quiet) {
         eprintln!("stepsweep: {n}");
     }
     let precision = sweep.spec.precision_for(gpu.is_some());
     let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
     let engine = Engine::new(&sweep, gpu, precision, &rule)?;
-    let (backend_name, adapter) = engine.describe();
-    let default_chunk = if matches!(engine, Engine::Gpu { .. }) {
+    let backend_chunk = if matches!(engine, Engine::Gpu { .. }) {
         GPU_CHUNK
     } else {
         CPU_CHUNK
     };
-    let chunk = opts
-        .chunk_size
-        .unwrap_or(default_chunk)
-        .min(engine.max_chunk())
-        .max(1);
+    let default_chunk = backend_chunk.min(memory::max_chunk(
+        sweep.max_dim(),
+        sweep.spec.output.trajectories,
+    ));
+    Ok(Prepared {
+        sweep,
+        engine,
+        rule,
+        note,
+        default_chunk,
+    })
+}
 
-    let minimizers = sweep.cells[0].model.minimizers().len();
-    let mut cells: Vec<CellStats> = vec![CellStats::new(minimizers); sweep.cells.len()];
-    let mut progress = Progress::new(sweep.total(), opts.quiet);
-    if let Some(w) = trajectories.as_mut() {
-        write_trajectory_header(*w, &sweep, sweep.max_dim())?;
-    }
+/// Runs ids `tally.next_id..ids.end` in chunks of `chunk`, folding them into `tally` and writing their rows to
+/// `rows`; `checkpoint` runs after every chunk. Returns false when `stop`
+/// ended it early.
+#[allow(clippy::too_many_arguments)]
+fn drive<W: Write>(
+    p: &Prepared,
+    ids: Range<u64>,
+    chunk: u64,
+    tally: &mut Checkpoint,
+    mut rows: Option<&mut W>,
+    quiet: bool,
+    stop: Option<&AtomicBool>,
+    mut checkpoint: impl FnMut(&mut Checkpoint, Option<&mut W>) -> Result<()>,
+) -> Result<bool> {
+    let sweep = &p.sweep;
+    let mut progress = Progress::new(ids.end - ids.start, quiet);
     let started = Instant::now();
-    let mut steps_taken = 0u64;
-    for ids in sweep.chunks(chunk) {
-        let base = ids.start;
-        let result = engine.run(&sweep, &rule, ids.clone(), |done| progress.set(base + done))?;
-        let want_all = trajectories.is_some();
-        let dim = result.dim;
+    let seconds_before = tally.seconds;
+    // Counted from next_id, which is a chunk boundary unless a resumed run's
+    // backend takes smaller chunks; either way no id runs twice.
+    for range in sweep.chunks(tally.next_id..ids.end, chunk) {
+        if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            progress.finish();
+            return Ok(false);
+        }
+        let base = range.start;
+        let result = p.engine.run(sweep, &p.rule, range.clone(), |done| {
+            progress.set(base + done - ids.start)
+        })?;
+        let want_all = rows.is_some();
         let assessments: Vec<Option<Assessment>> = result
             .ends
             .par_iter()
-            .zip(result.theta.par_chunks(dim))
+            .zip(result.theta.par_chunks(result.dim))
             .enumerate()
             .map(|(i, (end, theta))| {
-                let finite = theta.iter().all(|t| t.is_finite());
                 let id = base + i as u64;
+                let finite = theta.iter().all(|t| t.is_finite());
                 ((end.outcome == Outcome::Converged || want_all) && finite).then(|| {
                     sweep
                         .cell_of(id)
@@ -103,168 +149,230 @@ pub fn execute(
             })
             .collect();
         for (i, (end, a)) in result.ends.iter().zip(&assessments).enumerate() {
-            let id = base + i as u64;
-            let cell = sweep.cell_of(id);
-            steps_taken += end.iterations;
-            cells[cell.index].add(end, a.as_ref(), cell.model.bound(cell.step_size));
+            let cell = sweep.cell_of(base + i as u64);
+            tally.trajectory_steps += end.iterations;
+            tally.cells[cell.index].add(end, a.as_ref(), cell.model.bound(cell.step_size));
         }
-        if let Some(w) = trajectories.as_mut() {
-            write_trajectory_rows(*w, &sweep, base, &result, &assessments)?;
+        if let Some(w) = rows.as_deref_mut() {
+            trajectories::write_rows(w, sweep, base, &result, &assessments)?;
         }
-        progress.set(ids.end);
+        tally.next_id = range.end;
+        tally.seconds = seconds_before + started.elapsed().as_secs_f64();
+        checkpoint(tally, rows.as_deref_mut())?;
+        progress.set(range.end - ids.start);
     }
     progress.finish();
-    Ok(SweepReport {
+    Ok(true)
+}
+
+fn blank_tally(sweep: &Sweep, ids: &Range<u64>) -> Checkpoint {
+    let minimizers = sweep.cells[0].model.minimizers().len();
+    Checkpoint {
+        next_id: ids.start,
+        seconds: 0.0,
+        trajectory_steps: 0,
+        trajectories_bytes: None,
+        cells: vec![CellStats::new(minimizers); sweep.cells.len()],
+    }
+}
+
+fn report(p: Prepared, name: &str, tally: Checkpoint) -> SweepReport {
+    let (backend, adapter) = p.engine.describe();
+    SweepReport {
         name: name.to_string(),
-        cells,
-        backend: backend_name,
+        cells: tally.cells,
+        backend,
         adapter,
-        precision: engine.precision(),
-        rule,
-        seconds: started.elapsed().as_secs_f64(),
-        trajectory_steps: steps_taken,
-        kernel_seconds: engine.kernel_seconds(),
-        note,
-        sweep,
-    })
-}
-
-fn write_trajectory_header(w: &mut dyn Write, sweep: &Sweep, dim: usize) -> Result<()> {
-    let mut header = ["trajectory", "cell", "replicate", "step_size"].join(",");
-    if let Some(a) = &sweep.spec.axis {
-        header.push(',');
-        header.push_str(a.column());
+        precision: p.engine.precision(),
+        rule: p.rule,
+        seconds: tally.seconds,
+        trajectory_steps: tally.trajectory_steps,
+        kernel_seconds: p.engine.kernel_seconds(),
+        note: p.note,
+        sweep: p.sweep,
     }
-    header.push_str(",outcome,period,iterations,loss,metric,sharpness,minimizer");
-    for k in 0..dim {
-        header.push_str(&format!(",theta_{k}"));
+}
+
+/// Runs a whole sweep in memory, writing trajectories.csv rows to
+/// `trajectories` if given; nothing is journaled.
+pub fn execute(
+    spec: Spec,
+    name: &str,
+    opts: &RunOptions,
+    mut trajectories: Option<&mut dyn Write>,
+) -> Result<SweepReport> {
+    let p = prepare(Sweep::new(spec)?, opts.quiet)?;
+    let chunk = opts
+        .chunk_size
+        .unwrap_or(p.default_chunk)
+        .min(p.engine.max_chunk())
+        .max(1);
+    if let Some(w) = trajectories.as_mut() {
+        trajectories::write_header(*w, &p.sweep)?;
     }
-    writeln!(w, "{header}").map_err(|e| Error::io("cannot write", "trajectories.csv", e))
+    let ids = 0..p.sweep.total();
+    let mut tally = blank_tally(&p.sweep, &ids);
+    drive(
+        &p,
+        ids,
+        chunk,
+        &mut tally,
+        trajectories.as_mut(),
+        opts.quiet,
+        None,
+        |_, _| Ok(()),
+    )?;
+    Ok(report(p, name, tally))
 }
 
-fn write_trajectory_rows(
-    w: &mut dyn Write,
-    sweep: &Sweep,
-    base: u64,
-    result: &crate::backend::ChunkResult,
-    assessments: &[Option<Assessment>],
-) -> Result<()> {
-    let (dim, theta) = (result.dim, &result.theta);
-    // Rows of smaller models leave the trailing theta columns empty.
-    let padding = ",".repeat(sweep.max_dim() - dim);
-    let mut text = String::new();
-    for (i, end) in result.ends.iter().enumerate() {
-        use std::fmt::Write as _;
-        let id = base + i as u64;
-        let cell = sweep.cell_of(id);
-        let _ = write!(
-            text,
-            "{id},{},{},{}",
-            cell.index,
-            sweep.replicate_of(id),
-            cell.step_size
-        );
-        if let Some(v) = cell.axis_value {
-            let _ = write!(text, ",{v}");
-        }
-        let _ = write!(
-            text,
-            ",{},{},{}",
-            end.outcome.name(),
-            end.period,
-            end.iterations
-        );
-        match &assessments[i] {
-            Some(a) => {
-                let _ = write!(text, ",{},{},{},", a.loss, a.metric, a.sharpness);
-                if let (Outcome::Converged, Some(m)) = (end.outcome, a.minimizer) {
-                    let _ = write!(text, "{m}");
-                }
-            }
-            None => text.push_str(",,,,"),
-        }
-        for t in &theta[i * dim..(i + 1) * dim] {
-            let _ = write!(text, ",{t}");
-        }
-        text.push_str(&padding);
-        text.push('\n');
+/// Runs a sweep (or a shard of it) into `out`: spec.toml, then cells.csv and
+/// summary.json for a whole sweep or shard.json for a shard, and
+/// trajectories.csv when the spec asks. Nothing is written for a spec that
+/// fails validation, and no file is ever half-written. Returns `None` when
+/// `--resume` finds the sweep already finished there.
+pub fn run(
+    spec: Spec,
+    name: &str,
+    out: &Path,
+    opts: &RunOptions,
+    dir_opts: &DirOptions,
+) -> Result<Option<SweepReport>> {
+    // Everything about the input is checked before the directory is touched.
+    let sweep = Sweep::new(spec)?;
+    let with_rows = sweep.spec.output.trajectories;
+    if let Some(c) = opts.chunk_size {
+        memory::check_chunk(c, sweep.max_dim(), with_rows)?;
     }
-    w.write_all(text.as_bytes())
-        .map_err(|e| Error::io("cannot write", "trajectories.csv", e))
-}
-
-/// summary.json: the spec, backend, timings, theory and cells.
-pub fn summary_json(report: &SweepReport) -> serde_json::Value {
-    let sweep = &report.sweep;
-    json!({
-        "stepsweep": env!("CARGO_PKG_VERSION"),
-        "name": report.name,
-        "spec": sweep.spec,
-        "backend": {
-            "kind": report.backend,
-            "adapter": report.adapter,
-            "precision": report.precision.name(),
-            "note": report.note,
-        },
-        "stop_rule": report.rule,
-        "timings": {
-            "seconds": report.seconds,
-            "trajectory_steps": report.trajectory_steps,
-            "traj_steps_per_s": report.trajectory_steps as f64 / report.seconds.max(1e-9),
-            "gpu_kernel_seconds": report.kernel_seconds,
-        },
-        "trajectories": sweep.total(),
-        "theory": sweep.cells[0].model.theory(),
-        "minimizers": sweep.cells[0].model.minimizers(),
-        "cells": output::cells_json(sweep, &report.cells),
-    })
-}
-
-/// Runs a sweep and writes spec.toml, cells.csv, summary.json and, when the
-/// spec asks, trajectories.csv into `out`. Nothing is written for a spec that
-/// fails validation, and a failed run leaves no half-written file.
-pub fn run(spec: Spec, name: &str, out: &Path, opts: &RunOptions) -> Result<SweepReport> {
-    // Validate before touching the output directory.
-    Sweep::new(spec.clone())?;
-    let created = output::prepare_dir(out)?;
-    let traj_path = out.join("trajectories.csv");
+    let ids = dir_opts
+        .shard
+        .map_or(0..sweep.total(), |s| s.ids(sweep.total()));
+    let identity = Identity {
+        spec: sweep.spec.to_toml(),
+        shard: dir_opts.shard,
+    };
+    let mut dir = OutputDir::open(out, &identity, dir_opts.resume, dir_opts.force)?;
+    let resumed = match std::mem::replace(&mut dir.start, Start::Fresh) {
+        Start::Finished => return Ok(None),
+        Start::Resume(j) => Some(j),
+        Start::Fresh => None,
+    };
+    let resuming = resumed.is_some();
+    let mut journaled = resumed
+        .as_ref()
+        .is_some_and(|j| j.progress.next_id > j.header.ids.start);
     let result = (|| {
-        let report = if spec.output.trajectories {
-            let tmp = output::temp_path(&traj_path);
-            let file =
-                std::fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
-            let mut w = std::io::BufWriter::new(file);
-            let report = execute(spec.clone(), name, opts, Some(&mut w))?;
-            w.flush().map_err(|e| Error::io("cannot write", &tmp, e))?;
-            std::fs::rename(&tmp, &traj_path)
-                .map_err(|e| Error::io("cannot write", &traj_path, e))?;
-            report
-        } else {
-            execute(spec.clone(), name, opts, None)?
+        let p = prepare(sweep, opts.quiet)?;
+        let (backend, _) = p.engine.describe();
+        let precision = p.engine.precision();
+        let (header, mut tally) = match resumed {
+            Some(j) => {
+                let h = &j.header;
+                if (h.backend.as_str(), h.precision) != (backend.as_str(), precision) {
+                    // The journal's statistics came from that backend and
+                    // precision; mixing in another's would change the result.
+                    return Err(Error::spec(format!(
+                        "{} was started on the {} backend in {}, but this run got {backend} in {}; resume it where that backend is available, or add --force to start over",
+                        out.display(),
+                        h.backend,
+                        h.precision.name(),
+                        precision.name()
+                    )));
+                }
+                if let (Some(c), false) = (opts.chunk_size, opts.quiet) {
+                    if c != h.chunk_size {
+                        eprintln!(
+                            "stepsweep: resuming with the journal's chunk size {}, not {c}",
+                            h.chunk_size
+                        );
+                    }
+                }
+                (j.header, j.progress)
+            }
+            None => {
+                let chunk = opts
+                    .chunk_size
+                    .unwrap_or(p.default_chunk)
+                    .min(p.engine.max_chunk())
+                    .max(1);
+                let header = JournalHeader {
+                    stepsweep: env!("CARGO_PKG_VERSION").into(),
+                    identity: identity.clone(),
+                    ids: ids.clone(),
+                    chunk_size: chunk,
+                    backend,
+                    precision,
+                };
+                (header, blank_tally(&p.sweep, &ids))
+            }
         };
-        write_outputs(&report, out)?;
+        let partial = output::temp_path(&out.join("trajectories.csv"));
+        // A run killed after trajectories.csv was moved into place but
+        // before its journal was removed has no partial file left to extend.
+        let rows_in_place = resuming && tally.next_id == ids.end && !partial.exists();
+        let mut rows = if with_rows && !rows_in_place {
+            Some(trajectories::open_partial(&partial, &p.sweep, &mut tally)?)
+        } else {
+            None
+        };
+        journal::save(out, &header, &tally)?;
+        let chunk = header.chunk_size.min(p.engine.max_chunk()).max(1);
+        let finished = drive(
+            &p,
+            ids.clone(),
+            chunk,
+            &mut tally,
+            rows.as_mut(),
+            opts.quiet,
+            dir_opts.stop.as_deref(),
+            |tally, rows| {
+                if let Some(w) = rows {
+                    tally.trajectories_bytes = Some(trajectories::sync(w, &partial)?);
+                }
+                journal::save(out, &header, tally)?;
+                journaled = true;
+                Ok(())
+            },
+        )?;
+        if !finished && tally.next_id == ids.start {
+            return Err(Error::Interrupted(
+                "interrupted before the first chunk finished; nothing was kept".into(),
+            ));
+        }
+        if !finished {
+            return Err(Error::Interrupted(format!(
+                "interrupted after {} of {} trajectories; the journal in {} keeps them, so rerun the same command with --resume to finish",
+                tally.next_id - ids.start,
+                ids.end - ids.start,
+                out.display()
+            )));
+        }
+        if let Some(mut w) = rows {
+            trajectories::sync(&mut w, &partial)?;
+        }
+        let report = report(p, name, tally);
+        if with_rows && !rows_in_place {
+            let dest = out.join("trajectories.csv");
+            std::fs::rename(&partial, &dest).map_err(|e| Error::io("cannot write", &dest, e))?;
+        }
+        write_outputs(&report, out, dir_opts.shard)?;
+        // The journal goes last: a kill before this leaves a finished journal,
+        // and --resume then only writes the outputs again.
+        let _ = std::fs::remove_file(out.join(journal::JOURNAL));
         Ok(report)
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(output::temp_path(&traj_path));
-        if created {
-            let _ = std::fs::remove_dir(out);
+    match result {
+        Ok(report) => Ok(Some(report)),
+        Err(e) => {
+            dir.abandon(journaled);
+            Err(match e {
+                Error::Gpu(m) if journaled => Error::Gpu(format!(
+                    "{m}; the finished chunks are journaled in {}, so --resume continues from them",
+                    out.display()
+                )),
+                e => e,
+            })
         }
     }
-    result
-}
-
-pub fn write_outputs(report: &SweepReport, out: &Path) -> Result<()> {
-    output::write_atomic(
-        &out.join("spec.toml"),
-        report.sweep.spec.to_toml().as_bytes(),
-    )?;
-    output::write_atomic(
-        &out.join("cells.csv"),
-        &output::cells_csv(&report.sweep, &report.cells),
-    )?;
-    let summary = serde_json::to_vec_pretty(&summary_json(report)).expect("JSON of plain data");
-    output::write_atomic(&out.join("summary.json"), &summary)
 }
 
 /// Where a spec's outputs go by default: runs/<name>.

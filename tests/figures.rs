@@ -73,7 +73,14 @@ fn check_figure(dir: &Path, stem: &str, (w, h): (u32, u32)) -> image::RgbImage {
 fn every_figure_is_written_with_its_pixel_size() {
     let dir = tempfile::tempdir().unwrap();
     let one = dir.path().join("one");
-    sweep::run(common::spec(ONE_AXIS), "one", &one, &quiet()).unwrap();
+    sweep::run(
+        common::spec(ONE_AXIS),
+        "one",
+        &one,
+        &quiet(),
+        &Default::default(),
+    )
+    .unwrap();
     let written = figures::plot_dir(&one).unwrap();
     let figs = one.join(figures::FOLDER);
     for stem in ["outcomes", "metric_bound", "bifurcation"] {
@@ -82,7 +89,14 @@ fn every_figure_is_written_with_its_pixel_size() {
     assert_eq!(written.len(), 6, "{written:?}");
 
     let two = dir.path().join("two");
-    sweep::run(common::spec(BASIN), "basin", &two, &quiet()).unwrap();
+    sweep::run(
+        common::spec(BASIN),
+        "basin",
+        &two,
+        &quiet(),
+        &Default::default(),
+    )
+    .unwrap();
     let written = figures::plot_dir(&two).unwrap();
     let figs = two.join(figures::FOLDER);
     for stem in ["outcomes", "metric_bound", "heatmap", "basin"] {
@@ -186,7 +200,14 @@ fn the_heatmap_paints_each_cell_in_its_probability_colour() {
 fn plot_redraws_a_run_and_refuses_a_directory_that_is_not_one() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    sweep::run(common::spec(ONE_AXIS), "one", &run, &quiet()).unwrap();
+    sweep::run(
+        common::spec(ONE_AXIS),
+        "one",
+        &run,
+        &quiet(),
+        &Default::default(),
+    )
+    .unwrap();
     let o = common::bin().arg("plot").arg(&run).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(run.join("figures/outcomes.png").is_file());

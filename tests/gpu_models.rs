@@ -21,7 +21,7 @@ fn compare(name: &str, spec_text: &str) {
     let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
     let run = |engine: Engine| -> Vec<ChunkResult> {
         sweep
-            .chunks(u64::MAX)
+            .chunks(0..sweep.total(), u64::MAX)
             .into_iter()
             .map(|ids| engine.run(&sweep, &rule, ids, |_| {}).unwrap())
             .collect()

@@ -115,10 +115,7 @@ impl GpuContext {
 
     fn check(&self) -> Result<()> {
         match self.error.lock().unwrap().take() {
-            Some(e) => Err(Error::Gpu(format!(
-                "the GPU reported an error; rerun with --backend cpu or report it: {}",
-                e.split_whitespace().collect::<Vec<_>>().join(" ")
-            ))),
+            Some(e) => Err(Error::Gpu(explain(&e))),
             None => Ok(()),
         }
     }
@@ -214,6 +211,21 @@ impl GpuContext {
     }
 }
 
+/// One sentence for what the driver reported, saying what to do about it.
+fn explain(report: &str) -> String {
+    let first = report.lines().next().unwrap_or("").trim_end_matches('.');
+    let lower = report.to_lowercase();
+    if lower.contains("device was lost") || lower.contains("device lost") {
+        format!("{first}; rerun on a healthy GPU, or with --backend cpu")
+    } else if lower.contains("out of memory") || lower.contains("not enough memory") {
+        format!("the GPU ran out of memory ({first}); give a smaller --chunk-size, or use --backend cpu")
+    } else if lower.contains("limit") && (lower.contains("buffer") || lower.contains("size")) {
+        format!("a GPU buffer is over the adapter's limit ({first}); give a smaller --chunk-size")
+    } else {
+        format!("the GPU reported an error; rerun with --backend cpu or report it: {first}")
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct StateParams {
@@ -278,6 +290,18 @@ impl StateKernel {
         let count = step_size.len();
         if count == 0 {
             return Ok(Vec::new());
+        }
+        // Chunks are sized to the limits (`max_chunk`); this guards a caller
+        // that was not, before wgpu turns it into a validation error.
+        let bytes = std::mem::size_of_val(theta) as u64;
+        let limit = ctx
+            .limits
+            .max_storage_buffer_binding_size
+            .min(ctx.limits.max_buffer_size);
+        if bytes > limit || count > u32::MAX as usize {
+            return Err(Error::Gpu(format!(
+                "a chunk of {count} trajectories needs a {bytes}-byte GPU buffer, over the adapter's limit of {limit} bytes; give a smaller --chunk-size"
+            )));
         }
         let dim = theta.len() / count;
         let soa = self.layout == Layout::PerInvocation && dim > 1;
@@ -521,4 +545,33 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain;
+
+    #[test]
+    fn driver_reports_become_one_sentence_with_a_remedy() {
+        let lost = explain("the GPU device was lost (Unknown): VK_ERROR_DEVICE_LOST\nmore");
+        assert!(
+            lost.contains("was lost") && lost.contains("--backend cpu"),
+            "{lost}"
+        );
+        assert!(!lost.contains('\n'));
+        let oom = explain("Not enough memory left.");
+        assert!(
+            oom.contains("ran out of memory") && oom.contains("--chunk-size"),
+            "{oom}"
+        );
+        let big = explain(
+            "Buffer size 9000000000 is greater than the maximum buffer size limit (268435456)",
+        );
+        assert!(
+            big.contains("over the adapter's limit") && big.contains("--chunk-size"),
+            "{big}"
+        );
+        let other = explain("Shader validation failed");
+        assert!(other.contains("--backend cpu"), "{other}");
+    }
 }

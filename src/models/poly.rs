@@ -4,7 +4,7 @@
 //! with minimizers x = 1 (f'' = 4, threshold δ ≤ 0.5) and x = 2 (f'' = 10,
 //! threshold δ ≤ 0.2). The WGSL twin is `shaders/poly.wgsl`.
 
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, Schur};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -79,7 +79,7 @@ impl Poly {
         while coefficients.len() > 1 && *coefficients.last().unwrap() == 0.0 {
             coefficients.pop();
         }
-        let degree = coefficients.len() - 1;
+        let degree = coefficients.len().saturating_sub(1);
         if !(2..=16).contains(&degree) {
             return Err(Error::spec(format!(
                 "model.coefficients gives a polynomial of degree {degree}; give degree 2 to 16, lowest power first"
@@ -87,7 +87,24 @@ impl Poly {
         }
         let derivative = differentiate(&coefficients);
         let second = differentiate(&derivative);
-        let critical_points = real_roots(&derivative);
+        // The critical points are the eigenvalues of f''s companion matrix,
+        // whose iteration never converges on entries that overflow; such a
+        // polynomial is refused rather than left to hang.
+        let lead = derivative[derivative.len() - 1];
+        let companion_ok = derivative
+            .iter()
+            .all(|c| c.is_finite() && (c / lead).abs() <= MAX_COMPANION_ENTRY)
+            && second.iter().all(|c| c.is_finite());
+        if !companion_ok {
+            return Err(Error::spec(
+                "model.coefficients span too many orders of magnitude to find the critical points; rescale the polynomial",
+            ));
+        }
+        let critical_points = real_roots(&derivative).ok_or_else(|| {
+            Error::spec(
+                "the critical points of model.coefficients could not be found; perturb or rescale the polynomial",
+            )
+        })?;
         let minimizers: Vec<Minimizer> = critical_points
             .iter()
             .filter(|&&x| eval(&second, x) > 0.0)
@@ -150,28 +167,67 @@ impl Poly {
     }
 }
 
-/// Real roots of a polynomial (ascending coefficients) from the eigenvalues of
-/// its companion matrix, polished by Newton's method and merged when repeated.
-fn real_roots(c: &[f64]) -> Vec<f64> {
-    let n = c.len() - 1;
-    let lead = c[n];
+/// Largest |f'_k / f'_n| accepted for f' of degree n, far beyond any
+/// polynomial worth sweeping, and far below where the companion matrix's
+/// eigenvalue iteration overflows.
+const MAX_COMPANION_ENTRY: f64 = 1e12;
+
+/// Iterations of the Schur decomposition before a shift is tried instead.
+const MAX_SCHUR_ITERATIONS: usize = 10_000;
+
+/// Shifts x → x + s tried in turn: the Francis iteration can cycle forever on
+/// a symmetric spectrum (f' even with no real root, say), and a shift breaks
+/// the symmetry.
+const ROOT_SHIFTS: [f64; 4] = [0.0, 0.3127, -0.5731, 1.3193];
+
+/// Coefficients of p(x + s), by repeated synthetic division.
+fn taylor_shift(c: &[f64], s: f64) -> Vec<f64> {
+    let mut q = c.to_vec();
+    for k in 0..q.len() {
+        for j in (k..q.len() - 1).rev() {
+            q[j] += s * q[j + 1];
+        }
+    }
+    q
+}
+
+/// Eigenvalues of the companion matrix of p(x + s), plus s: p's complex roots.
+fn companion_roots(c: &[f64], s: f64) -> Option<Vec<(f64, f64)>> {
+    let q = taylor_shift(c, s);
+    let n = q.len() - 1;
+    let lead = q[n];
     let companion = DMatrix::from_fn(n, n, |i, j| {
         if j == n - 1 {
-            -c[i] / lead
+            -q[i] / lead
         } else if i == j + 1 {
             1.0
         } else {
             0.0
         }
     });
+    let schur = Schur::try_new(companion, f64::EPSILON, MAX_SCHUR_ITERATIONS)?;
+    Some(
+        schur
+            .complex_eigenvalues()
+            .iter()
+            .map(|z| (z.re + s, z.im))
+            .collect(),
+    )
+}
+
+/// Real roots of a polynomial (ascending coefficients) from the eigenvalues of
+/// its companion matrix, polished by Newton's method and merged when repeated;
+/// `None` when the eigenvalue iteration converges under no shift.
+fn real_roots(c: &[f64]) -> Option<Vec<f64>> {
+    let n = c.len() - 1;
+    let eigenvalues = ROOT_SHIFTS.iter().find_map(|&s| companion_roots(c, s))?;
     let dc = differentiate(c);
     let scale = c.iter().fold(0.0f64, |m, a| m.max(a.abs()));
-    let mut roots: Vec<f64> = companion
-        .complex_eigenvalues()
+    let mut roots: Vec<f64> = eigenvalues
         .iter()
-        .filter(|z| z.im.abs() <= 1e-6 * (1.0 + z.re.abs()))
-        .map(|z| {
-            let mut x = z.re;
+        .filter(|(re, im)| im.abs() <= 1e-6 * (1.0 + re.abs()))
+        .map(|&(re, _)| {
+            let mut x = re;
             for _ in 0..50 {
                 let d = eval(&dc, x);
                 if d == 0.0 {
@@ -189,7 +245,7 @@ fn real_roots(c: &[f64]) -> Vec<f64> {
         .collect();
     roots.sort_by(f64::total_cmp);
     roots.dedup_by(|a, b| (*a - *b).abs() <= 1e-6 * (1.0 + b.abs()));
-    roots
+    Some(roots)
 }
 
 #[cfg(test)]
@@ -258,5 +314,30 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.to_string().contains("no local minimizer"));
+    }
+
+    #[test]
+    fn hostile_coefficients_are_refused_without_hanging() {
+        // f' = -3.32 + 2.73x² - 8.95x⁴ has two complex pairs, mirror images,
+        // on which the unshifted eigenvalue iteration cycles forever.
+        let spec = |c: &[f64]| PolySpec {
+            coefficients: Some(c.to_vec()),
+        };
+        let e = Poly::new(&spec(&[0.0, -3.32, 0.0, 0.9087, 0.0, -1.79]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no local minimizer"), "{e}");
+        let e = Poly::new(&spec(&[1.0, 0.0, 1e308, 3.0, 1e308]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("orders of magnitude"), "{e}");
+        assert!(Poly::new(&spec(&[])).is_err());
+        // And a mirror-symmetric f' with real roots too: x⁴ − x² has ±1.
+        let p = Poly::new(&spec(&[0.0, 0.0, -0.5, 0.0, 0.25])).unwrap();
+        let xs: Vec<f64> = p.minimizers.iter().map(|m| m.x).collect();
+        assert!(
+            (xs[0] + 1.0).abs() < 1e-9 && (xs[1] - 1.0).abs() < 1e-9,
+            "{xs:?}"
+        );
     }
 }

@@ -3,8 +3,10 @@
 //! either the old file or the new one, never half of one.
 
 pub mod figures;
+pub mod files;
 pub mod progress;
 pub mod table;
+pub mod trajectories;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -135,7 +135,13 @@ pub fn run(experiments: &[Experiment], out: &Path, opts: &Options) -> Result<Rep
             chunk_size: None,
             quiet: opts.quiet,
         };
-        let report = sweep::run(spec, e.preset, &dir, &run_opts)?;
+        // Each reproduction rewrites its own sweeps, quick or full.
+        let dir_opts = sweep::DirOptions {
+            force: true,
+            ..sweep::DirOptions::default()
+        };
+        let report = sweep::run(spec, e.preset, &dir, &run_opts, &dir_opts)?
+            .expect("a run without --resume always runs");
         figures::plot_dir(&dir)?;
         backends.push((
             e.preset.to_string(),

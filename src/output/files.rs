@@ -1,0 +1,73 @@
+//! The files of a finished run: spec.toml, then cells.csv and summary.json
+//! for a whole sweep, or shard.json for a shard.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::error::Result;
+use crate::output;
+use crate::shard::{Shard, ShardFile, SHARD_FILE};
+use crate::sweep::SweepReport;
+
+/// summary.json: the spec, backend, timings, theory and cells.
+pub fn summary_json(report: &SweepReport) -> serde_json::Value {
+    let sweep = &report.sweep;
+    json!({
+        "stepsweep": env!("CARGO_PKG_VERSION"),
+        "name": report.name,
+        "spec": sweep.spec,
+        "backend": {
+            "kind": report.backend,
+            "adapter": report.adapter,
+            "precision": report.precision.name(),
+            "note": report.note,
+        },
+        "stop_rule": report.rule,
+        "timings": {
+            "seconds": report.seconds,
+            "trajectory_steps": report.trajectory_steps,
+            "traj_steps_per_s": report.trajectory_steps as f64 / report.seconds.max(1e-9),
+        },
+        "trajectories": sweep.total(),
+        "theory": sweep.cells[0].model.theory(),
+        "minimizers": sweep.cells[0].model.minimizers(),
+        "cells": output::cells_json(sweep, &report.cells),
+    })
+}
+
+/// Writes spec.toml, then cells.csv and summary.json for a whole sweep or
+/// shard.json for a shard, and removes the files of the other kind (and a
+/// trajectories.csv the spec no longer asks for) that a replaced run left.
+pub fn write_outputs(report: &SweepReport, out: &Path, shard: Option<Shard>) -> Result<()> {
+    output::write_atomic(
+        &out.join("spec.toml"),
+        report.sweep.spec.to_toml().as_bytes(),
+    )?;
+    let mut stale = vec![];
+    match shard {
+        Some(shard) => {
+            let file =
+                serde_json::to_vec(&ShardFile::of(report, shard)).expect("JSON of plain data");
+            output::write_atomic(&out.join(SHARD_FILE), &file)?;
+            stale.extend(["cells.csv", "summary.json"]);
+        }
+        None => {
+            output::write_atomic(
+                &out.join("cells.csv"),
+                &output::cells_csv(&report.sweep, &report.cells),
+            )?;
+            let summary =
+                serde_json::to_vec_pretty(&summary_json(report)).expect("JSON of plain data");
+            output::write_atomic(&out.join("summary.json"), &summary)?;
+            stale.push(SHARD_FILE);
+        }
+    }
+    if !report.sweep.spec.output.trajectories {
+        stale.push("trajectories.csv");
+    }
+    for name in stale {
+        let _ = std::fs::remove_file(out.join(name));
+    }
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! Killing the real binary mid-sweep and resuming it: the result must be byte
+//! for byte the uninterrupted run's. Also the output directory's guards: a
+//! different sweep is refused without --force, and concurrent runs do not mix.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+
+/// About a second of work on one core, in 120 chunks of 200 trajectories:
+/// the chaotic step sizes keep many trajectories running to max_iters.
+const LONG: &str = r#"
+trajectories = 6000
+max_iters = 20000
+seed = 7
+[model]
+kind = "poly"
+[init]
+kind = "uniform"
+low = -1.0
+high = 4.0
+[steps]
+values = [0.3, 0.32, 0.35, 0.38]
+"#;
+
+const CHUNK: &str = "200";
+
+struct Sweep {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    spec: PathBuf,
+}
+
+impl Sweep {
+    fn new(text: &str) -> Sweep {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let spec = root.join("long.toml");
+        std::fs::write(&spec, text).unwrap();
+        Sweep {
+            _dir: dir,
+            root,
+            spec,
+        }
+    }
+
+    fn command(&self, out: &Path, extra: &[&str]) -> std::process::Command {
+        let mut c = common::bin();
+        c.arg("run")
+            .arg(&self.spec)
+            .arg("--out")
+            .arg(out)
+            .args(["--backend", "cpu", "--threads", "1", "--chunk-size", CHUNK])
+            .args(["--write-trajectories", "-q"])
+            .args(extra);
+        c
+    }
+
+    fn run(&self, out: &Path, extra: &[&str]) -> Output {
+        self.command(out, extra).output().unwrap()
+    }
+
+    fn spawn(&self, out: &Path, extra: &[&str]) -> Child {
+        self.command(out, extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The uninterrupted run's cells.csv and trajectories.csv.
+    fn reference(&self) -> (Vec<u8>, Vec<u8>) {
+        let out = self.root.join("reference");
+        let o = self.run(&out, &[]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        outputs(&out)
+    }
+}
+
+fn outputs(out: &Path) -> (Vec<u8>, Vec<u8>) {
+    (
+        std::fs::read(out.join("cells.csv")).unwrap(),
+        std::fs::read(out.join("trajectories.csv")).unwrap(),
+    )
+}
+
+/// The journal's next trajectory id, once it has recorded a finished chunk.
+fn journaled_progress(out: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(out.join("journal.json")).ok()?;
+    let j: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let next = j["progress"]["next_id"].as_u64()?;
+    (next > j["ids"]["start"].as_u64()?).then_some(next)
+}
+
+/// Waits until `child` has journaled a chunk; false if it ended first.
+fn wait_for_progress(child: &mut Child, out: &Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if journaled_progress(out).is_some() {
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("no chunk was journaled within a minute");
+}
+
+fn assert_same(out: &Path, reference: &(Vec<u8>, Vec<u8>)) {
+    let (cells, rows) = outputs(out);
+    assert!(
+        cells == reference.0,
+        "cells.csv differs from the uninterrupted run's"
+    );
+    assert!(
+        rows == reference.1,
+        "trajectories.csv differs from the uninterrupted run's"
+    );
+    assert!(
+        !out.join("journal.json").exists(),
+        "the journal outlived the sweep"
+    );
+}
+
+#[test]
+fn resume_after_kill_9_is_byte_identical() {
+    let sweep = Sweep::new(LONG);
+    let reference = sweep.reference();
+    let out = sweep.root.join("killed");
+    let mut child = sweep.spawn(&out, &[]);
+    assert!(
+        wait_for_progress(&mut child, &out),
+        "the sweep ended before it could be killed"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let done = journaled_progress(&out).expect("the journal survives kill -9");
+    assert!(
+        !out.join("cells.csv").exists(),
+        "killed after {done} trajectories, yet cells.csv exists"
+    );
+
+    // Without --resume the unfinished run is refused, and left as it was.
+    let o = sweep.run(&out, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("unfinished run of this sweep") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    assert_eq!(journaled_progress(&out), Some(done));
+
+    let o = sweep.run(&out, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same(&out, &reference);
+}
+
+#[test]
+fn killed_at_random_moments_and_resumed_each_time_it_ends_byte_identical() {
+    let sweep = Sweep::new(LONG);
+    let reference = sweep.reference();
+    let out = sweep.root.join("battered");
+    let seed: u64 = rand::random();
+    eprintln!("kill schedule seed: {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut killed_mid_run = 0;
+    for _ in 0..6 {
+        let mut child = sweep.spawn(&out, &["--resume"]);
+        // Somewhere in the next 250 ms: before, during or after a chunk, or
+        // while the journal or an output is being written.
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..250_000)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed_mid_run += 1;
+        }
+        let status = child.wait().unwrap();
+        assert!(
+            status.code() != Some(2) && status.code() != Some(1),
+            "a resume failed: {status}"
+        );
+    }
+    assert!(killed_mid_run > 0, "no kill landed while the sweep ran");
+    let o = sweep.run(&out, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same(&out, &reference);
+}
+
+#[test]
+fn ctrl_c_saves_the_journal_and_says_how_to_resume() {
+    let sweep = Sweep::new(LONG);
+    let reference = sweep.reference();
+    let out = sweep.root.join("interrupted");
+    let mut child = sweep.spawn(&out, &[]);
+    assert!(
+        wait_for_progress(&mut child, &out),
+        "the sweep ended before Ctrl-C"
+    );
+    // SAFETY: signals a child process this test started and still owns.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("rerun the same command with --resume"),
+        "{stderr}"
+    );
+    assert!(journaled_progress(&out).is_some());
+    assert!(!out.join("cells.csv").exists());
+    let o = sweep.run(&out, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same(&out, &reference);
+}
+
+#[test]
+fn a_directory_of_another_sweep_is_refused_without_force() {
+    let small = LONG.replace("trajectories = 6000", "trajectories = 100");
+    let sweep = Sweep::new(&small);
+    let out = sweep.root.join("taken");
+    assert!(sweep.run(&out, &[]).status.success());
+    let before = outputs(&out);
+    for flags in [
+        &["--seed", "8"][..],
+        &["--seed", "8", "--resume"],
+        &["--shard", "0/2"],
+    ] {
+        let o = sweep.run(&out, flags);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            stderr.contains("holds the outputs of") && stderr.contains("--force"),
+            "{flags:?}: {stderr}"
+        );
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(outputs(&out) == before, "{flags:?} changed the directory");
+    }
+    // The same sweep again is no conflict, and --force replaces another.
+    assert!(sweep.run(&out, &[]).status.success());
+    let o = sweep.run(&out, &["--seed", "8", "--force"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let other = sweep.root.join("seed8");
+    assert!(sweep.run(&other, &["--seed", "8"]).status.success());
+    assert!(outputs(&out) == outputs(&other));
+}
+
+#[test]
+fn sweeps_at_once_keep_to_their_own_directories() {
+    let sweep = Sweep::new(LONG);
+    let (a, b) = (sweep.root.join("a"), sweep.root.join("b"));
+    let mut first = sweep.spawn(&a, &[]);
+    let mut second = sweep.spawn(&b, &["--seed", "8"]);
+    assert!(
+        wait_for_progress(&mut first, &a),
+        "the sweep ended before a rival started"
+    );
+    // A third run into a directory in use is turned away, and harms nothing.
+    let o = sweep.run(&a, &["--resume"]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("in use by another stepsweep run"),
+        "{stderr}"
+    );
+    assert!(first.wait().unwrap().success());
+    assert!(second.wait().unwrap().success());
+    assert_same(&a, &sweep.reference());
+    let alone = sweep.root.join("b-alone");
+    assert!(sweep.run(&alone, &["--seed", "8"]).status.success());
+    assert!(outputs(&b) == outputs(&alone));
+}
