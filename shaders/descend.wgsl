@@ -10,23 +10,6 @@
 // of CHECK_EVERY iterations, classifies it after each block, and counts the
 // trajectories still running in `active_count`.
 
-struct Params {
-    blocks: u32,
-    // Running trajectories listed in `index` (after compaction, fewer than stride).
-    count: u32,
-    // Trajectories in the chunk: the structure-of-arrays stride.
-    stride: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> theta: array<f32>;
-@group(0) @binding(2) var<storage, read> step_size: array<f32>;
-@group(0) @binding(3) var<storage, read_write> status: array<u32>;
-@group(0) @binding(4) var<storage, read_write> iterations: array<u32>;
-@group(0) @binding(5) var<storage, read_write> active_count: atomic<u32>;
-@group(0) @binding(8) var<storage, read> index: array<u32>;
-
 // s = Σ rᵢθᵢ, summed in index order from zero.
 fn fingerprint(w: ptr<function, array<f32, DIM>>) -> f32 {
     var s = 0.0f;

@@ -8,22 +8,6 @@
 // operations as the CPU; the verdict reaches every lane through workgroup
 // memory, so every barrier stays in uniform control flow.
 
-struct Params {
-    blocks: u32,
-    // Running trajectories listed in `index` (after compaction, fewer than stride).
-    count: u32,
-    stride: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> theta: array<f32>;
-@group(0) @binding(2) var<storage, read> step_size: array<f32>;
-@group(0) @binding(3) var<storage, read_write> status: array<u32>;
-@group(0) @binding(4) var<storage, read_write> iterations: array<u32>;
-@group(0) @binding(5) var<storage, read_write> active_count: atomic<u32>;
-@group(0) @binding(8) var<storage, read> index: array<u32>;
-
 // (status or verdict code, iteration, period, unused), shared by the lanes.
 var<workgroup> shared_state: vec4<u32>;
 

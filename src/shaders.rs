@@ -10,6 +10,7 @@ use crate::stopping::{fingerprint_weight, StopRule};
 pub const COMMON: &str = include_str!("../shaders/common.wgsl");
 pub const STOPPING: &str = include_str!("../shaders/stopping.wgsl");
 pub const RNG: &str = include_str!("../shaders/rng.wgsl");
+pub const STATE: &str = include_str!("../shaders/state.wgsl");
 pub const DESCEND: &str = include_str!("../shaders/descend.wgsl");
 pub const POLY: &str = include_str!("../shaders/poly.wgsl");
 pub const SCALAR_DEEP: &str = include_str!("../shaders/scalar_deep.wgsl");
@@ -124,6 +125,7 @@ fn per_invocation(
         COMMON.to_string(),
         STOPPING.to_string(),
         model_source.to_string(),
+        STATE.to_string(),
         DESCEND.to_string(),
     ]
     .join("\n");
@@ -212,6 +214,7 @@ fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> 
         COMMON.to_string(),
         STOPPING.to_string(),
         DEEP_LINEAR.to_string(),
+        STATE.to_string(),
         DESCEND_WORKGROUP.to_string(),
     ]
     .join("\n");
