@@ -5,6 +5,11 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("poly", include_str!("../presets/poly.toml")),
     ("poly-basin", include_str!("../presets/poly-basin.toml")),
     ("poly-cascade", include_str!("../presets/poly-cascade.toml")),
+    ("relu-single", include_str!("../presets/relu-single.toml")),
+    (
+        "relu-notebook",
+        include_str!("../presets/relu-notebook.toml"),
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static str> {

@@ -118,3 +118,53 @@ fn deep_linear_kernel_matches_cpu() {
         );
     }
 }
+
+/// A two-layer ReLU network on Gaussian inputs with a teacher's targets; the
+/// step sizes span converging, oscillating and diverging cells.
+fn relu(
+    n: u32,
+    h: u32,
+    m: u32,
+    samples: u32,
+    trajectories: u32,
+    steps: &str,
+    max_iters: u32,
+) -> String {
+    format!(
+        r#"
+        trajectories = {trajectories}
+        max_iters = {max_iters}
+        seed = 7
+        [model]
+        kind = "relu"
+        input_size = {n}
+        hidden = {h}
+        output_size = {m}
+        samples = {samples}
+        inputs = {{ kind = "gaussian", std = {x_std}, seed = 1 }}
+        targets = {{ kind = "teacher", std = 0.5, seed = 2 }}
+        bias_std = 0.5
+        [init]
+        kind = "gaussian"
+        mean = 0.0
+        std = 0.5
+        [steps]
+        values = [{steps}]
+        "#,
+        x_std = 1.0 / f64::from(n).sqrt(),
+    )
+}
+
+#[test]
+fn relu_kernel_matches_cpu() {
+    for (n, h, m, samples, trajectories, steps, max_iters) in [
+        (1, 20, 1, 1, 1000, "0.02, 0.1, 0.3", 2000),
+        (1, 20, 1, 64, 400, "0.002, 0.01, 0.03", 2000),
+        (4, 64, 2, 256, 24, "0.0005, 0.002, 0.01", 1000),
+    ] {
+        compare(
+            &format!("relu (n,h,m,N)=({n},{h},{m},{samples})"),
+            &relu(n, h, m, samples, trajectories, steps, max_iters),
+        );
+    }
+}
