@@ -120,7 +120,9 @@ fn deep_linear_kernel_matches_cpu() {
 }
 
 /// A two-layer ReLU network on Gaussian inputs with a teacher's targets; the
-/// step sizes span converging, oscillating and diverging cells.
+/// step sizes span converging and diverging cells. The gradient tolerance
+/// (on a sum over N samples) is loose enough for many to converge in a short
+/// run; both backends must still agree on every class and final iterate.
 fn relu(
     n: u32,
     h: u32,
@@ -130,6 +132,11 @@ fn relu(
     steps: &str,
     max_iters: u32,
 ) -> String {
+    let tol = if samples == 1 {
+        1e-3
+    } else {
+        0.01 * f64::from(samples).sqrt()
+    };
     format!(
         r#"
         trajectories = {trajectories}
@@ -150,6 +157,8 @@ fn relu(
         std = 0.5
         [steps]
         values = [{steps}]
+        [stop]
+        tol_grad = {tol}
         "#,
         x_std = 1.0 / f64::from(n).sqrt(),
     )
@@ -159,12 +168,20 @@ fn relu(
 fn relu_kernel_matches_cpu() {
     for (n, h, m, samples, trajectories, steps, max_iters) in [
         (1, 20, 1, 1, 1000, "0.02, 0.1, 0.3", 2000),
-        (1, 20, 1, 64, 400, "0.002, 0.01, 0.03", 2000),
-        (4, 64, 2, 256, 24, "0.0005, 0.002, 0.01", 1000),
+        (1, 20, 1, 64, 200, "0.004, 0.006, 0.01", 1500),
     ] {
         compare(
             &format!("relu (n,h,m,N)=({n},{h},{m},{samples})"),
             &relu(n, h, m, samples, trajectories, steps, max_iters),
         );
     }
+}
+
+/// Separate from the small sizes: several tiles of samples per step, S = 1.
+#[test]
+fn relu_kernel_matches_cpu_at_four_64_2_256() {
+    compare(
+        "relu (n,h,m,N)=(4,64,2,256)",
+        &relu(4, 64, 2, 256, 16, "0.0004, 0.0007, 0.002", 800),
+    );
 }
