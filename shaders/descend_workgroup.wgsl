@@ -2,7 +2,9 @@
 // src/stopping.rs for models too large for one invocation. The model file
 // supplies `model_gradient(lane)`, which reads θ from region[W_OFF..DIM] and
 // leaves ∇f in region[G_OFF..]; the generated header supplies `region`,
-// `set_region_base`, `sync` and `fingerprint_weight`.
+// `set_region_base`, `model_prepare` (loads what the model keeps in workgroup
+// memory for the whole dispatch, such as samples), `sync` and
+// `fingerprint_weight`.
 //
 // Lane 0 keeps the fingerprint ring and classifies, in the same order of
 // operations as the CPU; the verdict reaches every lane through workgroup
@@ -38,6 +40,7 @@ fn descend_workgroup_main(
         return;
     }
     set_region_base(t);
+    model_prepare(lane);
     for (var i = lane; i < DIM; i += LANES) {
         region[W_OFF + i] = theta[t * DIM + i];
     }

@@ -18,6 +18,11 @@ pub const PRESETS: &[(&str, &str)] = &[
         "deep-linear-identity",
         include_str!("../presets/deep-linear-identity.toml"),
     ),
+    ("relu-single", include_str!("../presets/relu-single.toml")),
+    (
+        "relu-notebook",
+        include_str!("../presets/relu-notebook.toml"),
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static str> {

@@ -45,6 +45,10 @@ pub trait Arith:
 {
     fn zero() -> Self;
     fn one() -> Self;
+    /// (z)₊: z where z > 0, else 0 (a ReLU).
+    fn positive_part(self) -> Self;
+    /// `self` where `gate` > 0, else 0 (a ReLU's derivative applied).
+    fn gated_by(self, gate: Self) -> Self;
 }
 
 impl<T: Real> Arith for T {
@@ -55,6 +59,22 @@ impl<T: Real> Arith for T {
     #[inline(always)]
     fn one() -> Self {
         <T as num_traits::One>::one()
+    }
+    #[inline(always)]
+    fn positive_part(self) -> Self {
+        if self > T::zero() {
+            self
+        } else {
+            T::zero()
+        }
+    }
+    #[inline(always)]
+    fn gated_by(self, gate: Self) -> Self {
+        if gate > T::zero() {
+            self
+        } else {
+            T::zero()
+        }
     }
 }
 
@@ -101,5 +121,17 @@ impl<R: Real> Arith for Pack<R> {
     #[inline(always)]
     fn one() -> Self {
         Pack::splat(R::one())
+    }
+    #[inline(always)]
+    fn positive_part(self) -> Self {
+        Pack(self.0.map(Arith::positive_part))
+    }
+    #[inline(always)]
+    fn gated_by(self, gate: Self) -> Self {
+        let mut out = self.0;
+        for (o, g) in out.iter_mut().zip(gate.0) {
+            *o = o.gated_by(g);
+        }
+        Pack(out)
     }
 }

@@ -4,6 +4,8 @@
 //! constants baked in, so loops unroll and arrays live in registers), the
 //! shared files and the model's file.
 
+mod relu;
+
 use crate::models::{DeepLinear, Model};
 use crate::stopping::{fingerprint_weight, StopRule};
 
@@ -207,7 +209,7 @@ fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> 
         CONSTANTS_BINDING.to_string(),
         storage,
         format!("fn sync() {{ {sync} }}\n"),
-        format!("fn set_region_base(t: u32) {{ {base} }}\n"),
+        format!("fn set_region_base(t: u32) {{ {base} }}\nfn model_prepare(lane: u32) {{}}\n"),
         format!(
             "fn fingerprint_weight(i: u32) -> f32 {{\n    return model_constants[{fingerprint_offset}u + i];\n}}\n"
         ),
@@ -252,6 +254,7 @@ pub fn kernel(model: &Model, rule: &StopRule, limits: DeviceLimits) -> KernelPla
             rule,
         ),
         Model::DeepLinear(d) => deep_linear_kernel(d, rule, limits),
+        Model::Relu(r) => relu::relu_kernel(r, rule, limits),
     }
 }
 
@@ -341,6 +344,79 @@ mod tests {
         assert_eq!(layouts[6], (Layout::PerWorkgroup, true));
         validate(&rng_stream_kernel());
         validate(COMPACT);
+    }
+
+    #[test]
+    fn relu_kernels_validate_and_fit_the_limits_at_every_size() {
+        use crate::models::relu_data::{InputSpec, TargetSpec as ReluTarget};
+        use crate::models::ReluSpec;
+        let rule = StopSpec::default().rule(Precision::F32, 100_000);
+        let relu = |n, h, m, samples| {
+            ModelSpec::Relu(ReluSpec {
+                input_size: n,
+                hidden: h,
+                output_size: m,
+                samples: Some(samples),
+                inputs: InputSpec::Grid {},
+                targets: ReluTarget::Sin { frequency: 1.0 },
+                target_norm: None,
+                bias_std: 1.0,
+                bias_seed: 0,
+                bias: None,
+            })
+            .build()
+            .unwrap()
+        };
+        let lavapipe = DeviceLimits {
+            workgroup_storage: 32768,
+            max_invocations: 1024,
+        };
+        for (n, h, m, samples) in [
+            (1, 20, 1, 1),
+            (1, 20, 1, 64),
+            (4, 64, 2, 256),
+            (1, 20, 1, 1000),
+            (64, 256, 16, 4096),
+            (1, 1, 1, 4096),
+            (64, 1, 16, 1),
+        ] {
+            for limits in [DeviceLimits::DEFAULT, lavapipe] {
+                let plan = kernel(&relu(n, h, m, samples), &rule, limits);
+                validate(&plan.source);
+                assert!(plan.workgroup_size <= limits.max_invocations);
+                // Workgroup arrays (region, samples, the driver's verdict) within the limit.
+                let workgroup_floats: usize = plan
+                    .source
+                    .lines()
+                    .filter(|l| l.starts_with("var<workgroup>") && l.contains("array<f32, "))
+                    .map(|l| {
+                        let len = l
+                            .split("array<f32, ")
+                            .nth(1)
+                            .unwrap()
+                            .trim_end_matches(">;");
+                        len.parse::<usize>().unwrap_or_else(|_| {
+                            let name = format!("const {len}: u32 = ");
+                            let line = plan.source.lines().find(|k| k.starts_with(&name)).unwrap();
+                            line[name.len()..].trim_end_matches("u;").parse().unwrap()
+                        })
+                    })
+                    .sum();
+                assert!(
+                    workgroup_floats * 4 + 16 <= limits.workgroup_storage as usize,
+                    "({n},{h},{m},{samples})"
+                );
+            }
+        }
+        // The notebook's model keeps region and samples in lavapipe's workgroup memory; the largest spills.
+        let small = kernel(&relu(1, 20, 1, 1000), &rule, lavapipe);
+        assert!(
+            small.source.contains("var<workgroup> samples") && small.scratch_per_trajectory == 0
+        );
+        let large = kernel(&relu(64, 256, 16, 4096), &rule, lavapipe);
+        assert!(
+            large.scratch_per_trajectory > 0 && !large.source.contains("var<workgroup> samples")
+        );
     }
 
     #[test]

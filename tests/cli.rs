@@ -424,3 +424,22 @@ values = [1, 2, 4, 8]
     let header = std::fs::read_to_string(out.join("trajectories.csv")).unwrap();
     assert!(header.lines().next().unwrap().ends_with("theta_7"));
 }
+
+#[test]
+fn relu_on_the_gpu_is_refused_until_its_kernel_matches_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("relu-gpu");
+    let (stderr, _) = run_err(&[
+        "run",
+        "relu-single",
+        "--backend",
+        "gpu",
+        "--trajectories",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(stderr.contains("relu runs on the CPU for now"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(!out.exists());
+}

@@ -163,3 +163,61 @@ fn kernels_follow_a_second_axis_that_changes_the_model() {
         "#,
     );
 }
+
+/// A two-layer ReLU network on Gaussian inputs with a teacher's targets; the
+/// step sizes span converging and diverging cells. The gradient tolerance
+/// (on a sum over N samples) is loose enough for many to converge in a short
+/// run; both backends must still agree on every class and final iterate.
+fn relu(
+    n: u32,
+    h: u32,
+    m: u32,
+    samples: u32,
+    trajectories: u32,
+    steps: &str,
+    max_iters: u32,
+) -> String {
+    let tol = if samples == 1 {
+        1e-3
+    } else {
+        0.01 * f64::from(samples).sqrt()
+    };
+    format!(
+        r#"
+        trajectories = {trajectories}
+        max_iters = {max_iters}
+        seed = 7
+        [model]
+        kind = "relu"
+        input_size = {n}
+        hidden = {h}
+        output_size = {m}
+        samples = {samples}
+        inputs = {{ kind = "gaussian", std = {x_std}, seed = 1 }}
+        targets = {{ kind = "teacher", std = 0.5, seed = 2 }}
+        bias_std = 0.5
+        [init]
+        kind = "gaussian"
+        mean = 0.0
+        std = 0.5
+        [steps]
+        values = [{steps}]
+        [stop]
+        tol_grad = {tol}
+        "#,
+        x_std = 1.0 / f64::from(n).sqrt(),
+    )
+}
+
+#[test]
+fn relu_kernel_matches_cpu() {
+    for (n, h, m, samples, trajectories, steps, max_iters) in [
+        (1, 20, 1, 1, 1000, "0.02, 0.1, 0.3", 2000),
+        (1, 20, 1, 64, 200, "0.004, 0.006, 0.01", 1500),
+    ] {
+        compare(
+            &format!("relu (n,h,m,N)=({n},{h},{m},{samples})"),
+            &relu(n, h, m, samples, trajectories, steps, max_iters),
+        );
+    }
+}

@@ -374,36 +374,9 @@ impl DeepLinear {
         grad
     }
 
-    /// The top Hessian eigenvalue at w, by power iteration on Hessian-vector
-    /// products from central differences of the exact gradient, in f64. Near a
-    /// minimum the Hessian is positive semidefinite, so the dominant eigenvalue
-    /// is the top one.
+    /// The top Hessian eigenvalue at w (see `hessian::sharpness`).
     pub fn sharpness(&self, w: &[f64]) -> f64 {
-        let mut rng = TrajectoryRng::new(0x5eed, TARGET_STREAM - 1);
-        let mut v: Vec<f64> = (0..w.len()).map(|_| rng.normal()).collect();
-        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let scale = 1.0 + norm(w) / (w.len() as f64).sqrt();
-        let eps = 1e-5 * scale;
-        let mut lambda = 0.0;
-        for _ in 0..300 {
-            let nv = norm(&v);
-            v.iter_mut().for_each(|x| *x /= nv);
-            let up: Vec<f64> = w.iter().zip(&v).map(|(a, b)| a + eps * b).collect();
-            let down: Vec<f64> = w.iter().zip(&v).map(|(a, b)| a - eps * b).collect();
-            let (gu, gd) = (self.gradient_f64(&up), self.gradient_f64(&down));
-            let hv: Vec<f64> = gu
-                .iter()
-                .zip(&gd)
-                .map(|(a, b)| (a - b) / (2.0 * eps))
-                .collect();
-            let next: f64 = hv.iter().zip(&v).map(|(a, b)| a * b).sum();
-            v = hv;
-            if (next - lambda).abs() <= 1e-8 * next.abs() {
-                return next;
-            }
-            lambda = next;
-        }
-        lambda
+        super::hessian::sharpness(w, |w| self.gradient_f64(w))
     }
 
     /// σ_max(R̂) and the spectral radius of R̂ = P, with the loss.

@@ -2,7 +2,10 @@
 //! the same name in `shaders/` (the mirror principle of DESIGN.md).
 
 pub mod deep_linear;
+pub mod hessian;
 pub mod poly;
+pub mod relu;
+pub mod relu_data;
 pub mod scalar_deep;
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +17,7 @@ use crate::spec::InitSpec;
 
 pub use deep_linear::{DeepLinear, DeepLinearSpec};
 pub use poly::{Poly, PolySpec};
+pub use relu::{Relu, ReluSpec};
 pub use scalar_deep::{ScalarDeep, ScalarDeepSpec};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -25,6 +29,8 @@ pub enum ModelSpec {
     ScalarDeep(ScalarDeepSpec),
     /// ½‖W_L⋯W_1 − R‖²_F on whitened data, or with a given input covariance (PAPER.md §3).
     DeepLinear(DeepLinearSpec),
+    /// ½Σ_i‖W(Vx_i − b)₊ − y_i‖², b fixed (PAPER.md §4).
+    Relu(ReluSpec),
 }
 
 impl ModelSpec {
@@ -33,6 +39,7 @@ impl ModelSpec {
             ModelSpec::Poly(_) => "poly",
             ModelSpec::ScalarDeep(_) => "scalar-deep",
             ModelSpec::DeepLinear(_) => "deep-linear",
+            ModelSpec::Relu(_) => "relu",
         }
     }
 
@@ -41,6 +48,7 @@ impl ModelSpec {
             ModelSpec::Poly(p) => Ok(Model::Poly(Poly::new(p)?)),
             ModelSpec::ScalarDeep(s) => Ok(Model::ScalarDeep(ScalarDeep::new(s)?)),
             ModelSpec::DeepLinear(d) => Ok(Model::DeepLinear(DeepLinear::new(d)?)),
+            ModelSpec::Relu(r) => Ok(Model::Relu(Relu::new(r)?)),
         }
     }
 }
@@ -51,10 +59,11 @@ pub enum Model {
     Poly(Poly),
     ScalarDeep(ScalarDeep),
     DeepLinear(DeepLinear),
+    Relu(Relu),
 }
 
 /// Replicates per cell whose sharpness is computed where it costs power
-/// iteration (deep-linear): the first ones of each cell, so the choice does
+/// iteration (deep-linear, relu): the first ones of each cell, so the choice does
 /// not depend on chunking.
 pub const SHARPNESS_SAMPLES: u64 = 64;
 
@@ -80,6 +89,7 @@ impl Model {
             Model::Poly(_) => "poly",
             Model::ScalarDeep(_) => "scalar-deep",
             Model::DeepLinear(_) => "deep-linear",
+            Model::Relu(_) => "relu",
         }
     }
 
@@ -89,6 +99,7 @@ impl Model {
             Model::Poly(_) => 1,
             Model::ScalarDeep(s) => s.layers,
             Model::DeepLinear(d) => d.dim(),
+            Model::Relu(r) => r.dim(),
         }
     }
 
@@ -98,6 +109,7 @@ impl Model {
             Model::Poly(_) => 0,
             Model::ScalarDeep(s) => s.layers,
             Model::DeepLinear(d) => deep_linear::work_len(d.layers, d.size),
+            Model::Relu(r) => relu::work_len(&r.shape),
         }
     }
 
@@ -176,6 +188,7 @@ impl Model {
             Model::DeepLinear(d) => {
                 deep_linear::gradient(d.layers, d.size, constants, theta, gradient, work)
             }
+            Model::Relu(r) => relu::gradient(&r.shape, constants, theta, gradient, work),
         }
     }
 
@@ -185,6 +198,7 @@ impl Model {
             Model::Poly(p) => p.derivative.iter().map(|&c| R::of(c)).collect(),
             Model::ScalarDeep(s) => vec![R::of(s.lambda)],
             Model::DeepLinear(d) => d.constants().into_iter().map(R::of).collect(),
+            Model::Relu(r) => r.constants().into_iter().map(R::of).collect(),
         }
     }
 
@@ -195,6 +209,7 @@ impl Model {
             Model::Poly(p) => p.assess(theta[0]),
             Model::ScalarDeep(s) => s.assess(theta),
             Model::DeepLinear(d) => d.assess(theta, replicate < SHARPNESS_SAMPLES),
+            Model::Relu(r) => r.assess(theta, replicate < SHARPNESS_SAMPLES),
         }
     }
 
@@ -203,6 +218,8 @@ impl Model {
         match self {
             Model::Poly(_) | Model::ScalarDeep(_) => 2.0 / step_size,
             Model::DeepLinear(d) => d.bound(step_size),
+            // max_i ‖x_i‖‖f̂(x_i)‖ ≤ 1/δ (PAPER.md §4).
+            Model::Relu(_) => 1.0 / step_size,
         }
     }
 
@@ -220,6 +237,7 @@ impl Model {
             Model::Poly(p) => p.minimizers.iter().map(|m| m.threshold).reduce(f64::max),
             Model::ScalarDeep(s) => Some(s.step_size_max()),
             Model::DeepLinear(d) => Some(d.step_size_max()),
+            Model::Relu(r) => r.step_size_max(),
         }
     }
 
@@ -229,6 +247,7 @@ impl Model {
             Model::Poly(p) => p.theory(),
             Model::ScalarDeep(s) => s.theory(),
             Model::DeepLinear(d) => d.theory(),
+            Model::Relu(r) => r.theory(),
         }
     }
 }

@@ -22,6 +22,7 @@ fn overrides(trajectories: u64, max_iters: u64, steps: Option<&str>) -> Override
 pub fn paper() -> Vec<Experiment> {
     let mut all = poly();
     all.extend(networks());
+    all.extend(relu());
     all
 }
 
@@ -112,6 +113,65 @@ fn networks() -> Vec<Experiment> {
                 matrix,
                 "deep-linear-identity/figures/outcomes",
             )],
+        },
+    ]
+}
+
+/// PAPER.md §4: the ReLU bound max_i ‖x_i‖‖f̂(x_i)‖ ≤ 1/δ, its tightness with
+/// one sample, and the notebook's period-2 orbit.
+fn relu() -> Vec<Experiment> {
+    vec![
+        Experiment {
+            preset: "relu-single",
+            // Fewer starts and a shorter budget; the δ grid keeps its cells
+            // at 0.95–0.99 and past 1.02 of every edge.
+            quick: overrides(32, 5000, None),
+            claims: vec![
+                Claim {
+                    id: "relu-tight".into(),
+                    statement: "With one sample, GD fits only for δ ≤ 1/(‖x‖‖y‖), and the edge is tight".into(),
+                    explanation: "At a fit the Hessian has an eigenvalue of at least ‖a‖² + ‖x‖²‖y‖²/‖a‖² ≥ \
+                                  2‖x‖‖y‖, so no fit is stable past δ = 1/(‖x‖‖y‖); the balanced fits, \
+                                  ‖a‖² = ‖x‖‖y‖, reach the bound. Small random starts on x = 1 and \
+                                  constant targets of several norms: some fit at δ between 0.95 and 1 \
+                                  of the edge, none at 1.02 of it or beyond (those orbit with period 2 \
+                                  or stop with every hidden unit dead)."
+                        .into(),
+                    prediction: Prediction::FitEdge {
+                        below: 0.95,
+                        above: 1.02,
+                    },
+                    figure: "relu-single/figures/heatmap",
+                },
+                Claim {
+                    id: "relu-bound".into(),
+                    statement: "Every fit GD reaches satisfies max_i ‖x_i‖‖f̂(x_i)‖ ≤ 1/δ".into(),
+                    explanation: "The theorem of PAPER.md §4, checked on every converged fit of the \
+                                  one-sample sweep; tests/relu_claims.rs checks it on random data \
+                                  with many samples too."
+                        .into(),
+                    prediction: Prediction::MetricWithinBound,
+                    figure: "relu-single/figures/metric_bound",
+                },
+            ],
+        },
+        Experiment {
+            preset: "relu-notebook",
+            quick: overrides(8, 20_001, None),
+            claims: vec![Claim {
+                id: "relu-notebook".into(),
+                statement: "In the authors' notebook setup, GD at δ = 6e-4 (their 3e-4) ends in a period-2 orbit of the estimate".into(),
+                explanation: "The notebook's setup with stepsweep's own draws (see the preset): at \
+                              6e-4, the minima GD approaches are too sharp for the step, and the \
+                              estimate flips between two curves instead of settling. Trajectories \
+                              whose early steps kill most hidden units stay undecided at a poor fit."
+                    .into(),
+                prediction: Prediction::OrbitInstead {
+                    step_size: 6e-4,
+                    period: 2,
+                },
+                figure: "relu-notebook/figures/outcomes",
+            }],
         },
     ]
 }

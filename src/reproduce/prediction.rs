@@ -24,6 +24,13 @@ pub enum Prediction {
     /// most stay bounded but undecided (chaos; a rare start may still land on
     /// a periodic window, as in the logistic map).
     Periods { expected: Vec<(f64, Option<u32>)> },
+    /// Fits (trajectories converged to a minimum) happen only up to each
+    /// cell's step_size_max: some cell at δ ≥ `below`·δ_max has a fit, and no
+    /// cell at δ ≥ `above`·δ_max has one (which the sweep must reach).
+    FitEdge { below: f64, above: f64 },
+    /// At `step_size`, some trajectories end in an orbit, all of period
+    /// `period`, and none reaches a fit.
+    OrbitInstead { step_size: f64, period: u32 },
 }
 
 /// A claim's outcome: what was predicted, what was measured, and whether they agree.
@@ -87,6 +94,10 @@ impl Prediction {
             } => only_minimizer(report, *step_size, *minimizer),
             Prediction::MetricWithinBound => metric_within_bound(report),
             Prediction::Periods { expected } => periods(report, expected),
+            Prediction::FitEdge { below, above } => fit_edge(report, *below, *above),
+            Prediction::OrbitInstead { step_size, period } => {
+                orbit_instead(report, *step_size, *period)
+            }
         }
     }
 }
@@ -227,5 +238,81 @@ fn periods(report: &SweepReport, expected: &[(f64, Option<u32>)]) -> Verdict {
         predicted: predicted.join("; "),
         measured: measured.join("; "),
         pass,
+    }
+}
+
+/// Trajectories that converged to a minimum the bound speaks of.
+fn fits(s: &CellStats) -> u64 {
+    s.converged - s.converged_other
+}
+
+fn fit_edge(report: &SweepReport, below: f64, above: f64) -> Verdict {
+    let ratio = |c: &crate::grid::Cell| {
+        c.model
+            .step_size_max()
+            .map_or(f64::NAN, |m| c.step_size / m)
+    };
+    let cells: Vec<(f64, &CellStats)> = report
+        .sweep
+        .cells
+        .iter()
+        .zip(&report.cells)
+        .map(|(c, s)| (ratio(c), s))
+        .collect();
+    let largest = cells
+        .iter()
+        .filter(|(_, s)| fits(s) > 0)
+        .map(|(r, _)| *r)
+        .reduce(f64::max);
+    let beyond: Vec<&(f64, &CellStats)> = cells.iter().filter(|(r, _)| *r >= above).collect();
+    let (tried, fitted) = beyond
+        .iter()
+        .fold((0, 0), |(t, f), (_, s)| (t + s.trajectories, f + fits(s)));
+    let near: Vec<&(f64, &CellStats)> = cells
+        .iter()
+        .filter(|(r, _)| *r >= below && *r < 1.0)
+        .collect();
+    let (near_tried, near_fitted) = near
+        .iter()
+        .fold((0, 0), |(t, f), (_, s)| (t + s.trajectories, f + fits(s)));
+    let (_, _, hi) = wilson(0, tried);
+    Verdict {
+        predicted: format!(
+            "fits at some δ in [{below}, 1)·δ_max, none at δ ≥ {above}·δ_max"
+        ),
+        measured: format!(
+            "largest δ/δ_max with a fit {}; fits in {} at δ/δ_max in [{below}, 1); {fitted} fits among {tried} trajectories at δ ≥ {above}·δ_max (P ≤ {hi:.1e})",
+            largest.map_or("-".into(), |r| format!("{r:.4}")),
+            share(near_fitted, near_tried),
+        ),
+        pass: near_fitted > 0 && tried > 0 && fitted == 0,
+    }
+}
+
+fn orbit_instead(report: &SweepReport, step_size: f64, period: u32) -> Verdict {
+    let predicted = format!(
+        "at δ = {}, orbits of period {period} and no fit",
+        num(step_size)
+    );
+    let Some(s) = at_step(report, step_size) else {
+        return Verdict {
+            predicted,
+            measured: format!("δ = {} was not swept", num(step_size)),
+            pass: false,
+        };
+    };
+    let with_p = s.periods.get(&period).copied().unwrap_or(0);
+    Verdict {
+        predicted,
+        measured: format!(
+            "period {period} in {} of {} trajectories (other periods {}), fits {}, undecided {}, converged elsewhere {}",
+            with_p,
+            s.trajectories,
+            s.oscillating - with_p,
+            fits(&s),
+            s.undecided,
+            s.converged_other
+        ),
+        pass: with_p > 0 && with_p == s.oscillating && fits(&s) == 0,
     }
 }

@@ -33,6 +33,15 @@ pub fn thresholds(sweep: &Sweep) -> Vec<Threshold> {
                 label: format!("2/f''({}) = {}", short(m.x), short(m.threshold)),
             })
             .collect(),
+        // PAPER.md §4: no fit past δ = 1/max_i(‖x_i‖‖y_i‖), tight for N = 1.
+        Model::Relu(r) => r
+            .step_size_max()
+            .map(|d| Threshold {
+                step_size: d,
+                label: format!("1/max‖x‖‖y‖ = {}", short(d)),
+            })
+            .into_iter()
+            .collect(),
         model => model
             .step_size_max()
             .map(|d| Threshold {
@@ -74,8 +83,11 @@ pub fn boundaries(sweep: &Sweep) -> Vec<Boundary> {
                     .collect(),
             })
             .collect(),
-        _ => vec![Boundary {
-            label: "δ = δ_max".into(),
+        model => vec![Boundary {
+            label: match model {
+                Model::Relu(_) => "δ·max‖x‖‖y‖ = 1".into(),
+                _ => "δ = δ_max".into(),
+            },
             points: models
                 .iter()
                 .filter_map(|(m, v)| m.step_size_max().map(|d| (d, *v)))
@@ -120,6 +132,14 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert!((t[0].step_size - 0.5).abs() < 1e-9 && (t[1].step_size - 0.2).abs() < 1e-9);
         assert_eq!(t[1].label, "2/f''(2) = 0.2");
+    }
+
+    #[test]
+    fn relu_boundary_is_one_over_x_times_target_norm() {
+        let text = "trajectories = 1\nmax_iters = 10\nseed = 1\n[model]\nkind = \"relu\"\ninput_size = 1\nhidden = 3\noutput_size = 1\ninputs = { kind = \"given\", samples = [[2.0]] }\ntargets = { kind = \"constant\" }\n[init]\nkind = \"gaussian\"\nmean = 0.0\nstd = 1.0\n[steps]\nvalues = [0.1, 0.3]\n[axis]\nparam = \"model.target_norm\"\nvalues = [0.5, 1, 2]";
+        let sweep = Sweep::new(Spec::from_toml(text, "t").unwrap()).unwrap();
+        let b = boundaries(&sweep);
+        assert_eq!(b[0].points, vec![(1.0, 0.5), (0.5, 1.0), (0.25, 2.0)]);
     }
 
     #[test]

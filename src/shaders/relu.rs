@@ -1,0 +1,131 @@
+//! The `relu` kernel plan: one workgroup per trajectory, specialized to the
+//! sizes, with the region (θ, partial gradients, a tile of activations) in
+//! workgroup memory when it fits and in the scratch buffer when it does not,
+//! and the samples in workgroup memory when they fit beside it and read from
+//! the constants buffer otherwise. The sum over samples is split into the
+//! model's `Shape::slices` partial sums, whatever the device.
+
+use super::{stop_header, DeviceLimits, KernelPlan, Layout, CONSTANTS_BINDING};
+use super::{COMMON, DESCEND_WORKGROUP, STATE, STOPPING};
+use crate::models::Relu;
+use crate::stopping::{fingerprint_weight, StopRule};
+
+pub const RELU: &str = include_str!("../../shaders/relu.wgsl");
+
+/// Largest tile of samples whose activations the region holds at once.
+const MAX_TILE: usize = 64;
+
+/// Bytes of workgroup memory the driver itself keeps (its shared verdict), with slack.
+const DRIVER_WORKGROUP_BYTES: usize = 64;
+
+/// Floats of the region for a tile of `tile` samples.
+fn region_len(r: &Relu, tile: usize) -> usize {
+    let s = &r.shape;
+    s.dim() + s.slices * s.dim() + tile * (2 * s.h + s.m)
+}
+
+pub fn relu_kernel(r: &Relu, rule: &StopRule, limits: DeviceLimits) -> KernelPlan {
+    let s = r.shape;
+    let dim = s.dim();
+    let budget = (limits.workgroup_storage as usize).saturating_sub(DRIVER_WORKGROUP_BYTES) / 4;
+    // A tile is a power of two and a multiple of the slices, so every tile
+    // starts at a multiple of SLICES.
+    let widest = MAX_TILE.min(s.samples.next_power_of_two()).max(s.slices);
+    let mut tile = widest;
+    while region_len(r, tile) > budget && tile > s.slices {
+        tile /= 2;
+    }
+    let in_workgroup = region_len(r, tile) <= budget;
+    if !in_workgroup {
+        tile = widest;
+    }
+    let len = region_len(r, tile);
+    let samples_len = s.samples * (s.n + s.m);
+    let samples_in_workgroup = in_workgroup && len + samples_len <= budget;
+    let work = (s.slices * dim).max(tile * s.h);
+    let lanes = (work.next_power_of_two() as u32).clamp(32, limits.max_invocations.min(256));
+
+    let mut constants = r.constants();
+    let (x_c, y_c, b_c) = (0, s.samples * s.n, s.samples * (s.n + s.m));
+    let fingerprint_offset = constants.len();
+    constants.extend((0..dim).map(fingerprint_weight));
+
+    let offsets = format!(
+        "const N_IN: u32 = {}u;\nconst H: u32 = {}u;\nconst M: u32 = {}u;\n\
+         const SAMPLES: u32 = {}u;\nconst SLICES: u32 = {}u;\nconst TILE: u32 = {tile}u;\n\
+         const DIM: u32 = {dim}u;\nconst MH: u32 = {}u;\nconst LANES: u32 = {lanes}u;\n\
+         const W_OFF: u32 = 0u;\nconst V_OFF: u32 = {}u;\nconst G_OFF: u32 = {dim}u;\n\
+         const A_OFF: u32 = {}u;\nconst R_OFF: u32 = {}u;\nconst E_OFF: u32 = {}u;\n\
+         const REGION_LEN: u32 = {len}u;\nconst B_C: u32 = {b_c}u;\n",
+        s.n,
+        s.h,
+        s.m,
+        s.samples,
+        s.slices,
+        s.m * s.h,
+        s.m * s.h,
+        dim + s.slices * dim,
+        dim + s.slices * dim + tile * s.h,
+        dim + s.slices * dim + tile * (s.h + s.m),
+    );
+    let samples = if samples_in_workgroup {
+        format!(
+            "var<workgroup> samples: array<f32, {samples_len}>;\n\
+             fn model_prepare(lane: u32) {{\n\
+                 for (var i = lane; i < {samples_len}u; i += LANES) {{ samples[i] = model_constants[{x_c}u + i]; }}\n\
+             }}\n\
+             fn x_at(i: u32, l: u32) -> f32 {{ return samples[i * N_IN + l]; }}\n\
+             fn y_at(i: u32, j: u32) -> f32 {{ return samples[{y_c}u + i * M + j]; }}\n"
+        )
+    } else {
+        format!(
+            "fn model_prepare(lane: u32) {{}}\n\
+             fn x_at(i: u32, l: u32) -> f32 {{ return model_constants[{x_c}u + i * N_IN + l]; }}\n\
+             fn y_at(i: u32, j: u32) -> f32 {{ return model_constants[{y_c}u + i * M + j]; }}\n"
+        )
+    };
+    let (storage, sync, base) = if in_workgroup {
+        (
+            "var<workgroup> region: array<f32, REGION_LEN>;\n",
+            "workgroupBarrier();",
+            "",
+        )
+    } else {
+        (
+            "@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;\n\
+             var<private> region_base: u32;\n",
+            "storageBarrier(); workgroupBarrier();",
+            "region_base = t * REGION_LEN;",
+        )
+    };
+    let mut source = [
+        stop_header(rule, lanes),
+        offsets,
+        CONSTANTS_BINDING.to_string(),
+        storage.to_string(),
+        samples,
+        format!("fn sync() {{ {sync} }}\n"),
+        format!("fn set_region_base(t: u32) {{ {base} }}\n"),
+        format!(
+            "fn fingerprint_weight(i: u32) -> f32 {{\n    return model_constants[{fingerprint_offset}u + i];\n}}\n"
+        ),
+        COMMON.to_string(),
+        STOPPING.to_string(),
+        RELU.to_string(),
+        STATE.to_string(),
+        DESCEND_WORKGROUP.to_string(),
+    ]
+    .join("\n");
+    if !in_workgroup {
+        // The region lives in this trajectory's slice of the scratch buffer.
+        source = source.replace("region[", "scratch[region_base + ");
+    }
+    KernelPlan {
+        source,
+        entry: "descend_workgroup_main",
+        layout: Layout::PerWorkgroup,
+        workgroup_size: lanes,
+        constants: constants.iter().map(|&v| v as f32).collect(),
+        scratch_per_trajectory: if in_workgroup { 0 } else { len },
+    }
+}
