@@ -31,6 +31,10 @@ pub struct CellStats {
     pub metric_max: Option<f64>,
     #[serde(with = "exact_f64")]
     pub sharpness_max: Option<f64>,
+    /// The largest spectral radius of the estimate (deep-linear), which the
+    /// bound on σ_max also bounds.
+    #[serde(with = "exact_f64", default)]
+    pub spectral_radius_max: Option<f64>,
     pub violations: u64,
     pub iterations_sum: u64,
     pub periods: BTreeMap<u32, u64>,
@@ -95,6 +99,7 @@ impl CellStats {
                 if let Some(a) = assessment {
                     fold_max(&mut self.metric_max, a.metric);
                     fold_max(&mut self.sharpness_max, a.sharpness);
+                    fold_max(&mut self.spectral_radius_max, a.spectral_radius);
                     if a.metric > bound * (1.0 + VIOLATION_REL_TOL) {
                         self.violations += 1;
                     }
@@ -125,6 +130,9 @@ impl CellStats {
         }
         if let Some(s) = other.sharpness_max {
             fold_max(&mut self.sharpness_max, s);
+        }
+        if let Some(r) = other.spectral_radius_max {
+            fold_max(&mut self.spectral_radius_max, r);
         }
         self.violations += other.violations;
         self.iterations_sum += other.iterations_sum;

@@ -138,6 +138,12 @@ fn deep_linear_random_starts_obey_the_bound_and_stop_at_step_size_max() {
             );
             if let Some(m) = s.metric_max {
                 assert!(m <= cell.model.bound(cell.step_size) * (1.0 + 1e-3));
+                // The spectral radius never exceeds σ_max, so it obeys the bound too.
+                let radius = s.spectral_radius_max.unwrap();
+                assert!(
+                    radius <= m * (1.0 + 1e-9),
+                    "radius {radius} above σ_max {m}"
+                );
             }
             if cell.step_size > cell.model.step_size_max().unwrap() {
                 assert_eq!(

@@ -398,7 +398,7 @@ impl DeepLinear {
 
     pub fn assess(&self, w: &[f64], with_sharpness: bool) -> Assessment {
         let loss = self.loss(w);
-        let (sigma, _) = self.estimate(w);
+        let (sigma, radius) = self.estimate(w);
         let target_norm: f64 = self.target.iter().map(|v| v * v).sum::<f64>().sqrt();
         Assessment {
             loss,
@@ -408,6 +408,7 @@ impl DeepLinear {
             } else {
                 f64::NAN
             },
+            spectral_radius: radius,
             minimizer: None,
             // A global minimum has P = R (Σ_x nonsingular); the slack covers an f32 stop.
             at_minimum: (2.0 * loss).sqrt() <= 1e-3 * (1.0 + target_norm),

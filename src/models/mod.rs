@@ -75,6 +75,8 @@ pub struct Assessment {
     pub metric: f64,
     /// The top Hessian eigenvalue at the final iterate.
     pub sharpness: f64,
+    /// The estimate's spectral radius (deep-linear); NaN where it has none.
+    pub spectral_radius: f64,
     /// For the polynomial: which minimizer a converged trajectory reached.
     pub minimizer: Option<usize>,
     /// Whether the iterate is at a minimum the paper's bound speaks of (a

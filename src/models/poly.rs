@@ -148,6 +148,7 @@ impl Poly {
         let curvature = eval(&self.second, x);
         let minimizer = self.nearest_minimizer(x);
         Assessment {
+            spectral_radius: f64::NAN,
             loss: eval(&self.coefficients, x),
             metric: curvature,
             sharpness: curvature,

@@ -346,6 +346,7 @@ impl Relu {
             .fold(0.0, f64::max);
         let target_norm = norm(&self.targets);
         Assessment {
+            spectral_radius: f64::NAN,
             loss,
             metric,
             sharpness: if with_sharpness {

@@ -106,6 +106,7 @@ impl ScalarDeep {
         }
         let metric: f64 = w.iter().map(|wi| (self.lambda / wi).powi(2)).sum();
         Assessment {
+            spectral_radius: f64::NAN,
             loss: 0.5 * (product - self.lambda).powi(2),
             metric,
             sharpness,

@@ -39,6 +39,7 @@ pub fn cell_row(sweep: &Sweep, index: usize, stats: &CellStats) -> Vec<(String, 
         ("bound".into(), json!(cell.model.bound(cell.step_size))),
         ("violations".into(), json!(stats.violations)),
         ("sharpness_max".into(), opt(stats.sharpness_max)),
+        ("spectral_radius_max".into(), opt(stats.spectral_radius_max)),
         ("iterations_mean".into(), json!(stats.iterations_mean())),
         ("modal_period".into(), json!(stats.modal_period())),
     ]);
