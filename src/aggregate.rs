@@ -220,6 +220,7 @@ mod tests {
             loss: 0.0,
             metric,
             sharpness: metric,
+            spectral_radius: f64::NAN,
             minimizer: Some(1),
             at_minimum: true,
         };
