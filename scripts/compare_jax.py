@@ -171,6 +171,7 @@ class Relu:
         return 0.5 * jnp.sum(r * r)
 
     def grad(self, theta):
+        # (Small products as broadcast sums, as for W3, measured 25× slower here.)
         v, w = self.split(theta)
         z = self.x @ v.T - self.b
         a = jnp.maximum(z, 0)
