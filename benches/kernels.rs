@@ -1,1 +1,148 @@
-fn main() {}
+//! Benchmarks of the CPU kernels, for development: `cargo bench --bench kernels`.
+//!
+//! - `pack`: one pack of LANES trajectories through the lane engine on one
+//!   thread, a fixed number of f32 steps with early exit off (the inner loop
+//!   of `stepsweep bench` W1–W3);
+//! - `chunk`: a chunk of trajectories through the CPU backend (rayon over
+//!   packs, initialization included), as a sweep runs it.
+//!
+//! Throughput is reported in trajectory-steps. Each benchmark is kept short;
+//! `stepsweep bench` times the full workloads.
+
+use divan::counter::ItemsCount;
+use divan::{black_box, Bencher};
+use stepsweep::backend::cpu;
+use stepsweep::grid::Sweep;
+use stepsweep::lanes::{descend_lanes, LaneScratch};
+use stepsweep::real::{Pack, LANES};
+use stepsweep::spec::{Precision, Spec};
+use stepsweep::stopping::{fingerprint_weights, StopRule};
+
+fn main() {
+    divan::main();
+}
+
+const POLY: &str = "kind = \"poly\"";
+const POLY_INIT: &str = "kind = \"uniform\"\nlow = 0.5\nhigh = 2.5";
+const SCALAR_DEEP: &str = "kind = \"scalar-deep\"\nlayers = 8\nlambda = 2.0";
+const SCALAR_DEEP_INIT: &str = "kind = \"balanced\"\nnoise = 0.2";
+const DEEP_LINEAR: &str =
+    "kind = \"deep-linear\"\nlayers = 4\nsize = 4\ntarget = { kind = \"psd\", seed = 1 }";
+const DEEP_LINEAR_INIT: &str = "kind = \"identity\"\nscale = 0.1";
+
+/// A fixed-work f32 sweep: `trajectories` per step size, early exit off.
+fn sweep(model: &str, init: &str, steps: &str, trajectories: u64, iterations: u64) -> Sweep {
+    let text = format!(
+        "trajectories = {trajectories}\nmax_iters = {iterations}\nseed = 1\nprecision = \"f32\"\n\
+         backend = \"cpu\"\n[model]\n{model}\n[init]\n{init}\n[steps]\nlinspace = [{steps}, 4]\n\
+         [stop]\nearly_exit = false\ndivergence_cap = 1e30\n"
+    );
+    Sweep::new(Spec::from_toml(&text, "bench").expect("a valid spec")).expect("a valid sweep")
+}
+
+fn rule(sweep: &Sweep) -> StopRule {
+    sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters)
+}
+
+/// One pack of trajectories 0..LANES of `sweep` through the lane engine.
+fn bench_pack(bencher: Bencher, sweep: &Sweep) {
+    let model = &sweep.cells[0].model;
+    let (dim, work) = (model.dim(), model.work_len());
+    let rule = rule(sweep);
+    let splat = |v: Vec<f32>| v.into_iter().map(Pack::splat).collect::<Vec<_>>();
+    let consts = splat(model.constants::<f32>());
+    let weights = splat(fingerprint_weights::<f32>(dim));
+    let mut start = vec![0.0f64; dim];
+    let mut initial = vec![Pack::splat(0.0f32); dim];
+    let mut steps = [0.0f32; LANES];
+    for (lane, step) in steps.iter_mut().enumerate() {
+        let id = (lane as u64 * sweep.trajectories_per_cell / 2) % sweep.total();
+        sweep.initial(id, &mut start);
+        for (s, &v) in initial.iter_mut().zip(&start) {
+            s.0[lane] = v as f32;
+        }
+        *step = sweep.cell_of(id).step_size as f32;
+    }
+    let mut scratch = LaneScratch::<f32>::new(dim, work, &rule);
+    let mut theta = initial.clone();
+    bencher
+        .counter(ItemsCount::new(LANES as u64 * rule.max_iters))
+        .bench_local(|| {
+            theta.copy_from_slice(&initial);
+            let ends = descend_lanes(
+                black_box(&mut theta),
+                Pack(steps),
+                &rule,
+                &weights,
+                &mut scratch,
+                |t, g, w| model.gradient(&consts, t, g, w),
+            );
+            black_box(ends);
+        });
+}
+
+/// Trajectories 0..total of `sweep` through the CPU backend (every core).
+fn bench_chunk(bencher: Bencher, sweep: &Sweep) {
+    let rule = rule(sweep);
+    let constants = cpu::constants::<f32>(sweep);
+    bencher
+        .counter(ItemsCount::new(sweep.total() * rule.max_iters))
+        .bench_local(|| {
+            black_box(cpu::run_chunk::<f32>(
+                sweep,
+                &constants,
+                &rule,
+                0..sweep.total(),
+            ))
+        });
+}
+
+mod pack {
+    use super::*;
+
+    #[divan::bench(sample_count = 20)]
+    fn poly(bencher: Bencher) {
+        bench_pack(bencher, &sweep(POLY, POLY_INIT, "0.01, 0.15", 8, 4096));
+    }
+
+    #[divan::bench(sample_count = 20)]
+    fn scalar_deep_l8(bencher: Bencher) {
+        bench_pack(
+            bencher,
+            &sweep(SCALAR_DEEP, SCALAR_DEEP_INIT, "0.005, 0.05", 8, 1024),
+        );
+    }
+
+    #[divan::bench(sample_count = 20)]
+    fn deep_linear_n4_l4(bencher: Bencher) {
+        bench_pack(
+            bencher,
+            &sweep(DEEP_LINEAR, DEEP_LINEAR_INIT, "0.01, 0.2", 8, 256),
+        );
+    }
+}
+
+mod chunk {
+    use super::*;
+
+    #[divan::bench(sample_count = 10)]
+    fn poly(bencher: Bencher) {
+        bench_chunk(bencher, &sweep(POLY, POLY_INIT, "0.01, 0.15", 4096, 1000));
+    }
+
+    #[divan::bench(sample_count = 10)]
+    fn scalar_deep_l8(bencher: Bencher) {
+        bench_chunk(
+            bencher,
+            &sweep(SCALAR_DEEP, SCALAR_DEEP_INIT, "0.005, 0.05", 1024, 1000),
+        );
+    }
+
+    #[divan::bench(sample_count = 10)]
+    fn deep_linear_n4_l4(bencher: Bencher) {
+        bench_chunk(
+            bencher,
+            &sweep(DEEP_LINEAR, DEEP_LINEAR_INIT, "0.01, 0.2", 64, 1000),
+        );
+    }
+}
