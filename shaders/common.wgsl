@@ -11,3 +11,8 @@ const UNDECIDED: u32 = 4u;
 fn is_finite(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
 }
+
+// Parts of the sums over all parameters (fingerprint, gradient norm), the twin
+// of PARTS in src/stopping.rs: part p sums i = p, p + PARTS, … from zero, then
+// the parts are added in order from zero.
+const PARTS: u32 = 32u;

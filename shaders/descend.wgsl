@@ -10,13 +10,44 @@
 // of CHECK_EVERY iterations, classifies it after each block, and counts the
 // trajectories still running in `active_count`.
 
-// s = Σ rᵢθᵢ, summed in index order from zero.
+// s = Σ rᵢθᵢ, in the order of `strided_sum` in src/stopping.rs. Up to PARTS
+// parameters that order is the plain one (each part holds one term, and
+// 0 + x = x exactly), which keeps the loop simple for the common sizes.
 fn fingerprint(w: ptr<function, array<f32, DIM>>) -> f32 {
-    var s = 0.0f;
-    for (var i = 0u; i < DIM; i++) {
-        s = s + fingerprint_weight(i) * (*w)[i];
+    var total = 0.0f;
+    if (DIM <= PARTS) {
+        for (var i = 0u; i < DIM; i++) {
+            total = total + fingerprint_weight(i) * (*w)[i];
+        }
+        return total;
     }
-    return s;
+    for (var p = 0u; p < PARTS; p++) {
+        var part = 0.0f;
+        for (var i = p; i < DIM; i += PARTS) {
+            part = part + fingerprint_weight(i) * (*w)[i];
+        }
+        total = total + part;
+    }
+    return total;
+}
+
+// ‖g‖², in the same order.
+fn squared_norm(g: ptr<function, array<f32, DIM>>) -> f32 {
+    var total = 0.0f;
+    if (DIM <= PARTS) {
+        for (var i = 0u; i < DIM; i++) {
+            total = total + (*g)[i] * (*g)[i];
+        }
+        return total;
+    }
+    for (var p = 0u; p < PARTS; p++) {
+        var part = 0.0f;
+        for (var i = p; i < DIM; i += PARTS) {
+            part = part + (*g)[i] * (*g)[i];
+        }
+        total = total + part;
+    }
+    return total;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -57,11 +88,7 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
             out_of_bounds = out_of_bounds || beyond_cap(w[i]);
         }
         gradient(&w, &g);
-        var squares = 0.0f;
-        for (var i = 0u; i < DIM; i++) {
-            squares = squares + g[i] * g[i];
-        }
-        verdict = classify(&hist, k, depth, out_of_bounds, sqrt(squares));
+        verdict = classify(&hist, k, depth, out_of_bounds, sqrt(squared_norm(&g)));
         if (verdict.x != RUNNING) {
             break;
         }

@@ -13,12 +13,48 @@
 // (status or verdict code, iteration, period, unused), shared by the lanes.
 var<workgroup> shared_state: vec4<u32>;
 
-fn region_fingerprint() -> f32 {
-    var s = 0.0f;
-    for (var i = 0u; i < DIM; i++) {
-        s = s + fingerprint_weight(i) * region[W_OFF + i];
+// Parts of the sums over θ, one per lane (see `strided_sum` in src/stopping.rs),
+// and whether any coordinate in a part is out of bounds.
+var<workgroup> parts: array<f32, PARTS>;
+var<workgroup> part_out_of_bounds: array<u32, PARTS>;
+
+// Every lane calls this; afterwards parts[p] holds part p of Σ rᵢθᵢ.
+fn fingerprint_parts(lane: u32) {
+    for (var p = lane; p < min(PARTS, DIM); p += LANES) {
+        var part = 0.0f;
+        for (var i = p; i < DIM; i += PARTS) {
+            part = part + fingerprint_weight(i) * region[W_OFF + i];
+        }
+        parts[p] = part;
     }
-    return s;
+    sync();
+}
+
+// Every lane calls this; afterwards parts[p] holds part p of ‖g‖² and
+// part_out_of_bounds[p] whether a coordinate of that part is beyond the cap.
+fn check_parts(lane: u32) {
+    for (var p = lane; p < min(PARTS, DIM); p += LANES) {
+        var part = 0.0f;
+        var out_of_bounds = 0u;
+        for (var i = p; i < DIM; i += PARTS) {
+            part = part + region[G_OFF + i] * region[G_OFF + i];
+            if (beyond_cap(region[W_OFF + i])) {
+                out_of_bounds = 1u;
+            }
+        }
+        parts[p] = part;
+        part_out_of_bounds[p] = out_of_bounds;
+    }
+    sync();
+}
+
+// Lane 0 adds the parts in order.
+fn sum_parts() -> f32 {
+    var total = 0.0f;
+    for (var p = 0u; p < min(PARTS, DIM); p++) {
+        total = total + parts[p];
+    }
+    return total;
 }
 
 @compute @workgroup_size(LANES)
@@ -51,8 +87,9 @@ fn descend_workgroup_main(
     var verdict = vec2<u32>(RUNNING, 0u);
     for (var b = 0u; b < params.blocks; b++) {
         let block = min(CHECK_EVERY, MAX_ITERS - k);
+        fingerprint_parts(lane);
         if (lane == 0u) {
-            hist[k & RING_MASK] = region_fingerprint();
+            hist[k & RING_MASK] = sum_parts();
         }
         for (var n = 0u; n < block; n++) {
             model_gradient(lane);
@@ -61,24 +98,22 @@ fn descend_workgroup_main(
             }
             sync();
             k += 1u;
+            fingerprint_parts(lane);
             if (lane == 0u) {
-                hist[k & RING_MASK] = region_fingerprint();
+                hist[k & RING_MASK] = sum_parts();
             }
         }
         if (!EARLY_EXIT && k < MAX_ITERS) {
             continue;
         }
         model_gradient(lane);
+        check_parts(lane);
         if (lane == 0u) {
             var out_of_bounds = false;
-            for (var i = 0u; i < DIM; i++) {
-                out_of_bounds = out_of_bounds || beyond_cap(region[W_OFF + i]);
+            for (var p = 0u; p < min(PARTS, DIM); p++) {
+                out_of_bounds = out_of_bounds || part_out_of_bounds[p] != 0u;
             }
-            var squares = 0.0f;
-            for (var i = 0u; i < DIM; i++) {
-                squares = squares + region[G_OFF + i] * region[G_OFF + i];
-            }
-            let v = classify(&hist, k, min(block + 1u, RING), out_of_bounds, sqrt(squares));
+            let v = classify(&hist, k, min(block + 1u, RING), out_of_bounds, sqrt(sum_parts()));
             shared_state = vec4<u32>(v.x, k, v.y, 0u);
         }
         let decided = workgroupUniformLoad(&shared_state);

@@ -7,7 +7,7 @@
 //! remaining arithmetic is discarded.
 
 use crate::real::{Pack, Real, LANES};
-use crate::stopping::{classify, StopRule, TrajectoryEnd};
+use crate::stopping::{classify, fingerprint, strided_sum, StopRule, TrajectoryEnd};
 
 /// Per-thread buffers for the lane engine, reused across packs.
 pub struct LaneScratch<R> {
@@ -27,14 +27,6 @@ impl<R: Real> LaneScratch<R> {
             ring,
         }
     }
-}
-
-#[inline(always)]
-fn fingerprint<R: Real>(weights: &[Pack<R>], theta: &[Pack<R>]) -> Pack<R> {
-    weights
-        .iter()
-        .zip(theta)
-        .fold(Pack::splat(R::zero()), |s, (&r, &t)| s + r * t)
 }
 
 /// Runs a pack of trajectories; `theta[i]` holds coordinate i of every lane and
@@ -77,7 +69,10 @@ pub fn descend_lanes<R: Real>(
                 k,
                 depth,
                 || theta.iter().map(|t| t.0[lane]),
-                || scratch.gradient.iter().map(|g| g.0[lane]),
+                || {
+                    let g = &scratch.gradient;
+                    strided_sum(g.len(), |i| g[i].0[lane] * g[i].0[lane])
+                },
                 |j| scratch.history[(k as usize).wrapping_sub(j) & mask].0[lane],
             );
             if let Some((outcome, period)) = verdict {

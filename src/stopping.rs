@@ -24,7 +24,7 @@
 //! 2·max_period) written during the current block only, so a check sees
 //! min(B+1, H) iterates of a block of B iterations, whichever backend runs it.
 
-use crate::real::Real;
+use crate::real::{Arith, Real};
 
 /// Outcome codes, shared with `shaders/common.wgsl`.
 pub const RUNNING: u32 = 0;
@@ -104,13 +104,34 @@ pub fn fingerprint_weights<R: Real>(dim: usize) -> Vec<R> {
     (0..dim).map(|i| R::of(fingerprint_weight(i))).collect()
 }
 
-/// s = Σᵢ rᵢ θᵢ, summed in index order from zero (the kernels' order).
+/// Parts of the sums over all parameters (the fingerprint, the gradient
+/// norm); `shaders/common.wgsl` has the same constant.
+pub const PARTS: usize = 32;
+
+/// Σ f(i) over i < n in the kernels' order: part p sums i = p, p + PARTS, …
+/// from zero, then the parts are added in order from zero. A workgroup kernel
+/// gives each part to its own lane, since one lane looping over thousands of
+/// parameters while the others wait at a barrier is what broke lavapipe (see
+/// README, "GPU kernels"); every backend sums in this order.
+#[inline(always)]
+pub fn strided_sum<A: Arith>(n: usize, f: impl Fn(usize) -> A) -> A {
+    let mut total = A::zero();
+    for p in 0..PARTS.min(n) {
+        let mut part = A::zero();
+        let mut i = p;
+        while i < n {
+            part = part + f(i);
+            i += PARTS;
+        }
+        total = total + part;
+    }
+    total
+}
+
+/// s = Σᵢ rᵢ θᵢ in the order of `strided_sum`.
 #[inline]
-pub fn fingerprint<R: Real>(weights: &[R], theta: &[R]) -> R {
-    weights
-        .iter()
-        .zip(theta)
-        .fold(R::zero(), |s, (&r, &t)| s + r * t)
+pub fn fingerprint<A: Arith>(weights: &[A], theta: &[A]) -> A {
+    strided_sum(theta.len(), |i| weights[i] * theta[i])
 }
 
 /// Per-thread buffers, reused across trajectories so the inner loop never allocates.
@@ -140,27 +161,26 @@ impl<R: Real> Scratch<R> {
 }
 
 /// The check after a block, at iteration k: the outcome, or None to go on.
-/// `theta` and `grad` give θ[k] and ∇f(θ[k]) coordinate by coordinate (the
-/// gradient is only asked for once θ is in bounds); `past(j)` gives the
-/// fingerprint s[k − j] for j < `depth`. Shared by `descend` and the lane
-/// engine so both classify with the same operations.
-pub fn classify<R: Real, T, G>(
+/// `theta` gives θ[k] coordinate by coordinate; `grad_squared` gives ‖∇f(θ[k])‖²
+/// summed as `strided_sum` does (asked for only once θ is in bounds);
+/// `past(j)` gives the fingerprint s[k − j] for j < `depth`. Shared by
+/// `descend` and the lane engine so both classify with the same operations.
+pub fn classify<R: Real, T>(
     rule: &StopRule,
     k: u64,
     depth: usize,
     theta: impl Fn() -> T,
-    grad: impl FnOnce() -> G,
+    grad_squared: impl FnOnce() -> R,
     past: impl Fn(usize) -> R,
 ) -> Option<(Outcome, u32)>
 where
     T: Iterator<Item = R>,
-    G: Iterator<Item = R>,
 {
     let cap = R::of(rule.divergence_cap);
     if theta().any(|t| !t.is_finite() || t.abs() > cap) {
         return Some((Outcome::Diverged, 0));
     }
-    let grad_norm = grad().fold(R::zero(), |s, g| s + g * g).sqrt();
+    let grad_norm = grad_squared().sqrt();
     if !grad_norm.is_finite() {
         return Some((Outcome::Diverged, 0));
     }
@@ -220,7 +240,7 @@ pub fn descend<R: Real>(
             || theta.iter().copied(),
             || {
                 gradient(theta, g, work);
-                g.iter().copied()
+                strided_sum(g.len(), |i| g[i] * g[i])
             },
             |j| history[(k as usize).wrapping_sub(j) & (*ring - 1)],
         );

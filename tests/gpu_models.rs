@@ -10,10 +10,20 @@ use stepsweep::stopping::Outcome;
 
 /// Final parameters of trajectories that converged on both backends agree to
 /// this, relative to the parameters' scale: f32 runs whose kernels may fuse a
-/// multiply and an add that the CPU rounds twice.
+/// multiply and an add that the CPU rounds twice. When such a rounding puts
+/// the gradient norm on the other side of tol_grad at a check, one backend
+/// stops a block later; the stated tolerance adds what θ can move in that
+/// block, at most check_every · δ · tol_grad.
 const PARAM_TOL: f64 = 2e-3;
 
 fn compare(name: &str, spec_text: &str) {
+    compare_ends(name, spec_text, false);
+}
+
+/// With `every_end`, the final iterates of every finite trajectory must agree,
+/// not only of the converged ones: for fixed-length runs of models that
+/// converge too slowly to test in CI time.
+fn compare_ends(name: &str, spec_text: &str, every_end: bool) {
     let Some(ctx) = common::gpu_or_skip(name) else {
         return;
     };
@@ -29,27 +39,35 @@ fn compare(name: &str, spec_text: &str) {
     let gpu = run(Engine::new(&sweep, Some(ctx), Precision::F32, &rule).unwrap());
     let cpu = run(Engine::new(&sweep, None, Precision::F32, &rule).unwrap());
     let (mut n, mut same, mut both_converged) = (0usize, 0usize, 0usize);
+    let mut base = 0u64;
     for (g, c) in gpu.iter().zip(&cpu) {
         for (i, (eg, ec)) in g.ends.iter().zip(&c.ends).enumerate() {
+            let step_size = sweep.cell_of(base + i as u64).step_size;
+            let block_drift = f64::from(rule.check_every) * step_size * rule.tol_grad;
             n += 1;
             if eg.outcome == ec.outcome {
                 same += 1;
             }
-            if eg.outcome == Outcome::Converged && ec.outcome == Outcome::Converged {
+            let tg = &g.theta[i * g.dim..(i + 1) * g.dim];
+            let tc = &c.theta[i * c.dim..(i + 1) * c.dim];
+            let finite = tc.iter().all(|v| v.is_finite());
+            let both = eg.outcome == Outcome::Converged && ec.outcome == Outcome::Converged;
+            if both || (every_end && eg.outcome == ec.outcome && finite) {
                 both_converged += 1;
-                let tg = &g.theta[i * g.dim..(i + 1) * g.dim];
-                let tc = &c.theta[i * c.dim..(i + 1) * c.dim];
                 let scale = tc.iter().fold(1.0f64, |m, v| m.max(v.abs()));
                 let worst = tg
                     .iter()
                     .zip(tc)
                     .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
                 assert!(
-                    worst <= PARAM_TOL * scale,
-                    "{name}: trajectory {i} differs by {worst}"
+                    worst <= PARAM_TOL * scale + block_drift,
+                    "{name}: trajectory {i} differs by {worst} (iterations: gpu {}, cpu {})",
+                    eg.iterations,
+                    ec.iterations
                 );
             }
         }
+        base += g.ends.len() as u64;
     }
     let agreement = same as f64 / n as f64;
     assert!(
@@ -58,7 +76,7 @@ fn compare(name: &str, spec_text: &str) {
     );
     assert!(
         both_converged * 5 >= n,
-        "{name}: only {both_converged} of {n} converged on both"
+        "{name}: only {both_converged} of {n} compared (converged on both, or finite ends)"
     );
 }
 
@@ -219,5 +237,34 @@ fn relu_kernel_matches_cpu() {
             &format!("relu (n,h,m,N)=({n},{h},{m},{samples})"),
             &relu(n, h, m, samples, trajectories, steps, max_iters),
         );
+    }
+}
+/// Sizes whose workspace spills from workgroup memory into the scratch buffer,
+/// and long layer stacks: fixed-length runs (these take thousands of steps to
+/// converge), every final iterate compared.
+#[test]
+fn deep_linear_kernel_matches_cpu_at_large_sizes() {
+    for (size, layers, trajectories, steps) in [(16, 4, 4, 128), (8, 16, 2, 128), (32, 2, 2, 64)] {
+        let spec = format!(
+            r#"
+            trajectories = {trajectories}
+            max_iters = {steps}
+            seed = 4
+            [model]
+            kind = "deep-linear"
+            layers = {layers}
+            size = {size}
+            target = {{ kind = "psd", seed = 1 }}
+            sigma_max = 1.0
+            [init]
+            kind = "identity"
+            scale = 0.01
+            [steps]
+            values = [0.01]
+            [stop]
+            early_exit = false
+            "#
+        );
+        compare_ends(&format!("deep-linear n={size} L={layers}"), &spec, true);
     }
 }

@@ -8,7 +8,7 @@ use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
 use crate::shaders::{DeviceLimits, KernelPlan, Layout};
-use crate::stopping::{Outcome, TrajectoryEnd, RUNNING};
+use crate::stopping::{Outcome, StopRule, TrajectoryEnd, RUNNING};
 
 /// Set this variable to make a missing adapter a failure instead of a skip (CI sets it).
 pub const REQUIRE_GPU_ENV: &str = "STEPSWEEP_REQUIRE_GPU";
@@ -259,14 +259,19 @@ pub struct StateKernel {
     workgroup_size: u32,
     constants: Vec<f32>,
     scratch_per_trajectory: usize,
+    check_every: u32,
+    max_iters: u64,
     /// Blocks of `check_every` iterations per dispatch: bounds each submit, so
     /// OS watchdogs stay quiet and progress can be shown.
     blocks_per_dispatch: u32,
 }
 
 impl StateKernel {
-    pub fn new(ctx: &GpuContext, plan: &KernelPlan, check_every: u32) -> Result<Self> {
+    pub fn new(ctx: &GpuContext, plan: &KernelPlan, rule: &StopRule) -> Result<Self> {
+        let check_every = rule.check_every;
         Ok(StateKernel {
+            check_every,
+            max_iters: rule.max_iters,
             pipeline: ctx.pipeline(&plan.source, plan.entry)?,
             compact: ctx.pipeline(crate::shaders::COMPACT, "compact_main")?,
             layout: plan.layout,
@@ -525,10 +530,19 @@ impl StateKernel {
                         }
                     ))
                 })?;
+                // A trajectory stops only at a check: after a whole block, or
+                // at max_iters. One that stopped anywhere else was corrupted
+                // on the device (seen on lavapipe; see README, "GPU kernels").
+                let k = u64::from(k);
+                if k % u64::from(self.check_every) != 0 && k != self.max_iters {
+                    return Err(Error::Gpu(format!(
+                        "the GPU returned a trajectory that stopped between checks (at iteration {k}), so its results cannot be trusted; rerun with --backend cpu"
+                    )));
+                }
                 Ok(TrajectoryEnd {
                     outcome,
                     period: s >> 8,
-                    iterations: u64::from(k),
+                    iterations: k,
                 })
             })
             .collect()

@@ -181,11 +181,7 @@ impl Engine {
                     match cache.get(&key) {
                         Some(k) => k.clone(),
                         None => {
-                            let k = std::sync::Arc::new(gpu::StateKernel::new(
-                                ctx,
-                                &plan,
-                                rule.check_every,
-                            )?);
+                            let k = std::sync::Arc::new(gpu::StateKernel::new(ctx, &plan, rule)?);
                             cache.insert(key, k.clone());
                             k
                         }
