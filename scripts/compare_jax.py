@@ -310,11 +310,14 @@ def run_fixed(wid, trajectories, runs, log, probe=1024):
 
 
 def preset_steps(preset):
+    # As stepsweep resolves an axis: values from every part, rounded to 12
+    # significant digits, sorted, duplicates dropped (132 cells for poly).
     values = []
     for lo, hi, count in preset["steps"]["linspace"]:
         values.extend(np.linspace(lo, hi, int(count)))
     values.extend(preset["steps"].get("values", []))
-    return np.array(values)
+    rounded = {float(f"{v:.11e}") for v in values}
+    return np.array(sorted(rounded))
 
 
 def run_w5(per_cell, fraction_budget_s, probe_rate, log, fraction=None):
