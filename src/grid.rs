@@ -154,13 +154,26 @@ impl Sweep {
     }
 }
 
-/// Consecutive ranges of at most `chunk` ids covering `ids`, cut at
-/// `ids.start + k·chunk`, so the same ids and chunk give the same chunks.
-pub fn chunks(ids: Range<u64>, chunk: u64) -> impl Iterator<Item = Range<u64>> {
-    let chunk = chunk.max(1);
-    let len = ids.end.saturating_sub(ids.start);
-    (0..len.div_ceil(chunk)).map(move |i| {
-        let start = ids.start + i * chunk;
-        start..(start + chunk).min(ids.end)
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sweep(axis: &str) -> Sweep {
+        let text = format!(
+            "trajectories = 10\nmax_iters = 10\nseed = 1\n[model]\nkind = \"scalar-deep\"\nlayers = 2\nlambda = 1.0\n\
+             [init]\nkind = \"balanced\"\nnoise = 0.1\n[steps]\nvalues = [0.1, 0.2, 0.3]\n{axis}"
+        );
+        Sweep::new(Spec::from_toml(&text, "t").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn chunks_cover_the_ids_and_never_mix_models() {
+        // An axis over the depth: 3 cells of 10 per model.
+        let s = sweep("[axis]\nparam = \"model.layers\"\nvalues = [2, 3]");
+        assert_eq!(s.chunks(0..60, 25), vec![0..25, 25..30, 30..55, 55..60]);
+        assert_eq!(s.chunks(12..60, u64::MAX), vec![12..30, 30..60]);
+        // An axis over the initialization keeps one model: chunks run across it.
+        let s = sweep("[axis]\nparam = \"init.noise\"\nvalues = [0.1, 0.2]");
+        assert_eq!(s.chunks(0..60, 25), vec![0..25, 25..50, 50..60]);
+    }
 }
