@@ -92,6 +92,10 @@ pub struct KernelPlan {
 
 const INVOCATION_WORKGROUP: u32 = 64;
 
+/// Bytes of workgroup memory `descend_workgroup.wgsl` itself declares: the
+/// shared verdict (16) and the PARTS partial sums and out-of-bounds flags.
+pub const DRIVER_WORKGROUP_BYTES: usize = 16 + 2 * 4 * crate::stopping::PARTS;
+
 /// What the adapter allows that decides a kernel's shape.
 #[derive(Clone, Copy, Debug)]
 pub struct DeviceLimits {
@@ -186,7 +190,7 @@ fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> 
     let lanes = (nn.next_power_of_two() as u32).clamp(32, limits.max_invocations.min(256));
     let fingerprint_offset = constants.len();
     constants.extend((0..dim).map(fingerprint_weight));
-    let in_workgroup = region_len * 4 <= limits.workgroup_storage as usize;
+    let in_workgroup = region_len * 4 + DRIVER_WORKGROUP_BYTES <= limits.workgroup_storage as usize;
     let (storage, sync, base) = if in_workgroup {
         (
             "var<workgroup> region: array<f32, REGION_LEN>;\n".to_string(),
@@ -403,7 +407,8 @@ mod tests {
                     })
                     .sum();
                 assert!(
-                    workgroup_floats * 4 + 16 <= limits.workgroup_storage as usize,
+                    workgroup_floats * 4 + DRIVER_WORKGROUP_BYTES
+                        <= limits.workgroup_storage as usize,
                     "({n},{h},{m},{samples})"
                 );
             }

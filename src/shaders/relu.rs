@@ -6,7 +6,7 @@
 //! model's `Shape::slices` partial sums, whatever the device.
 
 use super::{stop_header, DeviceLimits, KernelPlan, Layout, CONSTANTS_BINDING};
-use super::{COMMON, DESCEND_WORKGROUP, STATE, STOPPING};
+use super::{COMMON, DESCEND_WORKGROUP, DRIVER_WORKGROUP_BYTES, STATE, STOPPING};
 use crate::models::Relu;
 use crate::stopping::{fingerprint_weight, StopRule};
 
@@ -14,9 +14,6 @@ pub const RELU: &str = include_str!("../../shaders/relu.wgsl");
 
 /// Largest tile of samples whose activations the region holds at once.
 const MAX_TILE: usize = 64;
-
-/// Bytes of workgroup memory the driver itself keeps (its shared verdict), with slack.
-const DRIVER_WORKGROUP_BYTES: usize = 64;
 
 /// Floats of the region for a tile of `tile` samples.
 fn region_len(r: &Relu, tile: usize) -> usize {
