@@ -14,6 +14,8 @@ pub struct LaneScratch<R> {
     gradient: Vec<Pack<R>>,
     work: Vec<Pack<R>>,
     history: Vec<Pack<R>>,
+    /// Each lane's final iterate, kept from the check that classified it.
+    finals: Vec<Pack<R>>,
     ring: usize,
 }
 
@@ -24,6 +26,7 @@ impl<R: Real> LaneScratch<R> {
             gradient: vec![Pack::splat(R::zero()); dim],
             work: vec![Pack::splat(R::zero()); work],
             history: vec![Pack::splat(R::zero()); ring],
+            finals: vec![Pack::splat(R::zero()); dim],
             ring,
         }
     }
@@ -42,7 +45,6 @@ pub fn descend_lanes<R: Real>(
 ) -> [TrajectoryEnd; LANES] {
     let mask = scratch.ring - 1;
     let mut ends: [Option<TrajectoryEnd>; LANES] = [None; LANES];
-    let mut finals: Vec<Pack<R>> = theta.to_vec();
     let mut k: u64 = 0;
     loop {
         let block = u64::from(rule.check_every).min(rule.max_iters - k);
@@ -81,13 +83,13 @@ pub fn descend_lanes<R: Real>(
                     period,
                     iterations: k,
                 });
-                for (f, t) in finals.iter_mut().zip(theta.iter()) {
+                for (f, t) in scratch.finals.iter_mut().zip(theta.iter()) {
                     f.0[lane] = t.0[lane];
                 }
             }
         }
         if ends.iter().all(Option::is_some) {
-            theta.copy_from_slice(&finals);
+            theta.copy_from_slice(&scratch.finals);
             return ends.map(|e| e.expect("every lane is classified"));
         }
     }

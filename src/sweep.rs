@@ -76,24 +76,17 @@ struct Prepared {
     default_chunk: u64,
 }
 
-/// Why `relu` does not run on the GPU yet: its kernel matches the CPU bit for
-/// bit at small sizes but not at every size the model allows, and a sweep
-/// must not silently depend on which sizes those are.
-pub const RELU_GPU_HELD_BACK: &str = "the relu GPU kernel does not yet match the CPU at every size (it differs at (n, h, m, N) = (4, 64, 2, 256) on lavapipe), so relu runs on the CPU for now; use --backend cpu";
-
 fn prepare(sweep: Sweep, quiet: bool) -> Result<Prepared> {
-    let relu = sweep
-        .cells
-        .iter()
-        .any(|c| matches!(c.model, crate::models::Model::Relu(_)));
-    let (gpu, note) = match (relu, sweep.spec.backend) {
-        (true, crate::spec::BackendChoice::Gpu) => {
-            return Err(Error::Gpu(RELU_GPU_HELD_BACK.into()))
+    // A model whose kernel is not yet verified at every size never runs on
+    // the GPU: asked for explicitly it is an error, under `auto` the CPU runs.
+    let held_back = sweep.cells.iter().find_map(|c| c.model.gpu_held_back());
+    let (gpu, note) = match (held_back, sweep.spec.backend) {
+        (Some(why), crate::spec::BackendChoice::Gpu) => {
+            return Err(Error::Gpu(format!("{why}; use --backend cpu")))
         }
-        (true, crate::spec::BackendChoice::Auto) => (
-            None,
-            Some("relu runs on the CPU backend: its GPU kernel is held back until it matches the CPU at every size".into()),
-        ),
+        (Some(why), crate::spec::BackendChoice::Auto) => {
+            (None, Some(format!("{why}, so the CPU backend runs")))
+        }
         _ => backend::select(sweep.spec.backend, sweep.spec.precision)?,
     };
     if let (Some(n), false) = (&note, quiet) {

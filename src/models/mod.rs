@@ -34,15 +34,6 @@ pub enum ModelSpec {
 }
 
 impl ModelSpec {
-    pub fn name(&self) -> &'static str {
-        match self {
-            ModelSpec::Poly(_) => "poly",
-            ModelSpec::ScalarDeep(_) => "scalar-deep",
-            ModelSpec::DeepLinear(_) => "deep-linear",
-            ModelSpec::Relu(_) => "relu",
-        }
-    }
-
     pub fn build(&self) -> Result<Model> {
         match self {
             ModelSpec::Poly(p) => Ok(Model::Poly(Poly::new(p)?)),
@@ -230,6 +221,18 @@ impl Model {
         match self {
             Model::Poly(p) => &p.minimizers,
             _ => &[],
+        }
+    }
+
+    /// Why this model's GPU kernel must not run yet, if it must not: the relu
+    /// kernel matches the CPU bit for bit at small sizes but not at every size
+    /// the model allows, and a sweep must not silently depend on which.
+    pub fn gpu_held_back(&self) -> Option<&'static str> {
+        match self {
+            Model::Relu(_) => Some(
+                "the relu GPU kernel does not yet match the CPU at every size (it differs at (n, h, m, N) = (4, 64, 2, 256) on lavapipe), so relu runs on the CPU for now",
+            ),
+            _ => None,
         }
     }
 
