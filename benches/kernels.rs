@@ -1,6 +1,7 @@
 //! Benchmarks of the CPU kernels, for development: `cargo bench --bench kernels`.
 //!
-//! - `pack`: one pack of LANES trajectories through the lane engine on one
+//! - `pack`: one pack of trajectories through the CPU backend's pack engine
+//!   (at the lane count it uses for the model, AVX2 where present) on one
 //!   thread, a fixed number of f32 steps with early exit off (the inner loop
 //!   of `stepsweep bench` W1–W3);
 //! - `chunk`: a chunk of trajectories through the CPU backend (rayon over
@@ -13,8 +14,8 @@ use divan::counter::ItemsCount;
 use divan::{black_box, Bencher};
 use stepsweep::backend::cpu;
 use stepsweep::grid::Sweep;
-use stepsweep::lanes::{descend_lanes, LaneScratch};
-use stepsweep::real::{Pack, LANES};
+use stepsweep::lanes::LaneScratch;
+use stepsweep::real::Pack;
 use stepsweep::spec::{Precision, Spec};
 use stepsweep::stopping::{fingerprint_weights, StopRule};
 
@@ -44,9 +45,14 @@ fn rule(sweep: &Sweep) -> StopRule {
     sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters)
 }
 
-/// One pack of trajectories 0..LANES of `sweep` through the lane engine.
-fn bench_pack(bencher: Bencher, sweep: &Sweep) {
+/// One pack of N trajectories of `sweep` through the pack engine.
+fn bench_pack<const N: usize>(bencher: Bencher, sweep: &Sweep) {
     let model = &sweep.cells[0].model;
+    assert_eq!(
+        cpu::lanes(model),
+        N,
+        "the backend's lane count for this model"
+    );
     let (dim, work) = (model.dim(), model.work_len());
     let rule = rule(sweep);
     let splat = |v: Vec<f32>| v.into_iter().map(Pack::splat).collect::<Vec<_>>();
@@ -54,7 +60,7 @@ fn bench_pack(bencher: Bencher, sweep: &Sweep) {
     let weights = splat(fingerprint_weights::<f32>(dim));
     let mut start = vec![0.0f64; dim];
     let mut initial = vec![Pack::splat(0.0f32); dim];
-    let mut steps = [0.0f32; LANES];
+    let mut steps = [0.0f32; N];
     for (lane, step) in steps.iter_mut().enumerate() {
         let id = (lane as u64 * sweep.trajectories_per_cell / 2) % sweep.total();
         sweep.initial(id, &mut start);
@@ -63,19 +69,20 @@ fn bench_pack(bencher: Bencher, sweep: &Sweep) {
         }
         *step = sweep.cell_of(id).step_size as f32;
     }
-    let mut scratch = LaneScratch::<f32>::new(dim, work, &rule);
+    let mut scratch = LaneScratch::<f32, N>::new(dim, work, &rule);
     let mut theta = initial.clone();
     bencher
-        .counter(ItemsCount::new(LANES as u64 * rule.max_iters))
+        .counter(ItemsCount::new(N as u64 * rule.max_iters))
         .bench_local(|| {
             theta.copy_from_slice(&initial);
-            let ends = descend_lanes(
+            let ends = cpu::run_pack(
+                model,
+                &consts,
                 black_box(&mut theta),
                 Pack(steps),
                 &rule,
                 &weights,
                 &mut scratch,
-                |t, g, w| model.gradient(&consts, t, g, w),
             );
             black_box(ends);
         });
@@ -102,12 +109,12 @@ mod pack {
 
     #[divan::bench(sample_count = 20)]
     fn poly(bencher: Bencher) {
-        bench_pack(bencher, &sweep(POLY, POLY_INIT, "0.01, 0.15", 8, 4096));
+        bench_pack::<64>(bencher, &sweep(POLY, POLY_INIT, "0.01, 0.15", 8, 4096));
     }
 
     #[divan::bench(sample_count = 20)]
     fn scalar_deep_l8(bencher: Bencher) {
-        bench_pack(
+        bench_pack::<32>(
             bencher,
             &sweep(SCALAR_DEEP, SCALAR_DEEP_INIT, "0.005, 0.05", 8, 1024),
         );
@@ -115,7 +122,7 @@ mod pack {
 
     #[divan::bench(sample_count = 20)]
     fn deep_linear_n4_l4(bencher: Bencher) {
-        bench_pack(
+        bench_pack::<32>(
             bencher,
             &sweep(DEEP_LINEAR, DEEP_LINEAR_INIT, "0.01, 0.2", 8, 256),
         );

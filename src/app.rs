@@ -253,7 +253,14 @@ pub fn bench(args: &crate::cli::BenchArgs) -> Result<()> {
         return Err(Error::spec("--runs is 0; give at least 1"));
     }
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
-    let rows = crate::bench::run(args.quick, runs, |what| {
+    let known: Vec<&str> = crate::bench::workloads(true).iter().map(|w| w.id).collect();
+    if let Some(bad) = args.workloads.iter().find(|w| !known.contains(&w.as_str())) {
+        return Err(Error::spec(format!(
+            "--workload {bad} is not a workload; give one of {}",
+            known.join(", ")
+        )));
+    }
+    let rows = crate::bench::run(args.quick, runs, &args.workloads, |what| {
         eprintln!("stepsweep bench: {what}")
     })?;
     if args.json {

@@ -130,10 +130,34 @@ pub struct BenchRow {
     pub gflops: f64,
     /// This backend's time relative to the CPU's: CPU seconds / seconds.
     pub speedup_vs_cpu: Option<f64>,
+    /// Processor time the whole process spent per run (user + system, every
+    /// thread, setup included): on a shared machine it moves less than the
+    /// wall time when other work competes for the cores.
+    pub process_cpu_seconds: f64,
 }
 
-/// Runs every workload on the CPU and, when an adapter exists, on the GPU.
-pub fn run(quick: bool, runs: usize, mut progress: impl FnMut(&str)) -> Result<Vec<BenchRow>> {
+/// User + system time of this process so far, every thread.
+fn process_cpu_seconds() -> f64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0 {
+            let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+            return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+        }
+    }
+    0.0
+}
+
+/// Runs every workload (or those in `only`) on the CPU and, when an adapter
+/// exists, on the GPU.
+pub fn run(
+    quick: bool,
+    runs: usize,
+    only: &[String],
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<BenchRow>> {
     let gpu_present = !gpu::adapters().is_empty();
     let mut backends = vec![BackendChoice::Cpu];
     if gpu_present {
@@ -141,6 +165,9 @@ pub fn run(quick: bool, runs: usize, mut progress: impl FnMut(&str)) -> Result<V
     }
     let mut rows: Vec<BenchRow> = Vec::new();
     for work in workloads(quick) {
+        if !only.is_empty() && !only.iter().any(|id| id == work.id) {
+            continue;
+        }
         let mut cpu_seconds = None;
         for &backend in &backends {
             progress(&format!("{} on {:?}", work.id, backend));
@@ -151,6 +178,7 @@ pub fn run(quick: bool, runs: usize, mut progress: impl FnMut(&str)) -> Result<V
             }
             let mut times = Vec::new();
             let mut last = None;
+            let cpu_before = process_cpu_seconds();
             for _ in 0..runs.max(1) {
                 let opts = RunOptions {
                     chunk_size: None,
@@ -172,6 +200,7 @@ pub fn run(quick: bool, runs: usize, mut progress: impl FnMut(&str)) -> Result<V
             let Some(report) = last else {
                 continue;
             };
+            let process_seconds = (process_cpu_seconds() - cpu_before) / times.len() as f64;
             let mean = times.iter().sum::<f64>() / times.len() as f64;
             let std = (times.iter().map(|t| (t - mean).powi(2)).sum::<f64>()
                 / times.len().max(2).saturating_sub(1) as f64)
@@ -193,6 +222,7 @@ pub fn run(quick: bool, runs: usize, mut progress: impl FnMut(&str)) -> Result<V
                 traj_steps_per_s: steps as f64 / mean,
                 gflops: steps as f64 * flops / mean / 1e9,
                 speedup_vs_cpu: cpu_seconds.map(|c| c / mean),
+                process_cpu_seconds: process_seconds,
             });
         }
     }

@@ -48,6 +48,9 @@ pub struct BenchArgs {
     /// Runs per workload and backend [default: 3, or 1 with --quick].
     #[arg(long)]
     pub runs: Option<usize>,
+    /// Run only this workload (W1 … W5); repeat for several [default: all].
+    #[arg(long = "workload", value_name = "ID")]
+    pub workloads: Vec<String>,
 }
 
 #[derive(Args, Debug)]

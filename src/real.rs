@@ -82,25 +82,22 @@ impl<T: Real> Arith for T {
 /// structure-of-arrays layout whose element-wise operations the compiler turns
 /// into SIMD instructions. Each step of a model is a chain of dependent
 /// operations (Horner's rule, prefix products), so a pack must hold several
-/// registers' worth of lanes for the chains to overlap. Measured with
-/// `stepsweep bench --quick` on 2 cores: 32 lanes run W1 2.5× and W5 2.1× faster
-/// than 8, and 64 lanes are slower again.
-pub const LANES: usize = 32;
-
+/// registers' worth of lanes for the chains to overlap; how many pays depends
+/// on the model (see `backend::cpu::lanes`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[repr(transparent)]
-pub struct Pack<R>(pub [R; LANES]);
+pub struct Pack<R, const N: usize>(pub [R; N]);
 
-impl<R: Real> Pack<R> {
+impl<R: Real, const N: usize> Pack<R, N> {
     #[inline(always)]
     pub fn splat(v: R) -> Self {
-        Pack([v; LANES])
+        Pack([v; N])
     }
 }
 
 macro_rules! lanewise {
     ($trait:ident, $method:ident, $op:tt) => {
-        impl<R: Real> std::ops::$trait for Pack<R> {
+        impl<R: Real, const N: usize> std::ops::$trait for Pack<R, N> {
             type Output = Self;
             #[inline(always)]
             fn $method(self, other: Self) -> Self {
@@ -117,7 +114,7 @@ lanewise!(Add, add, +);
 lanewise!(Sub, sub, -);
 lanewise!(Mul, mul, *);
 
-impl<R: Real> Arith for Pack<R> {
+impl<R: Real, const N: usize> Arith for Pack<R, N> {
     #[inline(always)]
     fn zero() -> Self {
         Pack::splat(R::zero())

@@ -92,6 +92,20 @@ impl StopRule {
     pub fn history_len(&self) -> usize {
         (2 * self.max_period as usize).next_power_of_two()
     }
+
+    /// The first iterate of the block [k, k + block] whose fingerprint the
+    /// check after it reads (the last min(block + 1, ring) iterates of the block);
+    /// past the block's end when no check follows it (early exit off, budget
+    /// not spent). The fingerprints before it are never read, so the CPU skips
+    /// them; the kernels may keep them, which changes no result.
+    #[inline]
+    pub fn first_fingerprint_read(&self, k: u64, block: u64) -> u64 {
+        let end = k + block;
+        if !self.early_exit && end < self.max_iters {
+            return end + 1;
+        }
+        end + 1 - (block + 1).min(self.history_len() as u64)
+    }
 }
 
 /// The fingerprint weight of coordinate i: 1 + frac(i·φ⁻¹), in [1, 2).
@@ -129,7 +143,7 @@ pub fn strided_sum<A: Arith>(n: usize, f: impl Fn(usize) -> A) -> A {
 }
 
 /// s = Σᵢ rᵢ θᵢ in the order of `strided_sum`.
-#[inline]
+#[inline(always)]
 pub fn fingerprint<A: Arith>(weights: &[A], theta: &[A]) -> A {
     strided_sum(theta.len(), |i| weights[i] * theta[i])
 }
@@ -214,14 +228,19 @@ pub fn descend<R: Real>(
     let mut k: u64 = 0;
     loop {
         let block = u64::from(rule.check_every).min(rule.max_iters - k);
-        scratch.record(k, fingerprint(weights, theta));
+        let first_read = rule.first_fingerprint_read(k, block);
+        if k >= first_read {
+            scratch.record(k, fingerprint(weights, theta));
+        }
         for _ in 0..block {
             gradient(theta, &mut scratch.gradient, &mut scratch.work);
             for (t, &g) in theta.iter_mut().zip(scratch.gradient.iter()) {
                 *t = *t - step_size * g;
             }
             k += 1;
-            scratch.record(k, fingerprint(weights, theta));
+            if k >= first_read {
+                scratch.record(k, fingerprint(weights, theta));
+            }
         }
         if !rule.early_exit && k < rule.max_iters {
             continue;
@@ -317,6 +336,31 @@ mod tests {
             g[1] = 4.0 * t[1];
         });
         assert_eq!((end.outcome, end.period), (Outcome::Oscillating, 2));
+    }
+
+    /// θ ↦ Rθ, a rotation by 2π/16, has period 16 = max_period: seeing it
+    /// takes all 2·16 fingerprints before the check, so this fails if the
+    /// fingerprints the CPU skips include one the check reads.
+    #[test]
+    fn the_longest_period_is_seen_with_or_without_early_exit() {
+        for early_exit in [true, false] {
+            let mut r = rule(1000);
+            r.early_exit = early_exit;
+            let weights = fingerprint_weights::<f64>(2);
+            let mut scratch = Scratch::new(2, 0, &r);
+            let mut theta = [1.0, 0.0];
+            let (sin, cos) = (std::f64::consts::PI / 8.0).sin_cos();
+            // With δ = 1, θ − δg = Rθ for g = θ − Rθ.
+            let end = descend(&mut theta, 1.0, &r, &weights, &mut scratch, |t, g, _| {
+                g[0] = t[0] - (cos * t[0] - sin * t[1]);
+                g[1] = t[1] - (sin * t[0] + cos * t[1]);
+            });
+            assert_eq!(
+                (end.outcome, end.period),
+                (Outcome::Oscillating, 16),
+                "early_exit = {early_exit}"
+            );
+        }
     }
 
     #[test]

@@ -8,13 +8,32 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use crate::grid::Sweep;
-use crate::lanes::{descend_lanes, LaneScratch};
-use crate::real::{Pack, Real, LANES};
+use crate::lanes::{descend_lanes, LaneScratch, PackGradient};
+use crate::models::Model;
+use crate::real::{Pack, Real};
 use crate::stopping::{fingerprint_weights, Outcome, StopRule, TrajectoryEnd};
 
-/// Trajectories per rayon task: large enough to amortize scheduling, small
-/// enough to balance cells that finish at very different speeds.
-const TASK: usize = 32 * LANES;
+/// Packs per rayon task: enough to amortize scheduling, few enough to balance
+/// cells that finish at very different speeds.
+const TASK_PACKS: usize = 32;
+
+/// Lanes per pack for a model. Each lane count is a separately compiled
+/// engine, and the results are the same bits whatever the count, since every
+/// lane follows the one-trajectory reference. Poly's step is one short chain
+/// (Horner's rule), so it needs many independent lanes to hide the latency;
+/// larger models already have enough independent work per step, and wider
+/// packs only spill registers. Measured with `stepsweep bench --workload Wn`
+/// on one AVX2 thread, in trajectory-steps/s at 16, 32 and 64 lanes: W1 poly
+/// 0.9e9, 1.7e9, 2.6e9; W2 scalar-deep 5.5e8, 5.6e8, 3.2e8; W3 deep-linear
+/// 1.7e7, 1.9e7, 1.5e7; W4 relu 2.2e6, 1.7e6, 1.9e6; W5 (poly to an answer)
+/// 8.3 s, 4.9 s, 3.1 s.
+pub fn lanes(model: &Model) -> usize {
+    match model {
+        Model::Poly(_) => 64,
+        Model::ScalarDeep(_) | Model::DeepLinear(_) => 32,
+        Model::Relu(_) => 16,
+    }
+}
 
 /// Runs trajectories `ids` to the end; returns their ends and final iterates
 /// (ids.len() × dim, in f64).
@@ -25,8 +44,23 @@ pub fn run_chunk<R: Real>(
     ids: Range<u64>,
 ) -> (Vec<TrajectoryEnd>, Vec<f64>) {
     // A chunk runs one model, with one set of constants (see `Sweep::chunks`).
+    match lanes(&sweep.cell_of(ids.start).model) {
+        16 => run_chunk_lanes::<R, 16>(sweep, constants, rule, ids),
+        32 => run_chunk_lanes::<R, 32>(sweep, constants, rule, ids),
+        64 => run_chunk_lanes::<R, 64>(sweep, constants, rule, ids),
+        n => unreachable!("no engine of {n} lanes"),
+    }
+}
+
+fn run_chunk_lanes<R: Real, const N: usize>(
+    sweep: &Sweep,
+    constants: &[Vec<R>],
+    rule: &StopRule,
+    ids: Range<u64>,
+) -> (Vec<TrajectoryEnd>, Vec<f64>) {
     let first = sweep.cell_of(ids.start);
     let model = &first.model;
+    let task = TASK_PACKS * N;
     let (dim, work) = (model.dim(), model.work_len());
     let splat = |v: &[R]| v.iter().map(|&c| Pack::splat(c)).collect::<Vec<_>>();
     let weights = splat(&fingerprint_weights::<R>(dim));
@@ -39,28 +73,28 @@ pub fn run_chunk<R: Real>(
     };
     let mut ends = vec![blank; n];
     let mut theta = vec![0.0f64; n * dim];
-    ends.par_chunks_mut(TASK)
-        .zip(theta.par_chunks_mut(TASK * dim))
+    ends.par_chunks_mut(task)
+        .zip(theta.par_chunks_mut(task * dim))
         .enumerate()
         .for_each_init(
             || {
                 (
-                    LaneScratch::<R>::new(dim, work, rule),
+                    LaneScratch::<R, N>::new(dim, work, rule),
                     vec![Pack::splat(R::zero()); dim],
                     vec![0.0f64; dim],
                 )
             },
-            |(scratch, state, start), (task, (ends, finals))| {
-                let base = ids.start + (task * TASK) as u64;
+            |(scratch, state, start), (t, (ends, finals))| {
+                let base = ids.start + (t * task) as u64;
                 for (p, (ends, finals)) in ends
-                    .chunks_mut(LANES)
-                    .zip(finals.chunks_mut(LANES * dim))
+                    .chunks_mut(N)
+                    .zip(finals.chunks_mut(N * dim))
                     .enumerate()
                 {
-                    let pack_base = base + (p * LANES) as u64;
+                    let pack_base = base + (p * N) as u64;
                     // A short last pack repeats its last trajectory in the spare lanes.
                     let id_of = |lane: usize| pack_base + lane.min(ends.len() - 1) as u64;
-                    let mut steps = [R::zero(); LANES];
+                    let mut steps = [R::zero(); N];
                     for (lane, step) in steps.iter_mut().enumerate() {
                         let id = id_of(lane);
                         sweep.initial(id, start);
@@ -70,9 +104,7 @@ pub fn run_chunk<R: Real>(
                         *step = R::of(sweep.cell_of(id).step_size);
                     }
                     let pack_ends =
-                        descend_lanes(state, Pack(steps), rule, &weights, scratch, |t, g, w| {
-                            model.gradient(&consts, t, g, w)
-                        });
+                        run_pack(model, &consts, state, Pack(steps), rule, &weights, scratch);
                     for (lane, (end, fin)) in
                         ends.iter_mut().zip(finals.chunks_mut(dim)).enumerate()
                     {
@@ -87,6 +119,94 @@ pub fn run_chunk<R: Real>(
     (ends, theta)
 }
 
+/// One pack to its end, in 256-bit AVX2 registers where the processor has
+/// them: the lane engine and the gradients are always inlined into a copy
+/// compiled with AVX2, picked at run time, so one binary stays portable. Rust
+/// never fuses a multiply and an add on its own, so every copy computes the
+/// same bits. (Written out because the `multiversion` crate's safe wrapper
+/// moves the body into a closure that does not get the target features. An
+/// AVX-512 copy was measured slower: LLVM vectorized it across parameters
+/// with gathers and scatters instead of across lanes.)
+pub fn run_pack<R: Real, const N: usize>(
+    model: &Model,
+    constants: &[Pack<R, N>],
+    theta: &mut [Pack<R, N>],
+    step_size: Pack<R, N>,
+    rule: &StopRule,
+    weights: &[Pack<R, N>],
+    scratch: &mut LaneScratch<R, N>,
+) -> [TrajectoryEnd; N] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if simd::avx2() {
+            // SAFETY: the processor has every feature the version is compiled for.
+            return unsafe {
+                simd::run_pack_avx2(model, constants, theta, step_size, rule, weights, scratch)
+            };
+        }
+    }
+    run_pack_inline(model, constants, theta, step_size, rule, weights, scratch)
+}
+
+#[inline(always)]
+fn run_pack_inline<R: Real, const N: usize>(
+    model: &Model,
+    constants: &[Pack<R, N>],
+    theta: &mut [Pack<R, N>],
+    step_size: Pack<R, N>,
+    rule: &StopRule,
+    weights: &[Pack<R, N>],
+    scratch: &mut LaneScratch<R, N>,
+) -> [TrajectoryEnd; N] {
+    descend_lanes(
+        theta,
+        step_size,
+        rule,
+        weights,
+        scratch,
+        ModelGradient { model, constants },
+    )
+}
+
+struct ModelGradient<'a, R, const N: usize> {
+    model: &'a Model,
+    constants: &'a [Pack<R, N>],
+}
+
+impl<R: Real, const N: usize> PackGradient<R, N> for ModelGradient<'_, R, N> {
+    #[inline(always)]
+    fn write(
+        &mut self,
+        theta: &[Pack<R, N>],
+        gradient: &mut [Pack<R, N>],
+        work: &mut [Pack<R, N>],
+    ) {
+        self.model.gradient(self.constants, theta, gradient, work)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::*;
+
+    pub fn avx2() -> bool {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn run_pack_avx2<R: Real, const N: usize>(
+        model: &Model,
+        constants: &[Pack<R, N>],
+        theta: &mut [Pack<R, N>],
+        step_size: Pack<R, N>,
+        rule: &StopRule,
+        weights: &[Pack<R, N>],
+        scratch: &mut LaneScratch<R, N>,
+    ) -> [TrajectoryEnd; N] {
+        run_pack_inline(model, constants, theta, step_size, rule, weights, scratch)
+    }
+}
+
 /// Each cell's model constants in the working precision.
 pub fn constants<R: Real>(sweep: &Sweep) -> Vec<Vec<R>> {
     sweep
@@ -94,4 +214,97 @@ pub fn constants<R: Real>(sweep: &Sweep) -> Vec<Vec<R>> {
         .iter()
         .map(|c| c.model.constants::<R>())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Precision, Spec};
+    use crate::stopping::{descend, Scratch};
+
+    /// Every trajectory the backend runs (packs of the model's lane count,
+    /// AVX2 where present, a short last pack, fingerprints skipped where no
+    /// check reads them) ends exactly where the one-trajectory reference ends.
+    fn matches_reference<R: Real>(model: &str, init: &str, steps: &str, precision: Precision) {
+        let text = format!(
+            "trajectories = 37\nmax_iters = 700\nseed = 3\n[model]\n{model}\n[init]\n{init}\n\
+             [steps]\nvalues = [{steps}]\n[stop]\ncheck_every = 50\n"
+        );
+        let sweep = Sweep::new(Spec::from_toml(&text, "test").unwrap()).unwrap();
+        let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
+        let constants = constants::<R>(&sweep);
+        let (ends, finals) = run_chunk::<R>(&sweep, &constants, &rule, 0..sweep.total());
+        let model = &sweep.cells[0].model;
+        let dim = model.dim();
+        let weights = fingerprint_weights::<R>(dim);
+        let mut scratch = Scratch::<R>::new(dim, model.work_len(), &rule);
+        let mut start = vec![0.0; dim];
+        let mut outcomes = std::collections::HashSet::new();
+        for id in 0..sweep.total() {
+            sweep.initial(id, &mut start);
+            let mut theta: Vec<R> = start.iter().map(|&v| R::of(v)).collect();
+            let cell = sweep.cell_of(id);
+            let end = descend(
+                &mut theta,
+                R::of(cell.step_size),
+                &rule,
+                &weights,
+                &mut scratch,
+                |t, g, w| model.gradient(&constants[cell.index], t, g, w),
+            );
+            let i = id as usize;
+            assert_eq!(ends[i], end, "{model:?}: trajectory {id}");
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            let reference: Vec<f64> = theta.iter().map(|t| t.to_f64_lossless()).collect();
+            assert_eq!(
+                bits(&finals[i * dim..(i + 1) * dim]),
+                bits(&reference),
+                "{model:?}: trajectory {id}"
+            );
+            outcomes.insert(end.outcome);
+        }
+        assert!(
+            outcomes.len() >= 2,
+            "the step sizes should give different outcomes: {outcomes:?}"
+        );
+    }
+
+    fn every_model<R: Real>(precision: Precision) {
+        matches_reference::<R>(
+            "kind = \"poly\"",
+            "kind = \"uniform\"\nlow = 0.5\nhigh = 2.5",
+            "0.1, 0.3, 0.6",
+            precision,
+        );
+        matches_reference::<R>(
+            "kind = \"scalar-deep\"\nlayers = 4\nlambda = 2.0",
+            "kind = \"balanced\"\nnoise = 0.3",
+            "0.05, 0.3",
+            precision,
+        );
+        matches_reference::<R>(
+            "kind = \"deep-linear\"\nlayers = 3\nsize = 3\ntarget = { kind = \"psd\", seed = 1 }",
+            "kind = \"identity\"\nscale = 0.5",
+            "0.05, 0.9",
+            precision,
+        );
+        matches_reference::<R>(
+            "kind = \"relu\"\ninput_size = 2\nhidden = 5\noutput_size = 1\nsamples = 8\n\
+             inputs = { kind = \"gaussian\", std = 1.0, seed = 1 }\n\
+             targets = { kind = \"teacher\", std = 0.5, seed = 2 }\nbias_std = 0.5",
+            "kind = \"gaussian\"\nmean = 0.0\nstd = 0.5",
+            "0.02, 2.0",
+            precision,
+        );
+    }
+
+    #[test]
+    fn packs_match_the_reference_in_f32() {
+        every_model::<f32>(Precision::F32);
+    }
+
+    #[test]
+    fn packs_match_the_reference_in_f64() {
+        every_model::<f64>(Precision::F64);
+    }
 }

@@ -78,7 +78,7 @@ const TARGET_STREAM: u64 = u64::MAX - 1;
 
 /// c = op(a)·op(b) for n × n row-major matrices, where op transposes when asked.
 /// Each entry is summed over m in order from zero, as the kernels do.
-#[inline]
+#[inline(always)]
 pub fn matmul<A: Arith>(n: usize, a: &[A], a_t: bool, b: &[A], b_t: bool, c: &mut [A]) {
     for i in 0..n {
         for k in 0..n {
@@ -100,6 +100,7 @@ pub fn work_len(layers: usize, size: usize) -> usize {
 
 /// Writes ∇f into `grad`. `constants` holds R, then Σ_x when it is not the
 /// identity. The kernel performs exactly these products in this order.
+#[inline(always)]
 pub fn gradient<A: Arith>(
     layers: usize,
     size: usize,

@@ -167,7 +167,8 @@ impl Model {
     }
 
     /// ∇f(θ) in the working precision, in the same order of operations as the kernel.
-    #[inline]
+    /// The gradients are always inlined, for the CPU backend's multiversioned packs.
+    #[inline(always)]
     pub fn gradient<A: Arith>(
         &self,
         constants: &[A],

@@ -103,6 +103,7 @@ pub fn work_len(s: &Shape) -> usize {
 /// r_j = (Σ_k W_jk a_k) − y_j; e_k = Σ_j W_jk r_j where a_k > 0, else 0; then
 /// partial[i mod S] += r_j a_k (W entries) and e_k x_l (V entries). Finally
 /// for half = S/2, S/4, …, 1: partial[s] += partial[s + half] for s < half.
+#[inline(always)]
 pub fn gradient<A: Arith>(s: &Shape, constants: &[A], theta: &[A], grad: &mut [A], work: &mut [A]) {
     let (n, h, m) = (s.n, s.h, s.m);
     let dim = s.dim();

@@ -33,7 +33,7 @@ pub struct ScalarDeep {
 
 /// Writes ∇f(w) into `gradient`; `work` (length L) holds the prefix products.
 /// The kernel performs exactly these operations in this order.
-#[inline]
+#[inline(always)]
 pub fn gradient<A: Arith>(lambda: A, w: &[A], gradient: &mut [A], work: &mut [A]) {
     let layers = w.len();
     let mut prefix = A::one();
