@@ -109,6 +109,28 @@ pub fn gradient<A: Arith>(
     grad: &mut [A],
     work: &mut [A],
 ) {
+    // Each small size gets its own copy with n a constant, so the products
+    // unroll into straight-line code (the same operations in the same order).
+    macro_rules! sized {
+        ($($n:literal)*) => {
+            match size {
+                $($n => gradient_sized(layers, $n, constants, w, grad, work),)*
+                _ => gradient_sized(layers, size, constants, w, grad, work),
+            }
+        };
+    }
+    sized!(1 2 3 4 5 6 7 8)
+}
+
+#[inline(always)]
+fn gradient_sized<A: Arith>(
+    layers: usize,
+    size: usize,
+    constants: &[A],
+    w: &[A],
+    grad: &mut [A],
+    work: &mut [A],
+) {
     let nn = size * size;
     let (prefix, rest) = work.split_at_mut(layers * nn);
     let (suffix, rest) = rest.split_at_mut(layers * nn);
