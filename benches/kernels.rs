@@ -48,11 +48,8 @@ fn rule(sweep: &Sweep) -> StopRule {
 /// One pack of N trajectories of `sweep` through the pack engine.
 fn bench_pack<const N: usize>(bencher: Bencher, sweep: &Sweep) {
     let model = &sweep.cells[0].model;
-    assert_eq!(
-        cpu::lanes(model),
-        N,
-        "the backend's lane count for this model"
-    );
+    let (isa, lanes) = cpu::engine(model, cpu::Isa::detect());
+    assert_eq!(lanes, N, "the backend's lane count for this model");
     let (dim, work) = (model.dim(), model.work_len());
     let rule = rule(sweep);
     let splat = |v: Vec<f32>| v.into_iter().map(Pack::splat).collect::<Vec<_>>();
@@ -76,6 +73,7 @@ fn bench_pack<const N: usize>(bencher: Bencher, sweep: &Sweep) {
         .bench_local(|| {
             theta.copy_from_slice(&initial);
             let ends = cpu::run_pack(
+                isa,
                 model,
                 &consts,
                 black_box(&mut theta),
@@ -109,7 +107,11 @@ mod pack {
 
     #[divan::bench(sample_count = 20)]
     fn poly(bencher: Bencher) {
-        bench_pack::<64>(bencher, &sweep(POLY, POLY_INIT, "0.01, 0.15", 8, 4096));
+        let sweep = sweep(POLY, POLY_INIT, "0.01, 0.15", 8, 4096);
+        match cpu::engine(&sweep.cells[0].model, cpu::Isa::detect()).1 {
+            128 => bench_pack::<128>(bencher, &sweep),
+            _ => bench_pack::<64>(bencher, &sweep),
+        }
     }
 
     #[divan::bench(sample_count = 20)]

@@ -17,21 +17,69 @@ use crate::stopping::{fingerprint_weights, Outcome, StopRule, TrajectoryEnd};
 /// cells that finish at very different speeds.
 const TASK_PACKS: usize = 32;
 
-/// Lanes per pack for a model. Each lane count is a separately compiled
-/// engine, and the results are the same bits whatever the count, since every
-/// lane follows the one-trajectory reference. Poly's step is one short chain
-/// (Horner's rule), so it needs many independent lanes to hide the latency;
-/// larger models already have enough independent work per step, and wider
-/// packs only spill registers. Measured with `stepsweep bench --workload Wn`
-/// on one AVX2 thread, in trajectory-steps/s at 16, 32 and 64 lanes: W1 poly
-/// 0.9e9, 1.7e9, 2.6e9; W2 scalar-deep 5.5e8, 5.6e8, 3.2e8; W3 deep-linear
-/// 1.7e7, 1.9e7, 1.5e7; W4 relu 2.2e6, 1.7e6, 1.9e6; W5 (poly to an answer)
-/// 8.3 s, 4.9 s, 3.1 s.
-pub fn lanes(model: &Model) -> usize {
-    match model {
-        Model::Poly(_) => 64,
-        Model::ScalarDeep(_) | Model::DeepLinear(_) => 32,
-        Model::Relu(_) => 16,
+/// The instruction set a pack engine is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// x86-64 with AVX-512 (F, VL, BW, DQ): 32 vector registers of 16 f32.
+    Avx512,
+    /// x86-64 with AVX2: 16 registers of 8 f32.
+    Avx2,
+    /// Whatever the build targets (SSE2 on x86-64).
+    Baseline,
+}
+
+impl Isa {
+    /// The widest this processor has.
+    pub fn detect() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
+                return Isa::Avx512;
+            }
+            if has!("avx2") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Baseline
+    }
+}
+
+/// The pack engine for a model on this processor: its instruction set and its
+/// lanes per pack. Each is a separately compiled copy of the lane engine, and
+/// the results are the same bits whichever runs, since every lane follows the
+/// one-trajectory reference. Poly's step is one short dependent chain
+/// (Horner's rule), so it needs many independent lanes to hide the latency,
+/// and AVX-512's 32 registers hold 128 lanes without spilling. The larger
+/// models have independent work within a step already; wider packs spill, and
+/// LLVM vectorizes their AVX-512 copies across parameters with gathers, so
+/// they run AVX2. Measured with `stepsweep bench --workload Wn` on one thread
+/// of a Zen 4 core, in trajectory-steps/s:
+///
+/// | lanes (AVX2) | W1 poly | W2 scalar-deep | W3 deep-linear | W4 relu |
+/// | --- | --- | --- | --- | --- |
+/// | 16 | 0.9e9 | 5.5e8 | 1.7e7 | 2.2e6 |
+/// | 32 | 1.7e9 | 5.6e8 | 1.9e7 | 1.7e6 |
+/// | 64 | 2.6e9 | 3.2e8 | 1.5e7 | 1.9e6 |
+///
+/// Poly on AVX-512 with 128 lanes runs W1 in 0.24 s of processor time
+/// against 0.30 s for AVX2 with 64, and W5 (to an answer) in 2.4 s against 3.0 s.
+pub fn engine(model: &Model, isa: Isa) -> (Isa, usize) {
+    match (model, isa) {
+        (Model::Poly(_), Isa::Avx512) => (Isa::Avx512, 128),
+        (Model::Poly(_), _) => (isa.min_avx2(), 64),
+        (Model::ScalarDeep(_) | Model::DeepLinear(_), _) => (isa.min_avx2(), 32),
+        (Model::Relu(_), _) => (isa.min_avx2(), 16),
+    }
+}
+
+impl Isa {
+    /// AVX2 where the processor has more: the non-poly engines stop there.
+    fn min_avx2(self) -> Isa {
+        match self {
+            Isa::Avx512 => Isa::Avx2,
+            other => other,
+        }
     }
 }
 
@@ -43,16 +91,30 @@ pub fn run_chunk<R: Real>(
     rule: &StopRule,
     ids: Range<u64>,
 ) -> (Vec<TrajectoryEnd>, Vec<f64>) {
+    run_chunk_on(Isa::detect(), sweep, constants, rule, ids)
+}
+
+/// `run_chunk` with the engines of a processor that has `available`.
+fn run_chunk_on<R: Real>(
+    available: Isa,
+    sweep: &Sweep,
+    constants: &[Vec<R>],
+    rule: &StopRule,
+    ids: Range<u64>,
+) -> (Vec<TrajectoryEnd>, Vec<f64>) {
     // A chunk runs one model, with one set of constants (see `Sweep::chunks`).
-    match lanes(&sweep.cell_of(ids.start).model) {
-        16 => run_chunk_lanes::<R, 16>(sweep, constants, rule, ids),
-        32 => run_chunk_lanes::<R, 32>(sweep, constants, rule, ids),
-        64 => run_chunk_lanes::<R, 64>(sweep, constants, rule, ids),
+    let (isa, lanes) = engine(&sweep.cell_of(ids.start).model, available);
+    match lanes {
+        16 => run_chunk_lanes::<R, 16>(isa, sweep, constants, rule, ids),
+        32 => run_chunk_lanes::<R, 32>(isa, sweep, constants, rule, ids),
+        64 => run_chunk_lanes::<R, 64>(isa, sweep, constants, rule, ids),
+        128 => run_chunk_lanes::<R, 128>(isa, sweep, constants, rule, ids),
         n => unreachable!("no engine of {n} lanes"),
     }
 }
 
 fn run_chunk_lanes<R: Real, const N: usize>(
+    isa: Isa,
     sweep: &Sweep,
     constants: &[Vec<R>],
     rule: &StopRule,
@@ -103,8 +165,16 @@ fn run_chunk_lanes<R: Real, const N: usize>(
                         }
                         *step = R::of(sweep.cell_of(id).step_size);
                     }
-                    let pack_ends =
-                        run_pack(model, &consts, state, Pack(steps), rule, &weights, scratch);
+                    let pack_ends = run_pack(
+                        isa,
+                        model,
+                        &consts,
+                        state,
+                        Pack(steps),
+                        rule,
+                        &weights,
+                        scratch,
+                    );
                     for (lane, (end, fin)) in
                         ends.iter_mut().zip(finals.chunks_mut(dim)).enumerate()
                     {
@@ -119,15 +189,15 @@ fn run_chunk_lanes<R: Real, const N: usize>(
     (ends, theta)
 }
 
-/// One pack to its end, in 256-bit AVX2 registers where the processor has
-/// them: the lane engine and the gradients are always inlined into a copy
-/// compiled with AVX2, picked at run time, so one binary stays portable. Rust
+/// One pack to its end, by the copy of the lane engine compiled for `isa`
+/// (see `engine`): the lane engine and the gradients are always inlined into
+/// each copy, so one binary stays portable and uses the vectors it finds. Rust
 /// never fuses a multiply and an add on its own, so every copy computes the
 /// same bits. (Written out because the `multiversion` crate's safe wrapper
-/// moves the body into a closure that does not get the target features. An
-/// AVX-512 copy was measured slower: LLVM vectorized it across parameters
-/// with gathers and scatters instead of across lanes.)
+/// moves the body into a closure that does not get the target features.)
+#[allow(clippy::too_many_arguments)]
 pub fn run_pack<R: Real, const N: usize>(
+    isa: Isa,
     model: &Model,
     constants: &[Pack<R, N>],
     theta: &mut [Pack<R, N>],
@@ -138,13 +208,26 @@ pub fn run_pack<R: Real, const N: usize>(
 ) -> [TrajectoryEnd; N] {
     #[cfg(target_arch = "x86_64")]
     {
-        if simd::avx2() {
-            // SAFETY: the processor has every feature the version is compiled for.
-            return unsafe {
-                simd::run_pack_avx2(model, constants, theta, step_size, rule, weights, scratch)
-            };
+        let have = Isa::detect();
+        match isa {
+            // SAFETY: the processor has every feature the copy is compiled for.
+            Isa::Avx512 if have == Isa::Avx512 => {
+                return unsafe {
+                    simd::run_pack_avx512(
+                        model, constants, theta, step_size, rule, weights, scratch,
+                    )
+                }
+            }
+            // SAFETY: as above.
+            Isa::Avx2 | Isa::Avx512 if have != Isa::Baseline => {
+                return unsafe {
+                    simd::run_pack_avx2(model, constants, theta, step_size, rule, weights, scratch)
+                }
+            }
+            _ => {}
         }
     }
+    let _ = isa;
     run_pack_inline(model, constants, theta, step_size, rule, weights, scratch)
 }
 
@@ -189,8 +272,17 @@ impl<R: Real, const N: usize> PackGradient<R, N> for ModelGradient<'_, R, N> {
 mod simd {
     use super::*;
 
-    pub fn avx2() -> bool {
-        std::arch::is_x86_feature_detected!("avx2")
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2")]
+    pub unsafe fn run_pack_avx512<R: Real, const N: usize>(
+        model: &Model,
+        constants: &[Pack<R, N>],
+        theta: &mut [Pack<R, N>],
+        step_size: Pack<R, N>,
+        rule: &StopRule,
+        weights: &[Pack<R, N>],
+        scratch: &mut LaneScratch<R, N>,
+    ) -> [TrajectoryEnd; N] {
+        run_pack_inline(model, constants, theta, step_size, rule, weights, scratch)
     }
 
     #[target_feature(enable = "avx2")]
@@ -233,11 +325,25 @@ mod tests {
         let sweep = Sweep::new(Spec::from_toml(&text, "test").unwrap()).unwrap();
         let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
         let constants = constants::<R>(&sweep);
-        let (ends, finals) = run_chunk::<R>(&sweep, &constants, &rule, 0..sweep.total());
+        // Every engine this processor can run, the baseline included.
+        let mut isas = vec![Isa::Baseline];
+        if Isa::detect() != Isa::Baseline {
+            isas.push(Isa::Avx2);
+        }
+        if Isa::detect() == Isa::Avx512 {
+            isas.push(Isa::Avx512);
+        }
+        for isa in isas {
+            held_to_reference::<R>(&sweep, &rule, &constants, isa);
+        }
+    }
+
+    fn held_to_reference<R: Real>(sweep: &Sweep, rule: &StopRule, constants: &[Vec<R>], isa: Isa) {
+        let (ends, finals) = run_chunk_on::<R>(isa, sweep, constants, rule, 0..sweep.total());
         let model = &sweep.cells[0].model;
         let dim = model.dim();
         let weights = fingerprint_weights::<R>(dim);
-        let mut scratch = Scratch::<R>::new(dim, model.work_len(), &rule);
+        let mut scratch = Scratch::<R>::new(dim, model.work_len(), rule);
         let mut start = vec![0.0; dim];
         let mut outcomes = std::collections::HashSet::new();
         for id in 0..sweep.total() {
@@ -247,19 +353,19 @@ mod tests {
             let end = descend(
                 &mut theta,
                 R::of(cell.step_size),
-                &rule,
+                rule,
                 &weights,
                 &mut scratch,
                 |t, g, w| model.gradient(&constants[cell.index], t, g, w),
             );
             let i = id as usize;
-            assert_eq!(ends[i], end, "{model:?}: trajectory {id}");
+            assert_eq!(ends[i], end, "{isa:?} {model:?}: trajectory {id}");
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             let reference: Vec<f64> = theta.iter().map(|t| t.to_f64_lossless()).collect();
             assert_eq!(
                 bits(&finals[i * dim..(i + 1) * dim]),
                 bits(&reference),
-                "{model:?}: trajectory {id}"
+                "{isa:?} {model:?}: trajectory {id}"
             );
             outcomes.insert(end.outcome);
         }
