@@ -9,6 +9,14 @@
 // Lane 0 keeps the fingerprint ring and classifies, in the same order of
 // operations as the CPU; the verdict reaches every lane through workgroup
 // memory, so every barrier stays in uniform control flow.
+//
+// A dispatch advances a trajectory by at most `params.steps` iterations, and
+// may stop inside a block of CHECK_EVERY: blocks start at multiples of
+// CHECK_EVERY, as on the CPU, and the fingerprint ring waits in the
+// trajectory's slice of `scratch` (at HISTORY_OFF of SCRATCH_LEN floats)
+// between dispatches. The host bounds the steps where the driver bounds the
+// loop iterations of one dispatch (see `workgroup_steps_per_dispatch` in
+// src/shaders.rs).
 
 // (status or verdict code, iteration, period, unused), shared by the lanes.
 var<workgroup> shared_state: vec4<u32>;
@@ -84,42 +92,64 @@ fn descend_workgroup_main(
     let delta = step_size[t];
     var k = start.y;
     var hist: array<f32, RING>;
-    var verdict = vec2<u32>(RUNNING, 0u);
-    for (var b = 0u; b < params.blocks; b++) {
-        let block = min(CHECK_EVERY, MAX_ITERS - k);
-        fingerprint_parts(lane);
-        if (lane == 0u) {
-            hist[k & RING_MASK] = sum_parts();
+    if (lane == 0u) {
+        for (var i = 0u; i < RING; i++) {
+            hist[i] = scratch[t * SCRATCH_LEN + HISTORY_OFF + i];
         }
-        for (var n = 0u; n < block; n++) {
-            model_gradient(lane);
-            for (var i = lane; i < DIM; i += LANES) {
-                region[W_OFF + i] = region[W_OFF + i] - delta * region[G_OFF + i];
-            }
-            sync();
-            k += 1u;
+    }
+    // The iteration this dispatch stops at, at the latest (params.steps ≥ 1).
+    let last = k + min(params.steps, MAX_ITERS - k);
+    var verdict = vec2<u32>(RUNNING, 0u);
+    loop {
+        let first = k - k % CHECK_EVERY;
+        let block = min(CHECK_EVERY, MAX_ITERS - first);
+        let end = first + block;
+        if (k == first) {
             fingerprint_parts(lane);
             if (lane == 0u) {
                 hist[k & RING_MASK] = sum_parts();
             }
         }
-        if (!EARLY_EXIT && k < MAX_ITERS) {
-            continue;
-        }
-        model_gradient(lane);
-        check_parts(lane);
-        if (lane == 0u) {
-            var out_of_bounds = false;
-            for (var p = 0u; p < min(PARTS, DIM); p++) {
-                out_of_bounds = out_of_bounds || part_out_of_bounds[p] != 0u;
+        let stop = min(end, last);
+        for (; k < stop; k += 1u) {
+            model_gradient(lane);
+            for (var i = lane; i < DIM; i += LANES) {
+                region[W_OFF + i] = region[W_OFF + i] - delta * region[G_OFF + i];
             }
-            let v = classify(&hist, k, min(block + 1u, RING), out_of_bounds, sqrt(sum_parts()));
-            shared_state = vec4<u32>(v.x, k, v.y, 0u);
+            sync();
+            fingerprint_parts(lane);
+            if (lane == 0u) {
+                hist[(k + 1u) & RING_MASK] = sum_parts();
+            }
         }
-        let decided = workgroupUniformLoad(&shared_state);
-        verdict = vec2<u32>(decided.x, decided.z);
-        if (verdict.x != RUNNING) {
+        if (k < end) {
+            // This dispatch's steps are spent inside the block.
             break;
+        }
+        if (EARLY_EXIT || k >= MAX_ITERS) {
+            model_gradient(lane);
+            check_parts(lane);
+            if (lane == 0u) {
+                var out_of_bounds = false;
+                for (var p = 0u; p < min(PARTS, DIM); p++) {
+                    out_of_bounds = out_of_bounds || part_out_of_bounds[p] != 0u;
+                }
+                let v = classify(&hist, k, min(block + 1u, RING), out_of_bounds, sqrt(sum_parts()));
+                shared_state = vec4<u32>(v.x, k, v.y, 0u);
+            }
+            let decided = workgroupUniformLoad(&shared_state);
+            verdict = vec2<u32>(decided.x, decided.z);
+            if (verdict.x != RUNNING) {
+                break;
+            }
+        }
+        if (k >= last) {
+            break;
+        }
+    }
+    if (lane == 0u) {
+        for (var i = 0u; i < RING; i++) {
+            scratch[t * SCRATCH_LEN + HISTORY_OFF + i] = hist[i];
         }
     }
     for (var i = lane; i < DIM; i += LANES) {

@@ -88,6 +88,98 @@ pub struct KernelPlan {
     pub constants: Vec<f32>,
     /// Floats of read-write scratch per trajectory bound at binding 7 (0: none).
     pub scratch_per_trajectory: usize,
+    /// For workgroup kernels, how many loop iterations one dispatch runs (see
+    /// `LLVMPIPE_LOOP_LIMIT`); None for kernels of one invocation per trajectory.
+    pub loop_trips: Option<LoopTrips>,
+}
+
+/// Mesa's llvmpipe, the driver under lavapipe, counts the loop iterations of a
+/// shader invocation, all loops together, from the start of a dispatch, and
+/// once 65535 have run it leaves every loop after at most one more pass
+/// (LP_MAX_TGSI_LOOP_ITERATIONS, "shared between every loop", in gallivm's
+/// lp_exec_endloop; Mesa 22.3). A kernel that runs past it computes garbage
+/// without an error: relu at (n, h, m, N) = (4, 64, 2, 256) did so at the
+/// 49th step of a dispatch, and the deep-linear corruptions seen before (several
+/// blocks per dispatch) fit the same count. On such an adapter the host
+/// bounds the steps of a dispatch by `workgroup_steps_per_dispatch`.
+pub const LLVMPIPE_LOOP_LIMIT: u64 = 65535;
+
+/// Upper bounds on the loop trips of one invocation of a workgroup kernel, as
+/// llvmpipe counts them: every pass through a loop's end, the last one that
+/// leaves the loop included, with every loop counted as written (the compiler
+/// may unroll some) and both sides of a branch taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopTrips {
+    /// Once per dispatch: loading and storing θ and the fingerprint ring,
+    /// the model's preparation.
+    pub per_dispatch: u64,
+    /// Once per block of CHECK_EVERY iterations that a dispatch touches: the
+    /// first fingerprint and the check (a gradient, ‖g‖², the classification).
+    pub per_block: u64,
+    /// Once per iteration: the gradient, the update and the fingerprint.
+    pub per_step: u64,
+}
+
+impl LoopTrips {
+    /// Trips of a dispatch of `steps` iterations in blocks of `check_every`.
+    pub fn dispatch(&self, steps: u64, check_every: u64) -> u64 {
+        self.per_dispatch + (steps / check_every + 2) * self.per_block + steps * self.per_step
+    }
+}
+
+/// Trips of a loop of `iterations` passes whose body costs `body` trips: each
+/// pass, and the test that leaves.
+pub(crate) fn loop_trips(iterations: u64, body: u64) -> u64 {
+    iterations * body + iterations + 1
+}
+
+/// Passes of a lane-strided loop `for (i = lane; i < n; i += lanes)`.
+pub(crate) fn strided(n: usize, lanes: u32) -> u64 {
+    n.div_ceil(lanes as usize) as u64
+}
+
+/// The trips of `descend_workgroup.wgsl` around a model whose gradient costs
+/// `gradient` trips and whose `model_prepare` costs `prepare`.
+pub(crate) fn workgroup_trips(
+    gradient: u64,
+    prepare: u64,
+    dim: usize,
+    lanes: u32,
+    rule: &StopRule,
+) -> LoopTrips {
+    let parts = crate::stopping::PARTS.min(dim);
+    let parts_loop = loop_trips(
+        strided(parts, lanes),
+        loop_trips(dim.div_ceil(crate::stopping::PARTS) as u64, 0),
+    );
+    let sum_parts = loop_trips(parts as u64, 0);
+    let fingerprint = parts_loop + sum_parts;
+    let over_theta = loop_trips(strided(dim, lanes), 0);
+    let period = u64::from(rule.max_period);
+    let classify = loop_trips(period, loop_trips(period, 0));
+    let ring = loop_trips(rule.history_len() as u64, 0);
+    LoopTrips {
+        per_dispatch: prepare + 2 * over_theta + 2 * ring,
+        // The block loop, the first fingerprint, the step loop's exit and the check.
+        per_block: 2 + fingerprint + gradient + fingerprint + sum_parts + classify,
+        per_step: 1 + gradient + over_theta + fingerprint,
+    }
+}
+
+/// Iterations one dispatch of a workgroup kernel may run, at most `most`, so
+/// that its loop trips stay within `budget`; 0 when not even one fits.
+pub fn workgroup_steps_per_dispatch(
+    trips: &LoopTrips,
+    check_every: u32,
+    most: u64,
+    budget: u64,
+) -> u64 {
+    let check_every = u64::from(check_every.max(1));
+    let mut steps = most.min(budget / trips.per_step.max(1));
+    while steps > 0 && trips.dispatch(steps, check_every) > budget {
+        steps -= 1;
+    }
+    steps
 }
 
 const INVOCATION_WORKGROUP: u32 = 64;
@@ -142,6 +234,7 @@ fn per_invocation(
         workgroup_size: INVOCATION_WORKGROUP,
         constants: Vec::new(),
         scratch_per_trajectory: 0,
+        loop_trips: None,
     }
 }
 
@@ -149,8 +242,10 @@ fn per_invocation(
 /// trajectory; larger ones take a workgroup each. Measured on lavapipe: at
 /// (n, L) = (4, 4) the per-invocation kernel, whose workspace of 288 floats
 /// lives in private memory, corrupts its state after a few hundred steps (the
-/// driver's per-invocation stack), while the workgroup kernel matches the CPU
-/// bit for bit; so only the smallest sizes stay per invocation.
+/// driver's per-invocation stack, or, as a count of its loops suggests,
+/// llvmpipe's loop limit within a dispatch of 1024 iterations: see
+/// `LLVMPIPE_LOOP_LIMIT`), while the workgroup kernel matches the CPU bit for
+/// bit; so only the smallest sizes stay per invocation.
 pub const DEEP_LINEAR_INVOCATION_MAX_DIM: usize = 8;
 
 fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> KernelPlan {
@@ -191,29 +286,14 @@ fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> 
     let fingerprint_offset = constants.len();
     constants.extend((0..dim).map(fingerprint_weight));
     let in_workgroup = region_len * 4 + DRIVER_WORKGROUP_BYTES <= limits.workgroup_storage as usize;
-    let (storage, sync, base) = if in_workgroup {
-        (
-            "var<workgroup> region: array<f32, REGION_LEN>;\n".to_string(),
-            "workgroupBarrier();",
-            "",
-        )
-    } else {
-        (
-            "@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;\n\
-             var<private> region_base: u32;\n"
-                .to_string(),
-            "storageBarrier(); workgroupBarrier();",
-            "region_base = t * REGION_LEN;",
-        )
-    };
+    let (storage, scratch_len) = workgroup_storage(in_workgroup, region_len, rule);
     let mut body = [
         stop_header(rule, lanes),
         format!("const DIM: u32 = {dim}u;\nconst LANES: u32 = {lanes}u;\n"),
         offsets,
         CONSTANTS_BINDING.to_string(),
         storage,
-        format!("fn sync() {{ {sync} }}\n"),
-        format!("fn set_region_base(t: u32) {{ {base} }}\nfn model_prepare(lane: u32) {{}}\n"),
+        "fn model_prepare(lane: u32) {}\n".to_string(),
         format!(
             "fn fingerprint_weight(i: u32) -> f32 {{\n    return model_constants[{fingerprint_offset}u + i];\n}}\n"
         ),
@@ -234,8 +314,64 @@ fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> 
         layout: Layout::PerWorkgroup,
         workgroup_size: lanes,
         constants: constants.iter().map(|&v| v as f32).collect(),
-        scratch_per_trajectory: if in_workgroup { 0 } else { region_len },
+        scratch_per_trajectory: scratch_len,
+        loop_trips: Some(workgroup_trips(
+            deep_linear_gradient_trips(n, layers, d.covariance.is_some(), lanes),
+            0,
+            dim,
+            lanes,
+            rule,
+        )),
     }
+}
+
+/// The storage of a workgroup kernel: `region` in workgroup memory or, when
+/// it does not fit, in the trajectory's slice of the scratch buffer (binding
+/// 7), which also keeps the fingerprint ring between dispatches; `sync` and
+/// `set_region_base` to match. Returns the header and the floats of scratch
+/// per trajectory. The caller declares REGION_LEN and, for a region in
+/// scratch, rewrites `region[` as `scratch[region_base + `.
+pub(crate) fn workgroup_storage(
+    in_workgroup: bool,
+    region_len: usize,
+    rule: &StopRule,
+) -> (String, usize) {
+    let ring = rule.history_len();
+    let region = if in_workgroup { 0 } else { region_len };
+    let scratch_len = region + ring;
+    let mut header = format!(
+        "@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;\n\
+         const SCRATCH_LEN: u32 = {scratch_len}u;\nconst HISTORY_OFF: u32 = {region}u;\n"
+    );
+    header.push_str(if in_workgroup {
+        "var<workgroup> region: array<f32, REGION_LEN>;\n\
+         fn sync() { workgroupBarrier(); }\n\
+         fn set_region_base(t: u32) {}\n"
+    } else {
+        "var<private> region_base: u32;\n\
+         fn sync() { storageBarrier(); workgroupBarrier(); }\n\
+         fn set_region_base(t: u32) { region_base = t * SCRATCH_LEN; }\n"
+    });
+    (header, scratch_len)
+}
+
+/// Loop trips of `model_gradient` in `deep_linear.wgsl` (see `LoopTrips`).
+fn deep_linear_gradient_trips(n: usize, layers: usize, covariance: bool, lanes: u32) -> u64 {
+    let nn = n * n;
+    let entrywise = loop_trips(strided(nn, lanes), 0);
+    let matmul = loop_trips(strided(nn, lanes), loop_trips(n as u64, 0));
+    let chain = loop_trips(layers as u64 - 1, matmul);
+    let covariance = if covariance { matmul + entrywise } else { 0 };
+    // P_1, the forward chain, E, the suffix identity, the backward chain,
+    // G_1 and the pairs of products for the other layers.
+    entrywise
+        + chain
+        + entrywise
+        + covariance
+        + entrywise
+        + chain
+        + matmul
+        + loop_trips(layers as u64 - 1, 2 * matmul)
 }
 
 /// The kernel for a model, specialized to its sizes and constants.
@@ -339,7 +475,7 @@ mod tests {
         for spec in models {
             let plan = kernel(&spec.build().unwrap(), &rule, DeviceLimits::DEFAULT);
             validate(&plan.source);
-            layouts.push((plan.layout, plan.scratch_per_trajectory > 0));
+            layouts.push((plan.layout, plan.source.contains("scratch[region_base")));
         }
         // Tiny models take an invocation each; (4,4) and (8,3) fit workgroup memory; (32,16) spills to storage.
         assert_eq!(layouts[4], (Layout::PerInvocation, false));
@@ -416,12 +552,45 @@ mod tests {
         // The notebook's model keeps region and samples in lavapipe's workgroup memory; the largest spills.
         let small = kernel(&relu(1, 20, 1, 1000), &rule, lavapipe);
         assert!(
-            small.source.contains("var<workgroup> samples") && small.scratch_per_trajectory == 0
+            small.source.contains("var<workgroup> samples")
+                && small.source.contains("var<workgroup> region")
         );
         let large = kernel(&relu(64, 256, 16, 4096), &rule, lavapipe);
         assert!(
-            large.scratch_per_trajectory > 0 && !large.source.contains("var<workgroup> samples")
+            large.source.contains("scratch[region_base")
+                && !large.source.contains("var<workgroup> samples")
         );
+        // lavapipe's loop limit: (4, 64, 2, 256) ran 48 steps right and the
+        // 49th wrong in one dispatch, so a step takes more than 65535/49
+        // loop iterations there, which the bound must cover; a dispatch
+        // then takes fewer steps than a block. The notebook's size fits a
+        // few steps per dispatch; the largest size not one.
+        let steps = |plan: &KernelPlan| {
+            let trips = plan
+                .loop_trips
+                .expect("a workgroup kernel counts its loops");
+            workgroup_steps_per_dispatch(&trips, rule.check_every, 64, LLVMPIPE_LOOP_LIMIT / 2)
+        };
+        let measured = kernel(&relu(4, 64, 2, 256), &rule, lavapipe);
+        let trips = measured.loop_trips.unwrap();
+        assert!(trips.per_step * 49 > LLVMPIPE_LOOP_LIMIT, "{trips:?}");
+        assert!((1..64).contains(&steps(&measured)), "{}", steps(&measured));
+        assert!(steps(&small) >= 1);
+        assert_eq!(steps(&large), 0);
+    }
+
+    #[test]
+    fn a_dispatch_within_its_loop_budget() {
+        let trips = LoopTrips {
+            per_dispatch: 100,
+            per_block: 1000,
+            per_step: 500,
+        };
+        // 100 + (s/64 + 2)·1000 + 500·s ≤ 10 000 for s ≤ 15.
+        assert_eq!(workgroup_steps_per_dispatch(&trips, 64, 64, 10_000), 15);
+        assert_eq!(workgroup_steps_per_dispatch(&trips, 64, 8, 10_000), 8);
+        assert_eq!(workgroup_steps_per_dispatch(&trips, 64, 64, 2_000), 0);
+        assert_eq!(trips.dispatch(15, 64), 9_600);
     }
 
     #[test]

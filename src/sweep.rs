@@ -77,18 +77,7 @@ struct Prepared {
 }
 
 fn prepare(sweep: Sweep, quiet: bool) -> Result<Prepared> {
-    // A model whose kernel is not yet verified at every size never runs on
-    // the GPU: asked for explicitly it is an error, under `auto` the CPU runs.
-    let held_back = sweep.cells.iter().find_map(|c| c.model.gpu_held_back());
-    let (gpu, note) = match (held_back, sweep.spec.backend) {
-        (Some(why), crate::spec::BackendChoice::Gpu) => {
-            return Err(Error::Gpu(format!("{why}; use --backend cpu")))
-        }
-        (Some(why), crate::spec::BackendChoice::Auto) => {
-            (None, Some(format!("{why}, so the CPU backend runs")))
-        }
-        _ => backend::select(sweep.spec.backend, sweep.spec.precision)?,
-    };
+    let (gpu, note) = backend::select(sweep.spec.backend, sweep.spec.precision)?;
     if let (Some(n), false) = (&note, quiet) {
         eprintln!("stepsweep: {n}");
     }

@@ -425,21 +425,26 @@ values = [1, 2, 4, 8]
     assert!(header.lines().next().unwrap().ends_with("theta_7"));
 }
 
+/// `--backend gpu` takes relu like any other model (where an adapter exists).
 #[test]
-fn relu_on_the_gpu_is_refused_until_its_kernel_matches_everywhere() {
+fn relu_runs_on_the_gpu() {
+    if common::gpu_or_skip("relu_runs_on_the_gpu").is_none() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("relu-gpu");
-    let (stderr, _) = run_err(&[
-        "run",
-        "relu-single",
-        "--backend",
-        "gpu",
-        "--trajectories",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(stderr.contains("relu runs on the CPU for now"), "{stderr}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(!out.exists());
+    run_ok(
+        &[
+            "run",
+            "relu-single",
+            "--backend",
+            "gpu",
+            "--trajectories",
+            "2",
+        ],
+        &out,
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["backend"]["kind"], "gpu", "{}", summary["backend"]);
 }

@@ -1,5 +1,5 @@
-//! The scalar-deep and deep-linear kernels against their CPU twins in f32,
-//! trajectory by trajectory.
+//! The scalar-deep, deep-linear and relu kernels against their CPU twins in
+//! f32, trajectory by trajectory.
 
 mod common;
 
@@ -184,8 +184,9 @@ fn kernels_follow_a_second_axis_that_changes_the_model() {
 
 /// A two-layer ReLU network on Gaussian inputs with a teacher's targets; the
 /// step sizes span converging and diverging cells. The gradient tolerance
-/// (on a sum over N samples) is loose enough for many to converge in a short
-/// run; both backends must still agree on every class and final iterate.
+/// `tol` (on a sum over N samples) is loose enough for many to converge in a
+/// short run; both backends must still agree on every class and final iterate.
+#[allow(clippy::too_many_arguments)]
 fn relu(
     n: u32,
     h: u32,
@@ -194,12 +195,8 @@ fn relu(
     trajectories: u32,
     steps: &str,
     max_iters: u32,
+    tol: f64,
 ) -> String {
-    let tol = if samples == 1 {
-        1e-3
-    } else {
-        0.01 * f64::from(samples).sqrt()
-    };
     format!(
         r#"
         trajectories = {trajectories}
@@ -229,16 +226,43 @@ fn relu(
 
 #[test]
 fn relu_kernel_matches_cpu() {
-    for (n, h, m, samples, trajectories, steps, max_iters) in [
-        (1, 20, 1, 1, 1000, "0.02, 0.1, 0.3", 2000),
-        (1, 20, 1, 64, 200, "0.004, 0.006, 0.01", 1500),
+    for (n, h, m, samples, trajectories, steps, max_iters, tol) in [
+        (1, 20, 1, 1, 1000, "0.02, 0.1, 0.3", 2000, 1e-3),
+        (1, 20, 1, 64, 200, "0.004, 0.006, 0.01", 1500, 0.08),
+        // A step runs more loop iterations than lavapipe allows a dispatch
+        // 64 of (see `LLVMPIPE_LOOP_LIMIT`), so blocks span dispatches there;
+        // δ = 0.0006 converges (in about 600 steps), δ = 0.001 diverges.
+        (4, 64, 2, 256, 16, "0.0006, 0.001", 1000, 3.0),
     ] {
         compare(
             &format!("relu (n,h,m,N)=({n},{h},{m},{samples})"),
-            &relu(n, h, m, samples, trajectories, steps, max_iters),
+            &relu(n, h, m, samples, trajectories, steps, max_iters, tol),
         );
     }
 }
+/// On a CPU adapter (lavapipe), a size of which one step runs more loop
+/// iterations than the driver leaves a dispatch is refused with a message
+/// rather than computed wrong (see `LLVMPIPE_LOOP_LIMIT`).
+#[test]
+fn relu_beyond_the_loop_limit_is_refused_on_a_cpu_adapter() {
+    let Some(ctx) = common::gpu_or_skip("relu beyond the loop limit") else {
+        return;
+    };
+    if stepsweep::backend::gpu::is_hardware(&ctx.info) {
+        return;
+    }
+    let sweep = Sweep::new(common::spec(&relu(
+        64, 256, 16, 4096, 1, "0.0001", 100, 1.0,
+    )))
+    .unwrap();
+    let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
+    let engine = Engine::new(&sweep, Some(ctx), Precision::F32, &rule).unwrap();
+    let Err(e) = engine.run(&sweep, &rule, 0..1, |_| {}) else {
+        panic!("a relu step of (64, 256, 16, 4096) ran on a CPU adapter");
+    };
+    assert!(e.to_string().contains("--backend cpu"), "{e}");
+}
+
 /// Sizes whose workspace spills from workgroup memory into the scratch buffer,
 /// and long layer stacks: fixed-length runs (these take thousands of steps to
 /// converge), every final iterate compared.

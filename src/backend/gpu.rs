@@ -232,7 +232,8 @@ struct StateParams {
     blocks: u32,
     count: u32,
     stride: u32,
-    pad: u32,
+    /// Iterations per dispatch, at most (workgroup kernels).
+    steps: u32,
 }
 
 /// Compact the list of running trajectories once at most this fraction of
@@ -240,10 +241,11 @@ struct StateParams {
 const COMPACT_BELOW: f64 = 0.5;
 
 /// Iterations one dispatch advances a trajectory by. A workgroup kernel does
-/// n³L work per iteration, so it takes fewer. Measured on lavapipe (Mesa
-/// 22.3): deep-linear workgroups that run several blocks of 64 iterations in
-/// one dispatch end in a corrupted state ((8, 3) from four blocks, (16, 2)
-/// from two), while one block per dispatch matches the CPU bit for bit.
+/// far more work per iteration, so it takes fewer; on a CPU adapter
+/// (lavapipe) fewer still, as llvmpipe's loop limit allows (see
+/// `LLVMPIPE_LOOP_LIMIT`): past it, deep-linear workgroups that ran several
+/// blocks of 64 iterations in one dispatch, and relu at (4, 64, 2, 256)
+/// within one block, ended in a corrupted state.
 fn iterations_per_dispatch(layout: Layout) -> u32 {
     match layout {
         Layout::PerInvocation => 1024,
@@ -264,12 +266,33 @@ pub struct StateKernel {
     /// Blocks of `check_every` iterations per dispatch: bounds each submit, so
     /// OS watchdogs stay quiet and progress can be shown.
     blocks_per_dispatch: u32,
+    /// Iterations per dispatch, at most, for workgroup kernels, which may stop
+    /// inside a block.
+    steps_per_dispatch: u32,
 }
 
 impl StateKernel {
     pub fn new(ctx: &GpuContext, plan: &KernelPlan, rule: &StopRule) -> Result<Self> {
         let check_every = rule.check_every;
+        let blocks_per_dispatch = (iterations_per_dispatch(plan.layout) / check_every).max(1);
+        let mut steps = u64::from(blocks_per_dispatch) * u64::from(check_every);
+        if let (Some(trips), false) = (plan.loop_trips, is_hardware(&ctx.info)) {
+            // Half the limit: the trips are counted from the WGSL, and the
+            // driver's compiler may add loops of its own.
+            let budget = crate::shaders::LLVMPIPE_LOOP_LIMIT / 2;
+            steps =
+                crate::shaders::workgroup_steps_per_dispatch(&trips, check_every, steps, budget);
+            if steps == 0 {
+                return Err(Error::Gpu(format!(
+                    "one iteration of this model runs up to {} loop iterations per invocation, more than {} leaves a dispatch (it ends every loop once {} have run, all loops together, and stepsweep keeps within half of that); use --backend cpu or a hardware GPU",
+                    trips.per_step + trips.per_block,
+                    describe(&ctx.info),
+                    crate::shaders::LLVMPIPE_LOOP_LIMIT
+                )));
+            }
+        }
         Ok(StateKernel {
+            steps_per_dispatch: steps.min(u64::from(u32::MAX)) as u32,
             check_every,
             max_iters: rule.max_iters,
             pipeline: ctx.pipeline(&plan.source, plan.entry)?,
@@ -278,7 +301,7 @@ impl StateKernel {
             workgroup_size: plan.workgroup_size,
             constants: plan.constants.clone(),
             scratch_per_trajectory: plan.scratch_per_trajectory,
-            blocks_per_dispatch: (iterations_per_dispatch(plan.layout) / check_every).max(1),
+            blocks_per_dispatch,
         })
     }
 
@@ -324,7 +347,7 @@ impl StateKernel {
             blocks: self.blocks_per_dispatch,
             count: count as u32,
             stride: count as u32,
-            pad: 0,
+            steps: self.steps_per_dispatch,
         };
         let params_buf = ctx
             .device

@@ -225,18 +225,6 @@ impl Model {
         }
     }
 
-    /// Why this model's GPU kernel must not run yet, if it must not: the relu
-    /// kernel matches the CPU bit for bit at small sizes but not at every size
-    /// the model allows, and a sweep must not silently depend on which.
-    pub fn gpu_held_back(&self) -> Option<&'static str> {
-        match self {
-            Model::Relu(_) => Some(
-                "the relu GPU kernel does not yet match the CPU at every size (it differs at (n, h, m, N) = (4, 64, 2, 256) on lavapipe), so relu runs on the CPU for now",
-            ),
-            _ => None,
-        }
-    }
-
     /// The largest step size at which any trajectory can converge, where the theory gives one.
     pub fn step_size_max(&self) -> Option<f64> {
         match self {

@@ -5,6 +5,7 @@
 //! the constants buffer otherwise. The sum over samples is split into the
 //! model's `Shape::slices` partial sums, whatever the device.
 
+use super::{loop_trips, strided, workgroup_storage, workgroup_trips};
 use super::{stop_header, DeviceLimits, KernelPlan, Layout, CONSTANTS_BINDING};
 use super::{COMMON, DESCEND_WORKGROUP, DRIVER_WORKGROUP_BYTES, STATE, STOPPING};
 use crate::models::Relu;
@@ -19,6 +20,29 @@ const MAX_TILE: usize = 64;
 fn region_len(r: &Relu, tile: usize) -> usize {
     let s = &r.shape;
     s.dim() + s.slices * s.dim() + tile * (2 * s.h + s.m)
+}
+
+/// Loop trips of `model_gradient` in `relu.wgsl` with `lanes` lanes and tiles
+/// of `tile` samples (see `LoopTrips`).
+fn gradient_trips(r: &Relu, tile: usize, lanes: u32) -> u64 {
+    let s = &r.shape;
+    let (n, h, m) = (s.n as u64, s.h as u64, s.m as u64);
+    let partials = s.slices * s.dim();
+    let per_slice = loop_trips(tile.div_ceil(s.slices) as u64, 0);
+    let per_tile = loop_trips(strided(tile * s.h, lanes), loop_trips(n, 0))
+        + loop_trips(strided(tile * s.m, lanes), loop_trips(h, 0))
+        + loop_trips(strided(tile * s.h, lanes), loop_trips(m, 0))
+        // Both sides of the branch on W or V entries.
+        + loop_trips(strided(partials, lanes), 2 * per_slice);
+    let mut tree = 1;
+    let mut half = s.slices / 2;
+    while half >= 1 {
+        tree += 1 + loop_trips(strided(half * s.dim(), lanes), 0);
+        half /= 2;
+    }
+    loop_trips(strided(partials, lanes), 0)
+        + loop_trips(s.samples.div_ceil(tile) as u64, per_tile)
+        + tree
 }
 
 pub fn relu_kernel(r: &Relu, rule: &StopRule, limits: DeviceLimits) -> KernelPlan {
@@ -81,28 +105,13 @@ pub fn relu_kernel(r: &Relu, rule: &StopRule, limits: DeviceLimits) -> KernelPla
              fn y_at(i: u32, j: u32) -> f32 {{ return model_constants[{y_c}u + i * M + j]; }}\n"
         )
     };
-    let (storage, sync, base) = if in_workgroup {
-        (
-            "var<workgroup> region: array<f32, REGION_LEN>;\n",
-            "workgroupBarrier();",
-            "",
-        )
-    } else {
-        (
-            "@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;\n\
-             var<private> region_base: u32;\n",
-            "storageBarrier(); workgroupBarrier();",
-            "region_base = t * REGION_LEN;",
-        )
-    };
+    let (storage, scratch_len) = workgroup_storage(in_workgroup, len, rule);
     let mut source = [
         stop_header(rule, lanes),
         offsets,
         CONSTANTS_BINDING.to_string(),
-        storage.to_string(),
+        storage,
         samples,
-        format!("fn sync() {{ {sync} }}\n"),
-        format!("fn set_region_base(t: u32) {{ {base} }}\n"),
         format!(
             "fn fingerprint_weight(i: u32) -> f32 {{\n    return model_constants[{fingerprint_offset}u + i];\n}}\n"
         ),
@@ -123,6 +132,17 @@ pub fn relu_kernel(r: &Relu, rule: &StopRule, limits: DeviceLimits) -> KernelPla
         layout: Layout::PerWorkgroup,
         workgroup_size: lanes,
         constants: constants.iter().map(|&v| v as f32).collect(),
-        scratch_per_trajectory: if in_workgroup { 0 } else { len },
+        scratch_per_trajectory: scratch_len,
+        loop_trips: Some(workgroup_trips(
+            gradient_trips(r, tile, lanes),
+            if samples_in_workgroup {
+                loop_trips(strided(samples_len, lanes), 0)
+            } else {
+                0
+            },
+            dim,
+            lanes,
+            rule,
+        )),
     }
 }
