@@ -189,6 +189,13 @@ pub fn run(
                         times.push(report.seconds);
                         last = Some(report);
                     }
+                    // A workload the GPU cannot run (over the adapter's
+                    // limits, refused by a driver) is left out, saying why,
+                    // so the other rows still come.
+                    Err(e) if backend == BackendChoice::Gpu => {
+                        progress(&format!("{} is not run on the GPU: {e}", work.id));
+                        break;
+                    }
                     Err(e) => return Err(e),
                 }
             }

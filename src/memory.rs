@@ -73,16 +73,21 @@ pub fn bytes_per_trajectory(dim: usize, trajectories_csv: bool) -> u64 {
     }
 }
 
+/// Chunks held at once: one being drawn, one running, one being tallied and
+/// written (see `sweep::drive`).
+pub const CHUNKS_IN_FLIGHT: u64 = 3;
+
 /// The largest chunk that fits the memory budget.
 pub fn max_chunk(dim: usize, trajectories_csv: bool) -> u64 {
-    (budget_bytes() / bytes_per_trajectory(dim, trajectories_csv)).max(1)
+    (budget_bytes() / (CHUNKS_IN_FLIGHT * bytes_per_trajectory(dim, trajectories_csv))).max(1)
 }
 
 /// Refuses an explicit chunk size that would not fit in memory.
 pub fn check_chunk(chunk: u64, dim: usize, trajectories_csv: bool) -> Result<()> {
     let fits = max_chunk(dim, trajectories_csv);
     if chunk > fits {
-        let need = u128::from(chunk) * u128::from(bytes_per_trajectory(dim, trajectories_csv));
+        let need = u128::from(chunk)
+            * u128::from(CHUNKS_IN_FLIGHT * bytes_per_trajectory(dim, trajectories_csv));
         return Err(Error::spec(format!(
             "--chunk-size {chunk} needs about {} of memory but {} is available; give at most {fits}, or leave --chunk-size out to have the sweep chunked to fit",
             gib(need),

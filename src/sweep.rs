@@ -13,7 +13,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::aggregate::CellStats;
-use crate::backend::{self, Engine};
+use crate::backend::{self, ChunkResult, Engine};
 use crate::error::{Error, Result};
 use crate::grid::Sweep;
 use crate::journal::{self, Checkpoint, Identity, JournalHeader, OutputDir, Start};
@@ -105,8 +105,14 @@ fn prepare(sweep: Sweep, quiet: bool) -> Result<Prepared> {
 /// Runs ids `tally.next_id..ids.end` in chunks of `chunk`, folding them into `tally` and writing their rows to
 /// `rows`; `checkpoint` runs after every chunk. Returns false when `stop`
 /// ended it early.
+///
+/// Three stages overlap, each on its own thread and each taking chunks in
+/// order: the next chunk's inputs are drawn while this chunk runs on the
+/// backend, and the previous chunk is assessed, tallied, written and
+/// journaled meanwhile. So at most three chunks are in memory, and the device
+/// never waits for the host's bookkeeping.
 #[allow(clippy::too_many_arguments)]
-fn drive<W: Write>(
+fn drive<W: Write + Send>(
     p: &Prepared,
     ids: Range<u64>,
     chunk: u64,
@@ -114,55 +120,105 @@ fn drive<W: Write>(
     mut rows: Option<&mut W>,
     quiet: bool,
     stop: Option<&AtomicBool>,
-    mut checkpoint: impl FnMut(&mut Checkpoint, Option<&mut W>) -> Result<()>,
+    mut checkpoint: impl FnMut(&mut Checkpoint, Option<&mut W>) -> Result<()> + Send,
 ) -> Result<bool> {
     let sweep = &p.sweep;
-    let mut progress = Progress::new(ids.end - ids.start, quiet);
+    let progress = std::sync::Mutex::new(Progress::new(ids.end - ids.start, quiet));
     let started = Instant::now();
     let seconds_before = tally.seconds;
+    let stopped = || stop.is_some_and(|s| s.load(Ordering::SeqCst));
     // Counted from next_id, which is a chunk boundary unless a resumed run's
     // backend takes smaller chunks; either way no id runs twice.
-    for range in sweep.chunks(tally.next_id..ids.end, chunk) {
-        if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
-            progress.finish();
-            return Ok(false);
+    let ranges = sweep.chunks(tally.next_id..ids.end, chunk);
+    let (to_run, runnable) = std::sync::mpsc::sync_channel(1);
+    let (to_post, postable) = std::sync::mpsc::sync_channel::<(Range<u64>, ChunkResult)>(1);
+    let (ran, posted) = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for range in ranges {
+                if stopped() {
+                    break;
+                }
+                let inputs = p.engine.prepare(sweep, range.clone());
+                if to_run.send((range, inputs)).is_err() {
+                    break;
+                }
+            }
+        });
+        let progress = &progress;
+        let tally = &mut *tally;
+        let poster = scope.spawn(move || -> Result<()> {
+            for (range, result) in postable {
+                let base = range.start;
+                let want_all = rows.is_some();
+                let assessments: Vec<Option<Assessment>> = result
+                    .ends
+                    .par_iter()
+                    .zip(result.theta.par_chunks(result.dim))
+                    .enumerate()
+                    .map(|(i, (end, theta))| {
+                        let id = base + i as u64;
+                        let finite = theta.iter().all(|t| t.is_finite());
+                        ((end.outcome == Outcome::Converged || want_all) && finite).then(|| {
+                            sweep
+                                .cell_of(id)
+                                .model
+                                .assess(theta, sweep.replicate_of(id))
+                        })
+                    })
+                    .collect();
+                for (i, (end, a)) in result.ends.iter().zip(&assessments).enumerate() {
+                    let cell = sweep.cell_of(base + i as u64);
+                    tally.trajectory_steps += end.iterations;
+                    tally.cells[cell.index].add(end, a.as_ref(), cell.model.bound(cell.step_size));
+                }
+                if let Some(w) = rows.as_deref_mut() {
+                    trajectories::write_rows(w, sweep, base, &result, &assessments)?;
+                }
+                tally.next_id = range.end;
+                tally.seconds = seconds_before + started.elapsed().as_secs_f64();
+                checkpoint(tally, rows.as_deref_mut())?;
+                progress
+                    .lock()
+                    .expect("progress")
+                    .set(range.end - ids.start);
+            }
+            Ok(())
+        });
+        let mut ran = Ok(());
+        for (range, inputs) in runnable {
+            // A stop leaves the chunks drawn but not yet run.
+            if stopped() {
+                break;
+            }
+            let base = range.start;
+            let result = p
+                .engine
+                .run_prepared(sweep, &p.rule, range.clone(), inputs, |done| {
+                    progress
+                        .lock()
+                        .expect("progress")
+                        .set(base + done - ids.start)
+                });
+            match result {
+                Ok(result) => {
+                    // The poster has stopped on an error, which its join reports.
+                    if to_post.send((range, result)).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    ran = Err(e);
+                    break;
+                }
+            }
         }
-        let base = range.start;
-        let result = p.engine.run(sweep, &p.rule, range.clone(), |done| {
-            progress.set(base + done - ids.start)
-        })?;
-        let want_all = rows.is_some();
-        let assessments: Vec<Option<Assessment>> = result
-            .ends
-            .par_iter()
-            .zip(result.theta.par_chunks(result.dim))
-            .enumerate()
-            .map(|(i, (end, theta))| {
-                let id = base + i as u64;
-                let finite = theta.iter().all(|t| t.is_finite());
-                ((end.outcome == Outcome::Converged || want_all) && finite).then(|| {
-                    sweep
-                        .cell_of(id)
-                        .model
-                        .assess(theta, sweep.replicate_of(id))
-                })
-            })
-            .collect();
-        for (i, (end, a)) in result.ends.iter().zip(&assessments).enumerate() {
-            let cell = sweep.cell_of(base + i as u64);
-            tally.trajectory_steps += end.iterations;
-            tally.cells[cell.index].add(end, a.as_ref(), cell.model.bound(cell.step_size));
-        }
-        if let Some(w) = rows.as_deref_mut() {
-            trajectories::write_rows(w, sweep, base, &result, &assessments)?;
-        }
-        tally.next_id = range.end;
-        tally.seconds = seconds_before + started.elapsed().as_secs_f64();
-        checkpoint(tally, rows.as_deref_mut())?;
-        progress.set(range.end - ids.start);
-    }
-    progress.finish();
-    Ok(true)
+        drop(to_post);
+        (ran, poster.join().expect("the post-processing thread"))
+    });
+    progress.lock().expect("progress").finish();
+    ran?;
+    posted?;
+    Ok(tally.next_id == ids.end)
 }
 
 fn blank_tally(sweep: &Sweep, ids: &Range<u64>) -> Checkpoint {
@@ -199,7 +255,7 @@ pub fn execute(
     spec: Spec,
     name: &str,
     opts: &RunOptions,
-    mut trajectories: Option<&mut dyn Write>,
+    mut trajectories: Option<&mut (dyn Write + Send)>,
 ) -> Result<SweepReport> {
     let p = prepare(Sweep::new(spec)?, opts.quiet)?;
     let chunk = opts

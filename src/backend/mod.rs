@@ -24,6 +24,18 @@ pub struct ChunkResult {
     pub dim: usize,
 }
 
+/// A chunk's inputs, drawn on the host ahead of its run, so that the next
+/// chunk's draws overlap this chunk's run. The CPU backend draws inside its
+/// packs instead.
+pub enum ChunkInputs {
+    Cpu,
+    Gpu {
+        /// Initial parameters, ids × dim.
+        theta: Vec<f32>,
+        step_size: Vec<f32>,
+    },
+}
+
 /// Picks the backend. `auto` takes a hardware GPU when one exists and otherwise
 /// the CPU, and says so; `gpu` takes any adapter, lavapipe included.
 pub fn select(
@@ -152,6 +164,31 @@ impl Engine {
         }
     }
 
+    /// Draws a chunk's inputs (every core; the GPU's only).
+    pub fn prepare(&self, sweep: &Sweep, ids: Range<u64>) -> ChunkInputs {
+        use rayon::prelude::*;
+        match self {
+            Engine::Gpu { .. } => {
+                let dim = sweep.cell_of(ids.start).model.dim();
+                let n = (ids.end - ids.start) as usize;
+                let mut theta = vec![0.0f32; n * dim];
+                theta.par_chunks_mut(dim).enumerate().for_each_init(
+                    || vec![0.0f64; dim],
+                    |start, (i, slot)| {
+                        sweep.initial(ids.start + i as u64, start);
+                        for (s, &v) in slot.iter_mut().zip(start.iter()) {
+                            *s = v as f32;
+                        }
+                    },
+                );
+                let step_size = ids.map(|id| sweep.cell_of(id).step_size as f32).collect();
+                ChunkInputs::Gpu { theta, step_size }
+            }
+            _ => ChunkInputs::Cpu,
+        }
+    }
+
+    /// Runs a chunk to its end.
     pub fn run(
         &self,
         sweep: &Sweep,
@@ -159,17 +196,36 @@ impl Engine {
         ids: Range<u64>,
         progress: impl FnMut(u64),
     ) -> Result<ChunkResult> {
+        let inputs = self.prepare(sweep, ids.clone());
+        self.run_prepared(sweep, rule, ids, inputs, progress)
+    }
+
+    /// Runs a chunk whose inputs `prepare` drew.
+    pub fn run_prepared(
+        &self,
+        sweep: &Sweep,
+        rule: &StopRule,
+        ids: Range<u64>,
+        inputs: ChunkInputs,
+        progress: impl FnMut(u64),
+    ) -> Result<ChunkResult> {
         let dim = sweep.cell_of(ids.start).model.dim();
-        match self {
-            Engine::CpuF64 { constants } => {
+        match (self, inputs) {
+            (Engine::CpuF64 { constants }, _) => {
                 let (ends, theta) = cpu::run_chunk(sweep, constants, rule, ids);
                 Ok(ChunkResult { ends, theta, dim })
             }
-            Engine::CpuF32 { constants } => {
+            (Engine::CpuF32 { constants }, _) => {
                 let (ends, theta) = cpu::run_chunk(sweep, constants, rule, ids);
                 Ok(ChunkResult { ends, theta, dim })
             }
-            Engine::Gpu { ctx, kernels, .. } => {
+            (
+                Engine::Gpu { ctx, kernels, .. },
+                ChunkInputs::Gpu {
+                    mut theta,
+                    step_size,
+                },
+            ) => {
                 let plan =
                     shaders::kernel(&sweep.cell_of(ids.start).model, rule, ctx.device_limits());
                 let kernel = {
@@ -187,23 +243,15 @@ impl Engine {
                         }
                     }
                 };
-                let n = (ids.end - ids.start) as usize;
-                let mut theta = vec![0.0f32; n * dim];
-                let mut start = vec![0.0f64; dim];
-                let mut steps = Vec::with_capacity(n);
-                for (id, slot) in ids.clone().zip(theta.chunks_mut(dim)) {
-                    sweep.initial(id, &mut start);
-                    for (s, &v) in slot.iter_mut().zip(&start) {
-                        *s = v as f32;
-                    }
-                    steps.push(sweep.cell_of(id).step_size as f32);
-                }
-                let ends = kernel.run(ctx, &mut theta, &steps, progress)?;
+                let ends = kernel.run(ctx, &mut theta, &step_size, progress)?;
                 Ok(ChunkResult {
                     ends,
                     theta: theta.into_iter().map(f64::from).collect(),
                     dim,
                 })
+            }
+            (Engine::Gpu { .. }, ChunkInputs::Cpu) => {
+                unreachable!("a GPU chunk is prepared by the GPU engine")
             }
         }
     }
