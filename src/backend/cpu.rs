@@ -9,7 +9,8 @@ use rayon::prelude::*;
 
 use crate::grid::Sweep;
 use crate::lanes::{descend_lanes, LaneScratch, PackGradient};
-use crate::models::Model;
+use crate::models::{self, Model};
+use crate::real::Arith;
 use crate::real::{Pack, Real};
 use crate::stopping::{fingerprint_weights, Outcome, StopRule, TrajectoryEnd};
 
@@ -104,16 +105,86 @@ fn run_chunk_on<R: Real>(
 ) -> (Vec<TrajectoryEnd>, Vec<f64>) {
     // A chunk runs one model, with one set of constants (see `Sweep::chunks`).
     let (isa, lanes) = engine(&sweep.cell_of(ids.start).model, available);
-    match lanes {
-        16 => run_chunk_lanes::<R, 16>(isa, sweep, constants, rule, ids),
-        32 => run_chunk_lanes::<R, 32>(isa, sweep, constants, rule, ids),
-        64 => run_chunk_lanes::<R, 64>(isa, sweep, constants, rule, ids),
-        128 => run_chunk_lanes::<R, 128>(isa, sweep, constants, rule, ids),
-        n => unreachable!("no engine of {n} lanes"),
+    let model = &sweep.cell_of(ids.start).model;
+    // Only the engines `engine` picks are compiled, each for one model.
+    match (model, lanes) {
+        (Model::Poly(_), 128) => run_chunk_lanes::<R, 128, Poly>(isa, sweep, constants, rule, ids),
+        (Model::Poly(_), 64) => run_chunk_lanes::<R, 64, Poly>(isa, sweep, constants, rule, ids),
+        (Model::ScalarDeep(_), 32) => {
+            run_chunk_lanes::<R, 32, ScalarDeep>(isa, sweep, constants, rule, ids)
+        }
+        (Model::DeepLinear(_), 32) => {
+            run_chunk_lanes::<R, 32, DeepLinear>(isa, sweep, constants, rule, ids)
+        }
+        (Model::Relu(_), 16) => run_chunk_lanes::<R, 16, Relu>(isa, sweep, constants, rule, ids),
+        (_, n) => unreachable!("no engine of {n} lanes for this model"),
     }
 }
 
-fn run_chunk_lanes<R: Real, const N: usize>(
+/// One model's gradient, for an engine compiled for that model alone.
+pub trait Kernel: Send + Sync {
+    fn gradient<A: Arith>(
+        model: &Model,
+        constants: &[A],
+        theta: &[A],
+        grad: &mut [A],
+        work: &mut [A],
+    );
+}
+
+/// The kernels of the four models (`Model::gradient`, one arm each).
+pub enum Poly {}
+pub enum ScalarDeep {}
+pub enum DeepLinear {}
+pub enum Relu {}
+
+impl Kernel for Poly {
+    #[inline(always)]
+    fn gradient<A: Arith>(_: &Model, constants: &[A], theta: &[A], grad: &mut [A], _: &mut [A]) {
+        grad[0] = models::poly::derivative(constants, theta[0]);
+    }
+}
+
+impl Kernel for ScalarDeep {
+    #[inline(always)]
+    fn gradient<A: Arith>(_: &Model, constants: &[A], theta: &[A], grad: &mut [A], work: &mut [A]) {
+        models::scalar_deep::gradient(constants[0], theta, grad, work);
+    }
+}
+
+impl Kernel for DeepLinear {
+    #[inline(always)]
+    fn gradient<A: Arith>(
+        model: &Model,
+        constants: &[A],
+        theta: &[A],
+        grad: &mut [A],
+        work: &mut [A],
+    ) {
+        let Model::DeepLinear(d) = model else {
+            unreachable!("the deep-linear engine runs deep-linear")
+        };
+        models::deep_linear::gradient(d.layers, d.size, constants, theta, grad, work);
+    }
+}
+
+impl Kernel for Relu {
+    #[inline(always)]
+    fn gradient<A: Arith>(
+        model: &Model,
+        constants: &[A],
+        theta: &[A],
+        grad: &mut [A],
+        work: &mut [A],
+    ) {
+        let Model::Relu(r) = model else {
+            unreachable!("the relu engine runs relu")
+        };
+        models::relu::gradient(&r.shape, constants, theta, grad, work);
+    }
+}
+
+fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
     isa: Isa,
     sweep: &Sweep,
     constants: &[Vec<R>],
@@ -165,7 +236,7 @@ fn run_chunk_lanes<R: Real, const N: usize>(
                         }
                         *step = R::of(sweep.cell_of(id).step_size);
                     }
-                    let pack_ends = run_pack(
+                    let pack_ends = run_pack::<R, N, K>(
                         isa,
                         model,
                         &consts,
@@ -196,7 +267,7 @@ fn run_chunk_lanes<R: Real, const N: usize>(
 /// same bits. (Written out because the `multiversion` crate's safe wrapper
 /// moves the body into a closure that does not get the target features.)
 #[allow(clippy::too_many_arguments)]
-pub fn run_pack<R: Real, const N: usize>(
+pub fn run_pack<R: Real, const N: usize, K: Kernel>(
     isa: Isa,
     model: &Model,
     constants: &[Pack<R, N>],
@@ -213,7 +284,7 @@ pub fn run_pack<R: Real, const N: usize>(
             // SAFETY: the processor has every feature the copy is compiled for.
             Isa::Avx512 if have == Isa::Avx512 => {
                 return unsafe {
-                    simd::run_pack_avx512(
+                    simd::run_pack_avx512::<R, N, K>(
                         model, constants, theta, step_size, rule, weights, scratch,
                     )
                 }
@@ -221,18 +292,20 @@ pub fn run_pack<R: Real, const N: usize>(
             // SAFETY: as above.
             Isa::Avx2 | Isa::Avx512 if have != Isa::Baseline => {
                 return unsafe {
-                    simd::run_pack_avx2(model, constants, theta, step_size, rule, weights, scratch)
+                    simd::run_pack_avx2::<R, N, K>(
+                        model, constants, theta, step_size, rule, weights, scratch,
+                    )
                 }
             }
             _ => {}
         }
     }
     let _ = isa;
-    run_pack_inline(model, constants, theta, step_size, rule, weights, scratch)
+    run_pack_inline::<R, N, K>(model, constants, theta, step_size, rule, weights, scratch)
 }
 
 #[inline(always)]
-fn run_pack_inline<R: Real, const N: usize>(
+fn run_pack_inline<R: Real, const N: usize, K: Kernel>(
     model: &Model,
     constants: &[Pack<R, N>],
     theta: &mut [Pack<R, N>],
@@ -247,16 +320,21 @@ fn run_pack_inline<R: Real, const N: usize>(
         rule,
         weights,
         scratch,
-        ModelGradient { model, constants },
+        ModelGradient::<R, N, K> {
+            model,
+            constants,
+            kernel: std::marker::PhantomData,
+        },
     )
 }
 
-struct ModelGradient<'a, R, const N: usize> {
+struct ModelGradient<'a, R, const N: usize, K> {
     model: &'a Model,
     constants: &'a [Pack<R, N>],
+    kernel: std::marker::PhantomData<K>,
 }
 
-impl<R: Real, const N: usize> PackGradient<R, N> for ModelGradient<'_, R, N> {
+impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for ModelGradient<'_, R, N, K> {
     #[inline(always)]
     fn write(
         &mut self,
@@ -264,7 +342,7 @@ impl<R: Real, const N: usize> PackGradient<R, N> for ModelGradient<'_, R, N> {
         gradient: &mut [Pack<R, N>],
         work: &mut [Pack<R, N>],
     ) {
-        self.model.gradient(self.constants, theta, gradient, work)
+        K::gradient(self.model, self.constants, theta, gradient, work)
     }
 }
 
@@ -273,7 +351,7 @@ mod simd {
     use super::*;
 
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2")]
-    pub unsafe fn run_pack_avx512<R: Real, const N: usize>(
+    pub unsafe fn run_pack_avx512<R: Real, const N: usize, K: Kernel>(
         model: &Model,
         constants: &[Pack<R, N>],
         theta: &mut [Pack<R, N>],
@@ -282,11 +360,11 @@ mod simd {
         weights: &[Pack<R, N>],
         scratch: &mut LaneScratch<R, N>,
     ) -> [TrajectoryEnd; N] {
-        run_pack_inline(model, constants, theta, step_size, rule, weights, scratch)
+        run_pack_inline::<R, N, K>(model, constants, theta, step_size, rule, weights, scratch)
     }
 
     #[target_feature(enable = "avx2")]
-    pub unsafe fn run_pack_avx2<R: Real, const N: usize>(
+    pub unsafe fn run_pack_avx2<R: Real, const N: usize, K: Kernel>(
         model: &Model,
         constants: &[Pack<R, N>],
         theta: &mut [Pack<R, N>],
@@ -295,7 +373,7 @@ mod simd {
         weights: &[Pack<R, N>],
         scratch: &mut LaneScratch<R, N>,
     ) -> [TrajectoryEnd; N] {
-        run_pack_inline(model, constants, theta, step_size, rule, weights, scratch)
+        run_pack_inline::<R, N, K>(model, constants, theta, step_size, rule, weights, scratch)
     }
 }
 
