@@ -6,9 +6,16 @@
 // i·stride + t) so that neighbouring invocations read neighbouring words.
 // Invocations map to trajectories through `index`, which the host compacts to
 // the running trajectories once most have finished. Each
-// dispatch advances every running trajectory by up to `params.blocks` blocks
-// of CHECK_EVERY iterations, classifies it after each block, and counts the
+// dispatch advances every running trajectory by up to `params.steps`
+// iterations, classifies it after each block of CHECK_EVERY, and counts the
 // trajectories still running in `active_count`.
+//
+// A dispatch may stop inside a block (on a CPU adapter, where the host bounds
+// the steps of a dispatch by llvmpipe's loop limit: see `steps_per_dispatch`
+// in src/shaders.rs): blocks still start at multiples of CHECK_EVERY, as on
+// the CPU, and the fingerprint ring waits in the trajectory's RING floats of
+// `scratch` between such dispatches. A dispatch of whole blocks never touches
+// `scratch`.
 
 // s = Σ rᵢθᵢ, in the order of `strided_sum` in src/stopping.rs. Up to PARTS
 // parameters that order is the plain one (each part holds one term, and
@@ -67,29 +74,49 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var k = iterations[t];
     var g: array<f32, DIM>;
     var hist: array<f32, RING>;
+    if (k % CHECK_EVERY != 0u) {
+        // The previous dispatch stopped inside this block.
+        for (var i = 0u; i < RING; i++) {
+            hist[i] = scratch[t * RING + i];
+        }
+    }
+    // The iteration this dispatch stops at, at the latest (params.steps ≥ 1).
+    let last = k + min(params.steps, MAX_ITERS - k);
     var verdict = vec2<u32>(RUNNING, 0u);
-    for (var b = 0u; b < params.blocks; b++) {
-        let block = min(CHECK_EVERY, MAX_ITERS - k);
-        hist[k & RING_MASK] = fingerprint(&w);
-        for (var n = 0u; n < block; n++) {
+    loop {
+        let first = k - k % CHECK_EVERY;
+        let block = min(CHECK_EVERY, MAX_ITERS - first);
+        let end = first + block;
+        if (k == first) {
+            hist[k & RING_MASK] = fingerprint(&w);
+        }
+        let stop = min(end, last);
+        for (; k < stop; k += 1u) {
             gradient(&w, &g);
             for (var i = 0u; i < DIM; i++) {
                 w[i] = w[i] - delta * g[i];
             }
-            k += 1u;
-            hist[k & RING_MASK] = fingerprint(&w);
+            hist[(k + 1u) & RING_MASK] = fingerprint(&w);
         }
-        if (!EARLY_EXIT && k < MAX_ITERS) {
-            continue;
+        if (k < end) {
+            // This dispatch's steps are spent inside the block.
+            for (var i = 0u; i < RING; i++) {
+                scratch[t * RING + i] = hist[i];
+            }
+            break;
         }
-        let depth = min(block + 1u, RING);
-        var out_of_bounds = false;
-        for (var i = 0u; i < DIM; i++) {
-            out_of_bounds = out_of_bounds || beyond_cap(w[i]);
+        if (EARLY_EXIT || k >= MAX_ITERS) {
+            var out_of_bounds = false;
+            for (var i = 0u; i < DIM; i++) {
+                out_of_bounds = out_of_bounds || beyond_cap(w[i]);
+            }
+            gradient(&w, &g);
+            verdict = classify(&hist, k, min(block + 1u, RING), out_of_bounds, sqrt(squared_norm(&g)));
+            if (verdict.x != RUNNING) {
+                break;
+            }
         }
-        gradient(&w, &g);
-        verdict = classify(&hist, k, depth, out_of_bounds, sqrt(squared_norm(&g)));
-        if (verdict.x != RUNNING) {
+        if (k >= last) {
             break;
         }
     }

@@ -15,7 +15,7 @@
 // CHECK_EVERY, as on the CPU, and the fingerprint ring waits in the
 // trajectory's slice of `scratch` (at HISTORY_OFF of SCRATCH_LEN floats)
 // between dispatches. The host bounds the steps where the driver bounds the
-// loop iterations of one dispatch (see `workgroup_steps_per_dispatch` in
+// loop iterations of one dispatch (see `steps_per_dispatch` in
 // src/shaders.rs).
 
 // (status or verdict code, iteration, period, unused), shared by the lanes.

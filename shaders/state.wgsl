@@ -2,14 +2,13 @@
 // (`StateKernel` in src/backend/gpu.rs). Bindings 6 (model constants) and 7
 // (per-trajectory scratch) are declared by the kernels that use them.
 struct Params {
-    // Blocks of CHECK_EVERY iterations per dispatch (one invocation per trajectory).
-    blocks: u32,
+    // Iterations per dispatch, at most (≥ 1; kernels may stop inside a block).
+    steps: u32,
     // Running trajectories listed in `index` (after compaction, fewer than stride).
     count: u32,
     // Trajectories in the chunk: the structure-of-arrays stride.
     stride: u32,
-    // Iterations per dispatch, at most (one workgroup per trajectory).
-    steps: u32,
+    pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -88,9 +88,9 @@ pub struct KernelPlan {
     pub constants: Vec<f32>,
     /// Floats of read-write scratch per trajectory bound at binding 7 (0: none).
     pub scratch_per_trajectory: usize,
-    /// For workgroup kernels, how many loop iterations one dispatch runs (see
-    /// `LLVMPIPE_LOOP_LIMIT`); None for kernels of one invocation per trajectory.
-    pub loop_trips: Option<LoopTrips>,
+    /// How many loop iterations one invocation runs in a dispatch (see
+    /// `LLVMPIPE_LOOP_LIMIT`).
+    pub loop_trips: LoopTrips,
 }
 
 /// Mesa's llvmpipe, the driver under lavapipe, counts the loop iterations of a
@@ -100,18 +100,19 @@ pub struct KernelPlan {
 /// lp_exec_endloop; Mesa 22.3). A kernel that runs past it computes garbage
 /// without an error: relu at (n, h, m, N) = (4, 64, 2, 256) did so at the
 /// 49th step of a dispatch, and the deep-linear corruptions seen before (several
-/// blocks per dispatch) fit the same count. On such an adapter the host
-/// bounds the steps of a dispatch by `workgroup_steps_per_dispatch`.
+/// blocks per dispatch) fit the same count; so did scalar-deep at L = 64 (about
+/// 330 a step) in the per-invocation kernel's 1024 steps per dispatch. On such
+/// an adapter the host bounds the steps of a dispatch by `steps_per_dispatch`.
 pub const LLVMPIPE_LOOP_LIMIT: u64 = 65535;
 
-/// Upper bounds on the loop trips of one invocation of a workgroup kernel, as
+/// Upper bounds on the loop trips of one invocation of a kernel, as
 /// llvmpipe counts them: every pass through a loop's end, the last one that
 /// leaves the loop included, with every loop counted as written (the compiler
 /// may unroll some) and both sides of a branch taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoopTrips {
     /// Once per dispatch: loading and storing θ and the fingerprint ring,
-    /// the model's preparation.
+    /// the model's preparation (workgroup kernels).
     pub per_dispatch: u64,
     /// Once per block of CHECK_EVERY iterations that a dispatch touches: the
     /// first fingerprint and the check (a gradient, ‖g‖², the classification).
@@ -166,9 +167,36 @@ pub(crate) fn workgroup_trips(
     }
 }
 
-/// Iterations one dispatch of a workgroup kernel may run, at most `most`, so
-/// that its loop trips stay within `budget`; 0 when not even one fits.
-pub fn workgroup_steps_per_dispatch(
+/// The trips of `descend.wgsl` (one invocation per trajectory) around a
+/// model whose `gradient` costs `gradient` trips.
+fn invocation_trips(gradient: u64, dim: usize, rule: &StopRule) -> LoopTrips {
+    let parts = crate::stopping::PARTS;
+    // `fingerprint` and `squared_norm`: the plain loop up to PARTS parameters.
+    let sum = if dim <= parts {
+        loop_trips(dim as u64, 0)
+    } else {
+        loop_trips(parts as u64, loop_trips(dim.div_ceil(parts) as u64, 0))
+    };
+    let over_theta = loop_trips(dim as u64, 0);
+    let period = u64::from(rule.max_period);
+    let classify = loop_trips(period, loop_trips(period, 0));
+    let ring = loop_trips(rule.history_len() as u64, 0);
+    LoopTrips {
+        per_dispatch: 2 * over_theta + 2 * ring,
+        // The block loop, the first fingerprint, the step loop's exit and the
+        // check (bounds, a gradient, ‖g‖², the classification).
+        per_block: 2 + sum + over_theta + gradient + sum + classify,
+        per_step: 1 + gradient + over_theta + sum,
+    }
+}
+
+/// Iterations one dispatch may run, at most `most`, so that its loop trips
+/// stay within `budget`; 0 when not even one fits. A per-invocation kernel
+/// takes whole blocks when one fits, so that its fingerprint ring stays in
+/// registers; otherwise (and a workgroup kernel always) the dispatch may stop
+/// inside a block.
+pub fn steps_per_dispatch(
+    layout: Layout,
     trips: &LoopTrips,
     check_every: u32,
     most: u64,
@@ -178,6 +206,9 @@ pub fn workgroup_steps_per_dispatch(
     let mut steps = most.min(budget / trips.per_step.max(1));
     while steps > 0 && trips.dispatch(steps, check_every) > budget {
         steps -= 1;
+    }
+    if layout == Layout::PerInvocation && steps >= check_every {
+        steps -= steps % check_every;
     }
     steps
 }
@@ -207,11 +238,14 @@ impl DeviceLimits {
 const CONSTANTS_BINDING: &str =
     "@group(0) @binding(6) var<storage, read> model_constants: array<f32>;\n";
 
+/// A kernel of one invocation per trajectory around a model whose `gradient`
+/// costs `gradient_trips` loop trips.
 fn per_invocation(
     model_header: String,
     model_source: &str,
     dim: usize,
     rule: &StopRule,
+    gradient_trips: u64,
 ) -> KernelPlan {
     let weights: Vec<f64> = (0..dim).map(fingerprint_weight).collect();
     let source = [
@@ -219,6 +253,9 @@ fn per_invocation(
         format!("const DIM: u32 = {dim}u;\n"),
         f32_array("FINGERPRINT", &weights),
         "fn fingerprint_weight(i: u32) -> f32 {\n    return FINGERPRINT[i];\n}\n".to_string(),
+        // The fingerprint ring of a dispatch that stops inside a block, RING
+        // floats per trajectory.
+        "@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;\n".to_string(),
         model_header,
         COMMON.to_string(),
         STOPPING.to_string(),
@@ -233,8 +270,8 @@ fn per_invocation(
         layout: Layout::PerInvocation,
         workgroup_size: INVOCATION_WORKGROUP,
         constants: Vec::new(),
-        scratch_per_trajectory: 0,
-        loop_trips: None,
+        scratch_per_trajectory: rule.history_len(),
+        loop_trips: invocation_trips(gradient_trips, dim, rule),
     }
 }
 
@@ -243,9 +280,9 @@ fn per_invocation(
 /// (n, L) = (4, 4) the per-invocation kernel, whose workspace of 288 floats
 /// lives in private memory, corrupts its state after a few hundred steps (the
 /// driver's per-invocation stack, or, as a count of its loops suggests,
-/// llvmpipe's loop limit within a dispatch of 1024 iterations: see
-/// `LLVMPIPE_LOOP_LIMIT`), while the workgroup kernel matches the CPU bit for
-/// bit; so only the smallest sizes stay per invocation.
+/// llvmpipe's loop limit within a dispatch of 1024 iterations, which the host
+/// now keeps within: see `LLVMPIPE_LOOP_LIMIT`), while the workgroup kernel
+/// matches the CPU bit for bit; so only the smallest sizes stay per invocation.
 pub const DEEP_LINEAR_INVOCATION_MAX_DIM: usize = 8;
 
 fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> KernelPlan {
@@ -277,7 +314,10 @@ fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> 
                  for (var i = 0u; i < DIM; i++) {{ (*g)[i] = region[G_OFF + i]; }}\n\
              }}\n"
         );
-        let mut plan = per_invocation(header, DEEP_LINEAR, dim, rule);
+        // The copies in and out, and the gradient with one lane.
+        let trips = 2 * loop_trips(dim as u64, 0)
+            + deep_linear_gradient_trips(n, layers, d.covariance.is_some(), 1);
+        let mut plan = per_invocation(header, DEEP_LINEAR, dim, rule, trips);
         plan.constants = constants.iter().map(|&v| v as f32).collect();
         return plan;
     }
@@ -315,13 +355,13 @@ fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> 
         workgroup_size: lanes,
         constants: constants.iter().map(|&v| v as f32).collect(),
         scratch_per_trajectory: scratch_len,
-        loop_trips: Some(workgroup_trips(
+        loop_trips: workgroup_trips(
             deep_linear_gradient_trips(n, layers, d.covariance.is_some(), lanes),
             0,
             dim,
             lanes,
             rule,
-        )),
+        ),
     }
 }
 
@@ -386,12 +426,16 @@ pub fn kernel(model: &Model, rule: &StopRule, limits: DeviceLimits) -> KernelPla
             POLY,
             1,
             rule,
+            // Horner's rule over the derivative's coefficients.
+            loop_trips(p.derivative.len() as u64 - 1, 0),
         ),
         Model::ScalarDeep(s) => per_invocation(
             format!("const LAMBDA: f32 = {};\n", f32_literal(s.lambda)),
             SCALAR_DEEP,
             s.layers,
             rule,
+            // The prefix products, then the suffix products.
+            2 * loop_trips(s.layers as u64, 0),
         ),
         Model::DeepLinear(d) => deep_linear_kernel(d, rule, limits),
         Model::Relu(r) => relu::relu_kernel(r, rule, limits),
@@ -566,13 +610,16 @@ mod tests {
         // then takes fewer steps than a block. The notebook's size fits a
         // few steps per dispatch; the largest size not one.
         let steps = |plan: &KernelPlan| {
-            let trips = plan
-                .loop_trips
-                .expect("a workgroup kernel counts its loops");
-            workgroup_steps_per_dispatch(&trips, rule.check_every, 64, LLVMPIPE_LOOP_LIMIT / 2)
+            steps_per_dispatch(
+                plan.layout,
+                &plan.loop_trips,
+                rule.check_every,
+                64,
+                LLVMPIPE_LOOP_LIMIT / 2,
+            )
         };
         let measured = kernel(&relu(4, 64, 2, 256), &rule, lavapipe);
-        let trips = measured.loop_trips.unwrap();
+        let trips = measured.loop_trips;
         assert!(trips.per_step * 49 > LLVMPIPE_LOOP_LIMIT, "{trips:?}");
         assert!((1..64).contains(&steps(&measured)), "{}", steps(&measured));
         assert!(steps(&small) >= 1);
@@ -587,10 +634,63 @@ mod tests {
             per_step: 500,
         };
         // 100 + (s/64 + 2)·1000 + 500·s ≤ 10 000 for s ≤ 15.
-        assert_eq!(workgroup_steps_per_dispatch(&trips, 64, 64, 10_000), 15);
-        assert_eq!(workgroup_steps_per_dispatch(&trips, 64, 8, 10_000), 8);
-        assert_eq!(workgroup_steps_per_dispatch(&trips, 64, 64, 2_000), 0);
+        let steps = |layout, check_every, most, budget| {
+            steps_per_dispatch(layout, &trips, check_every, most, budget)
+        };
+        assert_eq!(steps(Layout::PerWorkgroup, 64, 64, 10_000), 15);
+        assert_eq!(steps(Layout::PerWorkgroup, 64, 8, 10_000), 8);
+        assert_eq!(steps(Layout::PerWorkgroup, 64, 64, 2_000), 0);
         assert_eq!(trips.dispatch(15, 64), 9_600);
+        // A per-invocation kernel takes whole blocks when one fits, else
+        // stops inside a block.
+        assert_eq!(steps(Layout::PerInvocation, 64, 1024, 10_000), 15);
+        assert_eq!(steps(Layout::PerInvocation, 8, 1024, 10_000), 8);
+        assert_eq!(steps(Layout::PerInvocation, 4, 1024, 10_000), 8);
+        assert_eq!(steps(Layout::PerInvocation, 4, 1024, 2_000), 0);
+    }
+
+    #[test]
+    fn per_invocation_kernels_keep_within_the_loop_limit() {
+        let budget = LLVMPIPE_LOOP_LIMIT / 2;
+        let plan = |spec: ModelSpec, check_every: u32| {
+            let rule = StopSpec {
+                check_every,
+                ..StopSpec::default()
+            }
+            .rule(Precision::F32, 100_000);
+            let plan = kernel(&spec.build().unwrap(), &rule, DeviceLimits::DEFAULT);
+            assert_eq!(plan.layout, Layout::PerInvocation);
+            assert_eq!(plan.scratch_per_trajectory, rule.history_len());
+            plan
+        };
+        let steps = |plan: &KernelPlan, check_every| {
+            steps_per_dispatch(plan.layout, &plan.loop_trips, check_every, 1024, budget)
+        };
+        let deep = |layers| {
+            ModelSpec::ScalarDeep(ScalarDeepSpec {
+                layers,
+                lambda: 2.0,
+            })
+        };
+        // Measured on lavapipe: scalar-deep at L = 64 stopped between checks
+        // in dispatches of 1024 steps, so the count must exceed the limit.
+        let long = plan(deep(64), 64);
+        assert!(
+            long.loop_trips.dispatch(1024, 64) > LLVMPIPE_LOOP_LIMIT,
+            "{:?}",
+            long.loop_trips
+        );
+        let s = steps(&long, 64);
+        assert!((64..1024).contains(&s) && s % 64 == 0, "{s}");
+        // Blocks longer than a dispatch allows: the dispatch stops inside one.
+        let s = steps(&plan(deep(64), 512), 512);
+        assert!((1..512).contains(&s), "{s}");
+        // Short ones keep their 1024 steps.
+        assert_eq!(steps(&plan(deep(2), 64), 64), 1024);
+        assert_eq!(
+            steps(&plan(ModelSpec::Poly(PolySpec::default()), 64), 64),
+            1024
+        );
     }
 
     #[test]

@@ -292,3 +292,125 @@ fn deep_linear_kernel_matches_cpu_at_large_sizes() {
         compare_ends(&format!("deep-linear n={size} L={layers}"), &spec, true);
     }
 }
+
+/// The one-invocation-per-trajectory kernels within lavapipe's loop limit
+/// (see `LLVMPIPE_LOOP_LIMIT`): at L = 64 a scalar-deep step runs about 330
+/// loop iterations, so 1024 steps per dispatch ran past the limit there and
+/// trajectories came back stopped between checks (at iteration 201). A CPU
+/// adapter now runs fewer whole blocks per dispatch; with blocks of 200 steps,
+/// more than a dispatch allows, blocks span dispatches, and the last dispatch
+/// of a block runs fewer steps than the check reads fingerprints, so the check
+/// reads some from the ring an earlier dispatch left in scratch.
+#[test]
+fn scalar_deep_kernel_matches_cpu_with_64_layers() {
+    use stepsweep::shaders::{kernel, steps_per_dispatch, DeviceLimits, LLVMPIPE_LOOP_LIMIT};
+    for check_every in [64, 200] {
+        let spec = format!(
+            r#"
+            trajectories = 16
+            max_iters = 3000
+            seed = 11
+            [model]
+            kind = "scalar-deep"
+            layers = 64
+            lambda = 2.0
+            [init]
+            kind = "balanced"
+            noise = 0.02
+            [steps]
+            values = [0.002, 0.005, 0.009]
+            [stop]
+            check_every = {check_every}
+            "#
+        );
+        let sweep = Sweep::new(common::spec(&spec)).unwrap();
+        let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
+        let plan = kernel(&sweep.cells[0].model, &rule, DeviceLimits::DEFAULT);
+        let steps = steps_per_dispatch(
+            plan.layout,
+            &plan.loop_trips,
+            check_every,
+            1024,
+            LLVMPIPE_LOOP_LIMIT / 2,
+        );
+        let tail = u64::from(check_every) % steps;
+        if check_every == 64 {
+            assert!(tail == 0 && steps < 1024, "{steps} steps per dispatch");
+        } else {
+            assert!(
+                (1..rule.history_len() as u64 - 1).contains(&tail),
+                "{steps} steps per dispatch"
+            );
+        }
+        compare(
+            &format!("scalar-deep L=64 check_every={check_every}"),
+            &spec,
+        );
+    }
+}
+
+/// The largest deep-linear sizes that run one invocation per trajectory
+/// (L·n² = 8), for fixed runs of 2048 steps: by the count of their loops a
+/// CPU adapter runs them in fewer whole blocks per dispatch than 1024 steps
+/// (the driver's compiler unrolls their short loops, so 1024 steps were
+/// already within the limit, but the fewer blocks must change nothing).
+#[test]
+fn deep_linear_invocation_kernel_matches_cpu_at_its_largest_sizes() {
+    for (size, layers) in [(1, 8), (2, 2)] {
+        let spec = format!(
+            r#"
+            trajectories = 8
+            max_iters = 2048
+            seed = 12
+            [model]
+            kind = "deep-linear"
+            layers = {layers}
+            size = {size}
+            target = {{ kind = "psd", seed = 1 }}
+            sigma_max = 1.0
+            [init]
+            kind = "identity"
+            scale = 0.1
+            [steps]
+            values = [0.01, 0.05]
+            [stop]
+            early_exit = false
+            "#
+        );
+        compare_ends(&format!("deep-linear n={size} L={layers}"), &spec, true);
+    }
+}
+
+/// poly of degree 16 (a derivative of 16 coefficients) with blocks of 4096
+/// steps, more than the count of its loops lets a dispatch on a CPU adapter
+/// run, so blocks span dispatches (the driver unrolls the short loops, so
+/// 4096 steps per dispatch were within the limit before; spanning must change
+/// nothing).
+#[test]
+fn poly_kernel_matches_cpu_with_a_long_derivative_and_long_blocks() {
+    let mut coefficients = vec![0.0; 17];
+    coefficients[2] = 1.0;
+    coefficients[3] = -0.3;
+    coefficients[16] = 0.1;
+    compare(
+        "poly degree 16",
+        &format!(
+            r#"
+            trajectories = 64
+            max_iters = 20000
+            seed = 13
+            [model]
+            kind = "poly"
+            coefficients = {coefficients:?}
+            [init]
+            kind = "uniform"
+            low = -1.5
+            high = 1.5
+            [steps]
+            values = [0.05, 0.3, 0.6]
+            [stop]
+            check_every = 4096
+            "#
+        ),
+    );
+}

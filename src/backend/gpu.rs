@@ -196,7 +196,14 @@ impl GpuContext {
     /// Most trajectories one dispatch of a kernel can hold, given the
     /// adapter's limits on buffer sizes and workgroup counts.
     pub fn max_chunk(&self, plan: &KernelPlan, dim: usize) -> u64 {
-        let per_trajectory = dim.max(plan.scratch_per_trajectory) as u64;
+        // A per-invocation kernel needs its scratch only where a dispatch
+        // may stop inside a block, which a hardware adapter never asks.
+        let scratch = if plan.layout == Layout::PerInvocation && is_hardware(&self.info) {
+            0
+        } else {
+            plan.scratch_per_trajectory
+        };
+        let per_trajectory = dim.max(scratch) as u64;
         let per_binding = self
             .limits
             .max_storage_buffer_binding_size
@@ -229,11 +236,11 @@ fn explain(report: &str) -> String {
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct StateParams {
-    blocks: u32,
+    /// Iterations per dispatch, at most.
+    steps: u32,
     count: u32,
     stride: u32,
-    /// Iterations per dispatch, at most (workgroup kernels).
-    steps: u32,
+    pad: u32,
 }
 
 /// Compact the list of running trajectories once at most this fraction of
@@ -244,8 +251,9 @@ const COMPACT_BELOW: f64 = 0.5;
 /// far more work per iteration, so it takes fewer; on a CPU adapter
 /// (lavapipe) fewer still, as llvmpipe's loop limit allows (see
 /// `LLVMPIPE_LOOP_LIMIT`): past it, deep-linear workgroups that ran several
-/// blocks of 64 iterations in one dispatch, and relu at (4, 64, 2, 256)
-/// within one block, ended in a corrupted state.
+/// blocks of 64 iterations in one dispatch, relu at (4, 64, 2, 256) within
+/// one block, and scalar-deep at L = 64 in 1024 iterations ended in a
+/// corrupted state.
 fn iterations_per_dispatch(layout: Layout) -> u32 {
     match layout {
         Layout::PerInvocation => 1024,
@@ -260,14 +268,17 @@ pub struct StateKernel {
     layout: Layout,
     workgroup_size: u32,
     constants: Vec<f32>,
+    /// Floats of scratch per trajectory, at binding 7 when `binds_scratch`
+    /// (0: a placeholder, which a per-invocation kernel whose dispatches end
+    /// on block boundaries never touches).
     scratch_per_trajectory: usize,
+    binds_scratch: bool,
     check_every: u32,
     max_iters: u64,
-    /// Blocks of `check_every` iterations per dispatch: bounds each submit, so
-    /// OS watchdogs stay quiet and progress can be shown.
-    blocks_per_dispatch: u32,
-    /// Iterations per dispatch, at most, for workgroup kernels, which may stop
-    /// inside a block.
+    /// Iterations per dispatch, at most: whole blocks of `check_every` on a
+    /// hardware adapter, which bounds each submit, so OS watchdogs stay quiet
+    /// and progress can be shown; on a CPU adapter possibly fewer, and then a
+    /// dispatch may stop inside a block.
     steps_per_dispatch: u32,
 }
 
@@ -276,12 +287,13 @@ impl StateKernel {
         let check_every = rule.check_every;
         let blocks_per_dispatch = (iterations_per_dispatch(plan.layout) / check_every).max(1);
         let mut steps = u64::from(blocks_per_dispatch) * u64::from(check_every);
-        if let (Some(trips), false) = (plan.loop_trips, is_hardware(&ctx.info)) {
+        if !is_hardware(&ctx.info) {
             // Half the limit: the trips are counted from the WGSL, and the
             // driver's compiler may add loops of its own.
             let budget = crate::shaders::LLVMPIPE_LOOP_LIMIT / 2;
+            let trips = plan.loop_trips;
             steps =
-                crate::shaders::workgroup_steps_per_dispatch(&trips, check_every, steps, budget);
+                crate::shaders::steps_per_dispatch(plan.layout, &trips, check_every, steps, budget);
             if steps == 0 {
                 return Err(Error::Gpu(format!(
                     "one iteration of this model runs up to {} loop iterations per invocation, more than {} leaves a dispatch (it ends every loop once {} have run, all loops together, and stepsweep keeps within half of that); use --backend cpu or a hardware GPU",
@@ -291,8 +303,17 @@ impl StateKernel {
                 )));
             }
         }
+        // Dispatches that may stop inside a block keep the fingerprint ring
+        // in scratch; a workgroup kernel's scratch holds its region too.
+        let inside_blocks = steps % u64::from(check_every) != 0;
+        let scratch_per_trajectory = match plan.layout {
+            Layout::PerWorkgroup => plan.scratch_per_trajectory,
+            Layout::PerInvocation if inside_blocks => plan.scratch_per_trajectory,
+            Layout::PerInvocation => 0,
+        };
         Ok(StateKernel {
             steps_per_dispatch: steps.min(u64::from(u32::MAX)) as u32,
+            binds_scratch: plan.scratch_per_trajectory > 0,
             check_every,
             max_iters: rule.max_iters,
             pipeline: ctx.pipeline(&plan.source, plan.entry)?,
@@ -300,8 +321,7 @@ impl StateKernel {
             layout: plan.layout,
             workgroup_size: plan.workgroup_size,
             constants: plan.constants.clone(),
-            scratch_per_trajectory: plan.scratch_per_trajectory,
-            blocks_per_dispatch,
+            scratch_per_trajectory,
         })
     }
 
@@ -344,10 +364,10 @@ impl StateKernel {
         let iter_buf = ctx.storage("iterations", bytemuck::cast_slice(&zeros));
         let active_buf = ctx.storage("active", bytemuck::bytes_of(&0u32));
         let params = StateParams {
-            blocks: self.blocks_per_dispatch,
+            steps: self.steps_per_dispatch,
             count: count as u32,
             stride: count as u32,
-            steps: self.steps_per_dispatch,
+            pad: 0,
         };
         let params_buf = ctx
             .device
@@ -364,10 +384,10 @@ impl StateKernel {
         ];
         let constants_buf = (!self.constants.is_empty())
             .then(|| ctx.storage("model_constants", bytemuck::cast_slice(&self.constants)));
-        let scratch_buf = (self.scratch_per_trajectory > 0).then(|| {
+        let scratch_buf = self.binds_scratch.then(|| {
             ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("scratch"),
-                size: (count * self.scratch_per_trajectory * 4) as u64,
+                size: ((count * self.scratch_per_trajectory).max(1) * 4) as u64,
                 usage: wgpu::BufferUsages::STORAGE,
                 mapped_at_creation: false,
             })

@@ -133,7 +133,7 @@ pub fn relu_kernel(r: &Relu, rule: &StopRule, limits: DeviceLimits) -> KernelPla
         workgroup_size: lanes,
         constants: constants.iter().map(|&v| v as f32).collect(),
         scratch_per_trajectory: scratch_len,
-        loop_trips: Some(workgroup_trips(
+        loop_trips: workgroup_trips(
             gradient_trips(r, tile, lanes),
             if samples_in_workgroup {
                 loop_trips(strided(samples_len, lanes), 0)
@@ -143,6 +143,6 @@ pub fn relu_kernel(r: &Relu, rule: &StopRule, limits: DeviceLimits) -> KernelPla
             dim,
             lanes,
             rule,
-        )),
+        ),
     }
 }
