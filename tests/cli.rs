@@ -279,6 +279,42 @@ fn bad_input_gets_one_sentence_a_failing_status_and_no_output() {
         stderr.contains("neither a spec file nor a preset"),
         "{stderr}"
     );
+
+    for (args, expect) in [
+        (
+            &["bench", "--workload", "W9"][..],
+            "--workload W9 is not a workload; give one of W1, W2, W3, W4, W5",
+        ),
+        (&["bench", "--runs", "0"][..], "--runs is 0"),
+    ] {
+        let (stderr, _) = run_err(args);
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+/// `bench --workload` runs only the workloads named, and `--json` gives each
+/// row's time, throughput and processor time.
+#[test]
+fn bench_runs_the_workloads_asked_for() {
+    let o = common::bin()
+        .args(["bench", "--quick", "--json", "--workload", "W2"])
+        .env("WGPU_BACKEND", "noop")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row["workload"], "W2");
+    assert_eq!(row["backend"], "cpu");
+    // 2^14 trajectories × 1000 steps.
+    assert_eq!(row["trajectory_steps"], 16_384_000u64);
+    let seconds = row["seconds"].as_f64().unwrap();
+    let rate = row["traj_steps_per_s"].as_f64().unwrap();
+    assert!((rate * seconds / 16_384_000.0 - 1.0).abs() < 1e-9, "{row}");
+    assert!(row["process_cpu_seconds"].as_f64().unwrap() > 0.0, "{row}");
 }
 
 #[test]
