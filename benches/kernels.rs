@@ -46,7 +46,10 @@ fn rule(sweep: &Sweep) -> StopRule {
 }
 
 /// One pack of N trajectories of `sweep` through the pack engine.
-fn bench_pack<const N: usize, K: cpu::Kernel>(bencher: Bencher, sweep: &Sweep) {
+fn bench_pack<const N: usize, K: stepsweep::models::kernels::Kernel>(
+    bencher: Bencher,
+    sweep: &Sweep,
+) {
     let model = &sweep.cells[0].model;
     let (isa, lanes) = cpu::engine(model, cpu::Isa::detect());
     assert_eq!(lanes, N, "the backend's lane count for this model");
@@ -109,14 +112,14 @@ mod pack {
     fn poly(bencher: Bencher) {
         let sweep = sweep(POLY, POLY_INIT, "0.01, 0.15", 8, 4096);
         match cpu::engine(&sweep.cells[0].model, cpu::Isa::detect()).1 {
-            128 => bench_pack::<128, cpu::Poly>(bencher, &sweep),
-            _ => bench_pack::<64, cpu::Poly>(bencher, &sweep),
+            128 => bench_pack::<128, stepsweep::models::kernels::Poly>(bencher, &sweep),
+            _ => bench_pack::<64, stepsweep::models::kernels::Poly>(bencher, &sweep),
         }
     }
 
     #[divan::bench(sample_count = 20)]
     fn scalar_deep_l8(bencher: Bencher) {
-        bench_pack::<32, cpu::ScalarDeep>(
+        bench_pack::<32, stepsweep::models::kernels::ScalarDeep>(
             bencher,
             &sweep(SCALAR_DEEP, SCALAR_DEEP_INIT, "0.005, 0.05", 8, 1024),
         );
@@ -124,7 +127,7 @@ mod pack {
 
     #[divan::bench(sample_count = 20)]
     fn deep_linear_n4_l4(bencher: Bencher) {
-        bench_pack::<32, cpu::DeepLinear>(
+        bench_pack::<32, stepsweep::models::kernels::DeepLinear>(
             bencher,
             &sweep(DEEP_LINEAR, DEEP_LINEAR_INIT, "0.01, 0.2", 8, 256),
         );

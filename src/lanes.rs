@@ -57,7 +57,7 @@ impl<R, const N: usize, F: FnMut(&[Pack<R, N>], &mut [Pack<R, N>], &mut [Pack<R,
 /// Runs a pack of trajectories; `theta[i]` holds coordinate i of every lane and
 /// is overwritten with the final iterates. `weights` are the fingerprint
 /// weights, splatted. Always inlined, so that it takes the target features of
-/// the backend's multiversioned caller.
+/// the CPU backend's per-instruction-set caller.
 #[inline(always)]
 pub fn descend_lanes<R: Real, const N: usize>(
     theta: &mut [Pack<R, N>],

@@ -9,8 +9,8 @@ use rayon::prelude::*;
 
 use crate::grid::Sweep;
 use crate::lanes::{descend_lanes, LaneScratch, PackGradient};
-use crate::models::{self, Model};
-use crate::real::Arith;
+use crate::models::kernels::{DeepLinear, Kernel, Poly, Relu, ScalarDeep};
+use crate::models::Model;
 use crate::real::{Pack, Real};
 use crate::stopping::{fingerprint_weights, Outcome, StopRule, TrajectoryEnd};
 
@@ -118,69 +118,6 @@ fn run_chunk_on<R: Real>(
         }
         (Model::Relu(_), 16) => run_chunk_lanes::<R, 16, Relu>(isa, sweep, constants, rule, ids),
         (_, n) => unreachable!("no engine of {n} lanes for this model"),
-    }
-}
-
-/// One model's gradient, for an engine compiled for that model alone.
-pub trait Kernel: Send + Sync {
-    fn gradient<A: Arith>(
-        model: &Model,
-        constants: &[A],
-        theta: &[A],
-        grad: &mut [A],
-        work: &mut [A],
-    );
-}
-
-/// The kernels of the four models (`Model::gradient`, one arm each).
-pub enum Poly {}
-pub enum ScalarDeep {}
-pub enum DeepLinear {}
-pub enum Relu {}
-
-impl Kernel for Poly {
-    #[inline(always)]
-    fn gradient<A: Arith>(_: &Model, constants: &[A], theta: &[A], grad: &mut [A], _: &mut [A]) {
-        grad[0] = models::poly::derivative(constants, theta[0]);
-    }
-}
-
-impl Kernel for ScalarDeep {
-    #[inline(always)]
-    fn gradient<A: Arith>(_: &Model, constants: &[A], theta: &[A], grad: &mut [A], work: &mut [A]) {
-        models::scalar_deep::gradient(constants[0], theta, grad, work);
-    }
-}
-
-impl Kernel for DeepLinear {
-    #[inline(always)]
-    fn gradient<A: Arith>(
-        model: &Model,
-        constants: &[A],
-        theta: &[A],
-        grad: &mut [A],
-        work: &mut [A],
-    ) {
-        let Model::DeepLinear(d) = model else {
-            unreachable!("the deep-linear engine runs deep-linear")
-        };
-        models::deep_linear::gradient(d.layers, d.size, constants, theta, grad, work);
-    }
-}
-
-impl Kernel for Relu {
-    #[inline(always)]
-    fn gradient<A: Arith>(
-        model: &Model,
-        constants: &[A],
-        theta: &[A],
-        grad: &mut [A],
-        work: &mut [A],
-    ) {
-        let Model::Relu(r) = model else {
-            unreachable!("the relu engine runs relu")
-        };
-        models::relu::gradient(&r.shape, constants, theta, grad, work);
     }
 }
 
@@ -350,31 +287,28 @@ impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for ModelGradient<'_
 mod simd {
     use super::*;
 
-    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2")]
-    pub unsafe fn run_pack_avx512<R: Real, const N: usize, K: Kernel>(
-        model: &Model,
-        constants: &[Pack<R, N>],
-        theta: &mut [Pack<R, N>],
-        step_size: Pack<R, N>,
-        rule: &StopRule,
-        weights: &[Pack<R, N>],
-        scratch: &mut LaneScratch<R, N>,
-    ) -> [TrajectoryEnd; N] {
-        run_pack_inline::<R, N, K>(model, constants, theta, step_size, rule, weights, scratch)
+    /// A copy of the pack engine compiled with `$features`.
+    macro_rules! copy_for {
+        ($name:ident, $features:literal) => {
+            #[target_feature(enable = $features)]
+            pub unsafe fn $name<R: Real, const N: usize, K: Kernel>(
+                model: &Model,
+                constants: &[Pack<R, N>],
+                theta: &mut [Pack<R, N>],
+                step_size: Pack<R, N>,
+                rule: &StopRule,
+                weights: &[Pack<R, N>],
+                scratch: &mut LaneScratch<R, N>,
+            ) -> [TrajectoryEnd; N] {
+                run_pack_inline::<R, N, K>(
+                    model, constants, theta, step_size, rule, weights, scratch,
+                )
+            }
+        };
     }
 
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn run_pack_avx2<R: Real, const N: usize, K: Kernel>(
-        model: &Model,
-        constants: &[Pack<R, N>],
-        theta: &mut [Pack<R, N>],
-        step_size: Pack<R, N>,
-        rule: &StopRule,
-        weights: &[Pack<R, N>],
-        scratch: &mut LaneScratch<R, N>,
-    ) -> [TrajectoryEnd; N] {
-        run_pack_inline::<R, N, K>(model, constants, theta, step_size, rule, weights, scratch)
-    }
+    copy_for!(run_pack_avx512, "avx512f,avx512vl,avx512bw,avx512dq,avx2");
+    copy_for!(run_pack_avx2, "avx2");
 }
 
 /// Each cell's model constants in the working precision.

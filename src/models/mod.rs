@@ -167,7 +167,7 @@ impl Model {
     }
 
     /// ∇f(θ) in the working precision, in the same order of operations as the kernel.
-    /// The gradients are always inlined, for the CPU backend's multiversioned packs.
+    /// The gradients are always inlined, for the CPU backend's per-instruction-set packs.
     #[inline(always)]
     pub fn gradient<A: Arith>(
         &self,
@@ -176,13 +176,16 @@ impl Model {
         gradient: &mut [A],
         work: &mut [A],
     ) {
+        use kernels::Kernel;
         match self {
-            Model::Poly(_) => gradient[0] = poly::derivative(constants, theta[0]),
-            Model::ScalarDeep(_) => scalar_deep::gradient(constants[0], theta, gradient, work),
-            Model::DeepLinear(d) => {
-                deep_linear::gradient(d.layers, d.size, constants, theta, gradient, work)
+            Model::Poly(_) => kernels::Poly::gradient(self, constants, theta, gradient, work),
+            Model::ScalarDeep(_) => {
+                kernels::ScalarDeep::gradient(self, constants, theta, gradient, work)
             }
-            Model::Relu(r) => relu::gradient(&r.shape, constants, theta, gradient, work),
+            Model::DeepLinear(_) => {
+                kernels::DeepLinear::gradient(self, constants, theta, gradient, work)
+            }
+            Model::Relu(_) => kernels::Relu::gradient(self, constants, theta, gradient, work),
         }
     }
 
@@ -261,5 +264,85 @@ pub fn draw_scalar(
         }
         InitSpec::Point { x0 } => x0,
         _ => unreachable!("check_init admits only scalar initializations here"),
+    }
+}
+
+/// Each model's gradient as a type, so the CPU backend can compile a pack
+/// engine for one model alone (`Model::gradient` dispatches to these).
+pub mod kernels {
+    use super::{deep_linear, poly, relu, scalar_deep, Model};
+    use crate::real::Arith;
+
+    pub trait Kernel: Send + Sync {
+        fn gradient<A: Arith>(
+            model: &Model,
+            constants: &[A],
+            theta: &[A],
+            grad: &mut [A],
+            work: &mut [A],
+        );
+    }
+
+    pub enum Poly {}
+    pub enum ScalarDeep {}
+    pub enum DeepLinear {}
+    pub enum Relu {}
+
+    impl Kernel for Poly {
+        #[inline(always)]
+        fn gradient<A: Arith>(
+            _: &Model,
+            constants: &[A],
+            theta: &[A],
+            grad: &mut [A],
+            _: &mut [A],
+        ) {
+            grad[0] = poly::derivative(constants, theta[0]);
+        }
+    }
+
+    impl Kernel for ScalarDeep {
+        #[inline(always)]
+        fn gradient<A: Arith>(
+            _: &Model,
+            constants: &[A],
+            theta: &[A],
+            grad: &mut [A],
+            work: &mut [A],
+        ) {
+            scalar_deep::gradient(constants[0], theta, grad, work);
+        }
+    }
+
+    impl Kernel for DeepLinear {
+        #[inline(always)]
+        fn gradient<A: Arith>(
+            model: &Model,
+            constants: &[A],
+            theta: &[A],
+            grad: &mut [A],
+            work: &mut [A],
+        ) {
+            let Model::DeepLinear(d) = model else {
+                unreachable!("the deep-linear kernel runs deep-linear")
+            };
+            deep_linear::gradient(d.layers, d.size, constants, theta, grad, work);
+        }
+    }
+
+    impl Kernel for Relu {
+        #[inline(always)]
+        fn gradient<A: Arith>(
+            model: &Model,
+            constants: &[A],
+            theta: &[A],
+            grad: &mut [A],
+            work: &mut [A],
+        ) {
+            let Model::Relu(r) = model else {
+                unreachable!("the relu kernel runs relu")
+            };
+            relu::gradient(&r.shape, constants, theta, grad, work);
+        }
     }
 }
