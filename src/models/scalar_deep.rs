@@ -35,7 +35,22 @@ pub struct ScalarDeep {
 /// The kernel performs exactly these operations in this order.
 #[inline(always)]
 pub fn gradient<A: Arith>(lambda: A, w: &[A], gradient: &mut [A], work: &mut [A]) {
-    let layers = w.len();
+    // Each small depth gets its own copy with L a constant, so the loops
+    // unroll (the same operations in the same order).
+    macro_rules! sized {
+        ($($l:literal)*) => {
+            match w.len() {
+                $($l => gradient_sized(lambda, $l, w, gradient, work),)*
+                layers => gradient_sized(lambda, layers, w, gradient, work),
+            }
+        };
+    }
+    sized!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+}
+
+#[inline(always)]
+fn gradient_sized<A: Arith>(lambda: A, layers: usize, w: &[A], gradient: &mut [A], work: &mut [A]) {
+    let (w, gradient, work) = (&w[..layers], &mut gradient[..layers], &mut work[..layers]);
     let mut prefix = A::one();
     for i in 0..layers {
         work[i] = prefix;
