@@ -70,21 +70,13 @@ fn bench_pack<const N: usize, K: stepsweep::models::kernels::Kernel>(
         *step = sweep.cell_of(id).step_size as f32;
     }
     let mut scratch = LaneScratch::<f32, N>::new(dim, work, &rule);
+    let packs = cpu::Packs::<f32, N, K>::new(isa, model, &consts, &weights, &rule);
     let mut theta = initial.clone();
     bencher
         .counter(ItemsCount::new(N as u64 * rule.max_iters))
         .bench_local(|| {
             theta.copy_from_slice(&initial);
-            let ends = cpu::run_pack::<f32, N, K>(
-                isa,
-                model,
-                &consts,
-                black_box(&mut theta),
-                Pack(steps),
-                &rule,
-                &weights,
-                &mut scratch,
-            );
+            let ends = packs.run(black_box(&mut theta), Pack(steps), &mut scratch);
             black_box(ends);
         });
 }

@@ -135,6 +135,7 @@ fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
     let splat = |v: &[R]| v.iter().map(|&c| Pack::splat(c)).collect::<Vec<_>>();
     let weights = splat(&fingerprint_weights::<R>(dim));
     let consts = splat(&constants[first.index]);
+    let packs = Packs::<R, N, K>::new(isa, model, &consts, &weights, rule);
     let n = (ids.end - ids.start) as usize;
     let blank = TrajectoryEnd {
         outcome: Outcome::Undecided,
@@ -173,16 +174,7 @@ fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
                         }
                         *step = R::of(sweep.cell_of(id).step_size);
                     }
-                    let pack_ends = run_pack::<R, N, K>(
-                        isa,
-                        model,
-                        &consts,
-                        state,
-                        Pack(steps),
-                        rule,
-                        &weights,
-                        scratch,
-                    );
+                    let pack_ends = packs.run(state, Pack(steps), scratch);
                     for (lane, (end, fin)) in
                         ends.iter_mut().zip(finals.chunks_mut(dim)).enumerate()
                     {
@@ -197,81 +189,79 @@ fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
     (ends, theta)
 }
 
-/// One pack to its end, by the copy of the lane engine compiled for `isa`
-/// (see `engine`): the lane engine and the gradients are always inlined into
-/// each copy, so one binary stays portable and uses the vectors it finds. Rust
-/// never fuses a multiply and an add on its own, so every copy computes the
-/// same bits. (Written out because the `multiversion` crate's safe wrapper
-/// moves the body into a closure that does not get the target features.)
-#[allow(clippy::too_many_arguments)]
-pub fn run_pack<R: Real, const N: usize, K: Kernel>(
+/// What every pack of a chunk shares: the model, its constants and the
+/// fingerprint weights (splatted), the stopping rule, and the instruction set
+/// of the engine that runs them (see `engine`).
+pub struct Packs<'a, R, const N: usize, K> {
     isa: Isa,
-    model: &Model,
-    constants: &[Pack<R, N>],
-    theta: &mut [Pack<R, N>],
-    step_size: Pack<R, N>,
-    rule: &StopRule,
-    weights: &[Pack<R, N>],
-    scratch: &mut LaneScratch<R, N>,
-) -> [TrajectoryEnd; N] {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let have = Isa::detect();
-        match isa {
-            // SAFETY: the processor has every feature the copy is compiled for.
-            Isa::Avx512 if have == Isa::Avx512 => {
-                return unsafe {
-                    simd::run_pack_avx512::<R, N, K>(
-                        model, constants, theta, step_size, rule, weights, scratch,
-                    )
-                }
-            }
-            // SAFETY: as above.
-            Isa::Avx2 | Isa::Avx512 if have != Isa::Baseline => {
-                return unsafe {
-                    simd::run_pack_avx2::<R, N, K>(
-                        model, constants, theta, step_size, rule, weights, scratch,
-                    )
-                }
-            }
-            _ => {}
-        }
-    }
-    let _ = isa;
-    run_pack_inline::<R, N, K>(model, constants, theta, step_size, rule, weights, scratch)
-}
-
-#[inline(always)]
-fn run_pack_inline<R: Real, const N: usize, K: Kernel>(
-    model: &Model,
-    constants: &[Pack<R, N>],
-    theta: &mut [Pack<R, N>],
-    step_size: Pack<R, N>,
-    rule: &StopRule,
-    weights: &[Pack<R, N>],
-    scratch: &mut LaneScratch<R, N>,
-) -> [TrajectoryEnd; N] {
-    descend_lanes(
-        theta,
-        step_size,
-        rule,
-        weights,
-        scratch,
-        ModelGradient::<R, N, K> {
-            model,
-            constants,
-            kernel: std::marker::PhantomData,
-        },
-    )
-}
-
-struct ModelGradient<'a, R, const N: usize, K> {
     model: &'a Model,
     constants: &'a [Pack<R, N>],
+    weights: &'a [Pack<R, N>],
+    rule: &'a StopRule,
     kernel: std::marker::PhantomData<K>,
 }
 
-impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for ModelGradient<'_, R, N, K> {
+impl<'a, R: Real, const N: usize, K: Kernel> Packs<'a, R, N, K> {
+    pub fn new(
+        isa: Isa,
+        model: &'a Model,
+        constants: &'a [Pack<R, N>],
+        weights: &'a [Pack<R, N>],
+        rule: &'a StopRule,
+    ) -> Self {
+        Packs {
+            isa,
+            model,
+            constants,
+            weights,
+            rule,
+            kernel: std::marker::PhantomData,
+        }
+    }
+
+    /// One pack to its end, by the copy of the lane engine compiled for the
+    /// instruction set: the lane engine and the gradient are always inlined
+    /// into each copy, so one binary stays portable and uses the vectors it
+    /// finds. Rust never fuses a multiply and an add on its own, so every copy
+    /// computes the same bits. (Written out because the `multiversion` crate's
+    /// safe wrapper moves the body into a closure that does not get the
+    /// target features.)
+    pub fn run(
+        &self,
+        theta: &mut [Pack<R, N>],
+        step_size: Pack<R, N>,
+        scratch: &mut LaneScratch<R, N>,
+    ) -> [TrajectoryEnd; N] {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let have = Isa::detect();
+            match self.isa {
+                // SAFETY: the processor has every feature the copy is compiled for.
+                Isa::Avx512 if have == Isa::Avx512 => {
+                    return unsafe { simd::run_avx512(self, theta, step_size, scratch) }
+                }
+                // SAFETY: as above.
+                Isa::Avx2 | Isa::Avx512 if have != Isa::Baseline => {
+                    return unsafe { simd::run_avx2(self, theta, step_size, scratch) }
+                }
+                _ => {}
+            }
+        }
+        self.run_inline(theta, step_size, scratch)
+    }
+
+    #[inline(always)]
+    fn run_inline(
+        &self,
+        theta: &mut [Pack<R, N>],
+        step_size: Pack<R, N>,
+        scratch: &mut LaneScratch<R, N>,
+    ) -> [TrajectoryEnd; N] {
+        descend_lanes(theta, step_size, self.rule, self.weights, scratch, self)
+    }
+}
+
+impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for &Packs<'_, R, N, K> {
     #[inline(always)]
     fn write(
         &mut self,
@@ -292,23 +282,18 @@ mod simd {
         ($name:ident, $features:literal) => {
             #[target_feature(enable = $features)]
             pub unsafe fn $name<R: Real, const N: usize, K: Kernel>(
-                model: &Model,
-                constants: &[Pack<R, N>],
+                packs: &Packs<'_, R, N, K>,
                 theta: &mut [Pack<R, N>],
                 step_size: Pack<R, N>,
-                rule: &StopRule,
-                weights: &[Pack<R, N>],
                 scratch: &mut LaneScratch<R, N>,
             ) -> [TrajectoryEnd; N] {
-                run_pack_inline::<R, N, K>(
-                    model, constants, theta, step_size, rule, weights, scratch,
-                )
+                packs.run_inline(theta, step_size, scratch)
             }
         };
     }
 
-    copy_for!(run_pack_avx512, "avx512f,avx512vl,avx512bw,avx512dq,avx2");
-    copy_for!(run_pack_avx2, "avx2");
+    copy_for!(run_avx512, "avx512f,avx512vl,avx512bw,avx512dq,avx2");
+    copy_for!(run_avx2, "avx2");
 }
 
 /// Each cell's model constants in the working precision.
