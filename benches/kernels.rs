@@ -56,7 +56,7 @@ fn bench_pack<const N: usize, K: stepsweep::models::kernels::Kernel>(
     let (dim, work) = (model.dim(), model.work_len());
     let rule = rule(sweep);
     let splat = |v: Vec<f32>| v.into_iter().map(Pack::splat).collect::<Vec<_>>();
-    let consts = splat(model.constants::<f32>());
+    let consts = model.constants::<f32>();
     let weights = splat(fingerprint_weights::<f32>(dim));
     let mut start = vec![0.0f64; dim];
     let mut initial = vec![Pack::splat(0.0f32); dim];

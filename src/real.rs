@@ -43,6 +43,11 @@ pub trait Arith:
     + std::ops::Sub<Output = Self>
     + std::ops::Mul<Output = Self>
 {
+    /// The precision of one lane: what a model's constants are stored in.
+    type Scalar: Real;
+    /// Every lane set to `c`. Constants stay scalars until used, so a pack
+    /// engine broadcasts each into a register instead of loading N copies.
+    fn splat(c: Self::Scalar) -> Self;
     fn zero() -> Self;
     fn one() -> Self;
     /// (z)₊: z where z > 0, else 0 (a ReLU).
@@ -52,6 +57,11 @@ pub trait Arith:
 }
 
 impl<T: Real> Arith for T {
+    type Scalar = T;
+    #[inline(always)]
+    fn splat(c: T) -> T {
+        c
+    }
     #[inline(always)]
     fn zero() -> Self {
         <T as num_traits::Zero>::zero()
@@ -115,6 +125,11 @@ lanewise!(Sub, sub, -);
 lanewise!(Mul, mul, *);
 
 impl<R: Real, const N: usize> Arith for Pack<R, N> {
+    type Scalar = R;
+    #[inline(always)]
+    fn splat(c: R) -> Self {
+        Pack::splat(c)
+    }
     #[inline(always)]
     fn zero() -> Self {
         Pack::splat(R::zero())

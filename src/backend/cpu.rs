@@ -134,8 +134,7 @@ fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
     let (dim, work) = (model.dim(), model.work_len());
     let splat = |v: &[R]| v.iter().map(|&c| Pack::splat(c)).collect::<Vec<_>>();
     let weights = splat(&fingerprint_weights::<R>(dim));
-    let consts = splat(&constants[first.index]);
-    let packs = Packs::<R, N, K>::new(isa, model, &consts, &weights, rule);
+    let packs = Packs::<R, N, K>::new(isa, model, &constants[first.index], &weights, rule);
     let n = (ids.end - ids.start) as usize;
     let blank = TrajectoryEnd {
         outcome: Outcome::Undecided,
@@ -195,7 +194,7 @@ fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
 pub struct Packs<'a, R, const N: usize, K> {
     isa: Isa,
     model: &'a Model,
-    constants: &'a [Pack<R, N>],
+    constants: &'a [R],
     weights: &'a [Pack<R, N>],
     rule: &'a StopRule,
     kernel: std::marker::PhantomData<K>,
@@ -205,7 +204,7 @@ impl<'a, R: Real, const N: usize, K: Kernel> Packs<'a, R, N, K> {
     pub fn new(
         isa: Isa,
         model: &'a Model,
-        constants: &'a [Pack<R, N>],
+        constants: &'a [R],
         weights: &'a [Pack<R, N>],
         rule: &'a StopRule,
     ) -> Self {

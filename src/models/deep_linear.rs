@@ -104,7 +104,7 @@ pub fn work_len(layers: usize, size: usize) -> usize {
 pub fn gradient<A: Arith>(
     layers: usize,
     size: usize,
-    constants: &[A],
+    constants: &[A::Scalar],
     w: &[A],
     grad: &mut [A],
     work: &mut [A],
@@ -126,7 +126,7 @@ pub fn gradient<A: Arith>(
 fn gradient_sized<A: Arith>(
     layers: usize,
     size: usize,
-    constants: &[A],
+    constants: &[A::Scalar],
     w: &[A],
     grad: &mut [A],
     work: &mut [A],
@@ -151,17 +151,15 @@ fn gradient_sized<A: Arith>(
     // E = (P − R) Σ_x.
     let product = &prefix[(layers - 1) * nn..layers * nn];
     for i in 0..nn {
-        e[i] = product[i] - constants[i];
+        e[i] = product[i] - A::splat(constants[i]);
     }
     if constants.len() > nn {
-        matmul(
-            size,
-            e,
-            false,
-            &constants[nn..2 * nn],
-            false,
-            &mut tmp[..nn],
-        );
+        // Σ_x, splatted into the suffix products' space before they are formed.
+        let sigma = &mut suffix[..nn];
+        for (s, &c) in sigma.iter_mut().zip(&constants[nn..2 * nn]) {
+            *s = A::splat(c);
+        }
+        matmul(size, e, false, sigma, false, &mut tmp[..nn]);
         e.copy_from_slice(&tmp[..nn]);
     }
     // suffix[j−1] = S_j = W_L⋯W_{j+1}; S_L = I.

@@ -171,7 +171,7 @@ impl Model {
     #[inline(always)]
     pub fn gradient<A: Arith>(
         &self,
-        constants: &[A],
+        constants: &[A::Scalar],
         theta: &[A],
         gradient: &mut [A],
         work: &mut [A],
@@ -276,7 +276,7 @@ pub mod kernels {
     pub trait Kernel: Send + Sync {
         fn gradient<A: Arith>(
             model: &Model,
-            constants: &[A],
+            constants: &[A::Scalar],
             theta: &[A],
             grad: &mut [A],
             work: &mut [A],
@@ -292,7 +292,7 @@ pub mod kernels {
         #[inline(always)]
         fn gradient<A: Arith>(
             _: &Model,
-            constants: &[A],
+            constants: &[A::Scalar],
             theta: &[A],
             grad: &mut [A],
             _: &mut [A],
@@ -305,12 +305,12 @@ pub mod kernels {
         #[inline(always)]
         fn gradient<A: Arith>(
             _: &Model,
-            constants: &[A],
+            constants: &[A::Scalar],
             theta: &[A],
             grad: &mut [A],
             work: &mut [A],
         ) {
-            scalar_deep::gradient(constants[0], theta, grad, work);
+            scalar_deep::gradient(A::splat(constants[0]), theta, grad, work);
         }
     }
 
@@ -318,7 +318,7 @@ pub mod kernels {
         #[inline(always)]
         fn gradient<A: Arith>(
             model: &Model,
-            constants: &[A],
+            constants: &[A::Scalar],
             theta: &[A],
             grad: &mut [A],
             work: &mut [A],
@@ -334,7 +334,7 @@ pub mod kernels {
         #[inline(always)]
         fn gradient<A: Arith>(
             model: &Model,
-            constants: &[A],
+            constants: &[A::Scalar],
             theta: &[A],
             grad: &mut [A],
             work: &mut [A],

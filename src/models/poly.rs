@@ -47,13 +47,13 @@ pub struct Poly {
 /// (not from 0·x + c, which costs two operations a step and gives the same
 /// value wherever x is finite). The kernel evaluates f' in this order.
 #[inline(always)]
-pub fn derivative<A: Arith>(coefficients: &[A], x: A) -> A {
+pub fn derivative<A: Arith>(coefficients: &[A::Scalar], x: A) -> A {
     let (&lead, rest) = coefficients
         .split_last()
         .expect("a polynomial has a coefficient");
-    let mut acc = lead;
+    let mut acc = A::splat(lead);
     for &c in rest.iter().rev() {
-        acc = acc * x + c;
+        acc = acc * x + A::splat(c);
     }
     acc
 }

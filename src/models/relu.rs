@@ -104,7 +104,13 @@ pub fn work_len(s: &Shape) -> usize {
 /// partial[i mod S] += r_j a_k (W entries) and e_k x_l (V entries). Finally
 /// for half = S/2, S/4, …, 1: partial[s] += partial[s + half] for s < half.
 #[inline(always)]
-pub fn gradient<A: Arith>(s: &Shape, constants: &[A], theta: &[A], grad: &mut [A], work: &mut [A]) {
+pub fn gradient<A: Arith>(
+    s: &Shape,
+    constants: &[A::Scalar],
+    theta: &[A],
+    grad: &mut [A],
+    work: &mut [A],
+) {
     let (n, h, m) = (s.n, s.h, s.m);
     let dim = s.dim();
     let (x, rest) = constants.split_at(s.samples * n);
@@ -119,16 +125,16 @@ pub fn gradient<A: Arith>(s: &Shape, constants: &[A], theta: &[A], grad: &mut [A
         for k in 0..h {
             let mut acc = A::zero();
             for l in 0..n {
-                acc = acc + v[k * n + l] * xi[l];
+                acc = acc + v[k * n + l] * A::splat(xi[l]);
             }
-            a[k] = (acc - b[k]).positive_part();
+            a[k] = (acc - A::splat(b[k])).positive_part();
         }
         for j in 0..m {
             let mut acc = A::zero();
             for k in 0..h {
                 acc = acc + w[j * h + k] * a[k];
             }
-            r[j] = acc - y[i * m + j];
+            r[j] = acc - A::splat(y[i * m + j]);
         }
         for k in 0..h {
             // The sum is formed for every unit and kept where the unit is
@@ -149,7 +155,7 @@ pub fn gradient<A: Arith>(s: &Shape, constants: &[A], theta: &[A], grad: &mut [A
         }
         for k in 0..h {
             for l in 0..n {
-                pv[k * n + l] = pv[k * n + l] + e[k] * xi[l];
+                pv[k * n + l] = pv[k * n + l] + e[k] * A::splat(xi[l]);
             }
         }
     }
