@@ -87,7 +87,8 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let first = k - k % CHECK_EVERY;
         let block = min(CHECK_EVERY, MAX_ITERS - first);
         let end = first + block;
-        if (k == first) {
+        let first_read = first_fingerprint_read(block, end);
+        if (k == first && k >= first_read) {
             hist[k & RING_MASK] = fingerprint(&w);
         }
         let stop = min(end, last);
@@ -96,7 +97,9 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var i = 0u; i < DIM; i++) {
                 w[i] = w[i] - delta * g[i];
             }
-            hist[(k + 1u) & RING_MASK] = fingerprint(&w);
+            if (k + 1u >= first_read) {
+                hist[(k + 1u) & RING_MASK] = fingerprint(&w);
+            }
         }
         if (k < end) {
             // This dispatch's steps are spent inside the block.

@@ -104,7 +104,8 @@ fn descend_workgroup_main(
         let first = k - k % CHECK_EVERY;
         let block = min(CHECK_EVERY, MAX_ITERS - first);
         let end = first + block;
-        if (k == first) {
+        let first_read = first_fingerprint_read(block, end);
+        if (k == first && k >= first_read) {
             fingerprint_parts(lane);
             if (lane == 0u) {
                 hist[k & RING_MASK] = sum_parts();
@@ -117,9 +118,11 @@ fn descend_workgroup_main(
                 region[W_OFF + i] = region[W_OFF + i] - delta * region[G_OFF + i];
             }
             sync();
-            fingerprint_parts(lane);
-            if (lane == 0u) {
-                hist[(k + 1u) & RING_MASK] = sum_parts();
+            if (k + 1u >= first_read) {
+                fingerprint_parts(lane);
+                if (lane == 0u) {
+                    hist[(k + 1u) & RING_MASK] = sum_parts();
+                }
             }
         }
         if (k < end) {

@@ -35,6 +35,18 @@ fn classify(hist: ptr<function, array<f32, RING>>, k: u32, depth: u32, out_of_bo
     return vec2<u32>(RUNNING, 0u);
 }
 
+// The first iterate of the block ending at iteration `end` whose fingerprint
+// the check after it reads: the last min(block + 1, RING) iterates, or none
+// (end + 1) when no check follows the block (early exit off, budget not
+// spent). `first_fingerprint_read` in src/stopping.rs; the kernels skip the
+// fingerprints before it, as the CPU does. end ≤ MAX_ITERS < u32::MAX.
+fn first_fingerprint_read(block: u32, end: u32) -> u32 {
+    if (!EARLY_EXIT && end < MAX_ITERS) {
+        return end + 1u;
+    }
+    return end + 1u - min(block + 1u, RING);
+}
+
 // Whether a coordinate puts the trajectory out of bounds.
 fn beyond_cap(v: f32) -> bool {
     return !is_finite(v) || abs(v) > DIVERGENCE_CAP;

@@ -134,6 +134,12 @@ pub struct BenchRow {
     /// thread, setup included): on a shared machine it moves less than the
     /// wall time when other work competes for the cores.
     pub process_cpu_seconds: f64,
+    /// Device time of the descent kernels per run, from timestamp queries,
+    /// where the adapter has them (GPU rows): the rest of `seconds` is the
+    /// host's share (draws, transfers, assessment).
+    pub kernel_seconds: Option<f64>,
+    /// Trajectory-steps per second of kernel time.
+    pub kernel_traj_steps_per_s: Option<f64>,
 }
 
 /// User + system time of this process so far, every thread.
@@ -177,6 +183,7 @@ pub fn run(
                 spec.precision = None;
             }
             let mut times = Vec::new();
+            let mut kernel_times = Vec::new();
             let mut last = None;
             let cpu_before = process_cpu_seconds();
             for _ in 0..runs.max(1) {
@@ -187,6 +194,7 @@ pub fn run(
                 match execute(spec.clone(), work.id, &opts, None) {
                     Ok(report) => {
                         times.push(report.seconds);
+                        kernel_times.extend(report.kernel_seconds);
                         last = Some(report);
                     }
                     // A workload the GPU cannot run (over the adapter's
@@ -212,6 +220,8 @@ pub fn run(
             if backend == BackendChoice::Cpu {
                 cpu_seconds = Some(mean);
             }
+            let kernel_seconds = (!kernel_times.is_empty() && kernel_times.len() == times.len())
+                .then(|| kernel_times.iter().sum::<f64>() / kernel_times.len() as f64);
             rows.push(BenchRow {
                 workload: work.id.to_string(),
                 description: work.what.clone(),
@@ -225,6 +235,10 @@ pub fn run(
                 gflops: steps as f64 * flops / mean / 1e9,
                 speedup_vs_cpu: cpu_seconds.map(|c| c / mean),
                 process_cpu_seconds: process_seconds,
+                kernel_seconds,
+                kernel_traj_steps_per_s: kernel_seconds
+                    .filter(|&k| k > 0.0)
+                    .map(|k| steps as f64 / k),
             });
         }
     }
@@ -240,6 +254,7 @@ pub fn render(rows: &[BenchRow]) -> String {
         "traj-steps/s".into(),
         "GFLOP/s".into(),
         "vs cpu".into(),
+        "kernel traj-steps/s".into(),
     ]];
     for r in rows {
         table.push([
@@ -252,9 +267,11 @@ pub fn render(rows: &[BenchRow]) -> String {
             format!("{:.3e}", r.traj_steps_per_s),
             format!("{:.2}", r.gflops),
             r.speedup_vs_cpu.map_or("-".into(), |x| format!("{x:.2}×")),
+            r.kernel_traj_steps_per_s
+                .map_or("-".into(), |x| format!("{x:.3e}")),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..7)
         .map(|c| {
             table
                 .iter()

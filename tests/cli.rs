@@ -317,6 +317,35 @@ fn bench_runs_the_workloads_asked_for() {
     assert!(row["process_cpu_seconds"].as_f64().unwrap() > 0.0, "{row}");
 }
 
+/// On a GPU, a bench row also gives the descent kernels' device time, from
+/// timestamp queries where the adapter has them, which is part of the row's
+/// wall time; without them it says none was measured.
+#[test]
+fn bench_gives_the_kernel_time_of_gpu_rows() {
+    let Some(ctx) = common::gpu_or_skip("bench_gives_the_kernel_time_of_gpu_rows") else {
+        return;
+    };
+    let o = common::bin()
+        .args(["bench", "--quick", "--json", "--workload", "W1"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    let cpu = rows.iter().find(|r| r["backend"] == "cpu").unwrap();
+    assert!(cpu["kernel_seconds"].is_null(), "{cpu}");
+    let gpu = rows.iter().find(|r| r["backend"] == "gpu").unwrap();
+    if ctx.has_timestamps() {
+        let kernel = gpu["kernel_seconds"].as_f64().unwrap();
+        let seconds = gpu["seconds"].as_f64().unwrap();
+        assert!(kernel > 0.0 && kernel <= seconds, "{gpu}");
+        let rate = gpu["kernel_traj_steps_per_s"].as_f64().unwrap();
+        assert!((rate * kernel / 65_536_000.0 - 1.0).abs() < 1e-9, "{gpu}");
+    } else {
+        assert!(gpu["kernel_seconds"].is_null(), "{gpu}");
+    }
+}
+
 #[test]
 fn a_second_axis_over_the_starting_point_draws_a_basin_map() {
     let dir = tempfile::tempdir().unwrap();

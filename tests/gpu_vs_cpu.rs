@@ -76,6 +76,70 @@ fn poly_kernel_matches_cpu_f32_trajectory_by_trajectory() {
     );
 }
 
+/// With early exit off only the check at max_iters reads fingerprints, and
+/// the kernels compute only the ones it reads (`first_fingerprint_read`):
+/// the last min(block + 1, ring) iterates of the last block. Period-2 orbits
+/// and their doublings up to period 16 (δ from 0.5 to 0.71; a period p is
+/// seen in the last 2p fingerprints), convergence (a zero last step) and
+/// divergence must come out as on the CPU, whether the last block is shorter
+/// than the ring (1037 = 16·64 + 13) or longer (1088 = 17·64).
+#[test]
+fn poly_kernel_keeps_the_fingerprints_the_last_check_reads() {
+    // The last check sees periods up to half the iterates it reads: 7 after a
+    // block of 13 steps, 16 after 64.
+    for (max_iters, long_period) in [(1037, 4), (1088, 8)] {
+        let Some(ctx) =
+            common::gpu_or_skip("poly_kernel_keeps_the_fingerprints_the_last_check_reads")
+        else {
+            return;
+        };
+        let sweep = Sweep::new(common::spec(&format!(
+            r#"
+            trajectories = 256
+            max_iters = {max_iters}
+            seed = 5
+            [model]
+            kind = "poly"
+            [init]
+            kind = "uniform"
+            low = 0.5
+            high = 2.5
+            [steps]
+            values = [0.3, 0.45, 0.52, 0.6, 0.62, 0.636, 0.64, 0.685, 0.71]
+            [stop]
+            early_exit = false
+            "#
+        )))
+        .unwrap();
+        let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
+        let ids = 0..sweep.total();
+        let gpu = Engine::new(&sweep, Some(ctx), Precision::F32, &rule).unwrap();
+        let gpu = gpu.run(&sweep, &rule, ids.clone(), |_| {}).unwrap();
+        let cpu = Engine::new(&sweep, None, Precision::F32, &rule).unwrap();
+        let cpu = cpu.run(&sweep, &rule, ids, |_| {}).unwrap();
+        let n = gpu.ends.len();
+        let same = gpu
+            .ends
+            .iter()
+            .zip(&cpu.ends)
+            .filter(|(g, c)| g.outcome == c.outcome && g.period == c.period)
+            .count();
+        assert!(
+            same as f64 >= 0.999 * n as f64,
+            "max_iters {max_iters}: classes and periods agree on {same} of {n}"
+        );
+        let count = |o: Outcome| gpu.ends.iter().filter(|e| e.outcome == o).count();
+        let long = gpu.ends.iter().filter(|e| e.period >= long_period).count();
+        assert!(
+            count(Outcome::Oscillating) >= 500 && count(Outcome::Converged) >= 200 && long >= 50,
+            "max_iters {max_iters}: {} oscillating ({long} with periods of {long_period} or more) and {} converged on the GPU",
+            count(Outcome::Oscillating),
+            count(Outcome::Converged)
+        );
+        assert!(gpu.ends.iter().all(|e| e.iterations == max_iters));
+    }
+}
+
 #[test]
 fn gpu_cells_match_cpu_f32_cells_through_the_cli() {
     if common::gpu_or_skip("gpu_cells_match_cpu_f32_cells_through_the_cli").is_none() {

@@ -107,6 +107,11 @@ impl GpuContext {
         }))
     }
 
+    /// Whether the adapter has timestamp queries, so kernel time is measured.
+    pub fn has_timestamps(&self) -> bool {
+        self.timestamp_period.is_some()
+    }
+
     /// Kernel time so far, from timestamp queries; None without them.
     pub fn kernel_seconds(&self) -> Option<f64> {
         self.timestamp_period
@@ -118,13 +123,6 @@ impl GpuContext {
             Some(e) => Err(Error::Gpu(explain(&e))),
             None => Ok(()),
         }
-    }
-
-    fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
-        self.check()
     }
 
     pub fn storage(&self, label: &str, contents: &[u8]) -> wgpu::Buffer {
@@ -140,29 +138,78 @@ impl GpuContext {
 
     /// Copies `bytes` of `source` back to the host.
     pub fn read<T: bytemuck::Pod>(&self, source: &wgpu::Buffer, bytes: u64) -> Result<Vec<T>> {
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
+        let mut reads = self.read_all::<T>(&[(source, bytes)])?;
+        Ok(reads.pop().expect("one readback"))
+    }
+
+    /// Copies each (buffer, bytes) back to the host in one submission, with
+    /// one wait for all of them.
+    pub fn read_all<T: bytemuck::Pod>(
+        &self,
+        sources: &[(&wgpu::Buffer, u64)],
+    ) -> Result<Vec<Vec<T>>> {
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        let staging: Vec<wgpu::Buffer> = sources
+            .iter()
+            .map(|&(source, bytes)| {
+                let staging = self.staging("readback", bytes);
+                encoder.copy_buffer_to_buffer(source, 0, &staging, 0, bytes);
+                staging
+            })
+            .collect();
+        let submission = self.queue.submit([encoder.finish()]);
+        let pending: Vec<Readback> = staging
+            .into_iter()
+            .map(|b| self.start_read(b, submission.clone()))
+            .collect();
+        pending.into_iter().map(|r| self.finish_read(r)).collect()
+    }
+
+    /// A buffer the host can map, for copies back from the device.
+    fn staging(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
             size: bytes,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
-        });
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(source, 0, &staging, 0, bytes);
-        self.queue.submit([encoder.finish()]);
+        })
+    }
+
+    /// Asks for `staging` to be mapped once `submission`, which copies into
+    /// it, has run; the host goes on meanwhile.
+    fn start_read(&self, staging: wgpu::Buffer, submission: wgpu::SubmissionIndex) -> Readback {
         let (tx, rx) = mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
-        self.wait()?;
-        rx.recv()
+        Readback {
+            staging,
+            submission,
+            mapped: rx,
+        }
+    }
+
+    /// Waits for a readback's submission (not for any submitted after it) and
+    /// copies the words out.
+    fn finish_read<T: bytemuck::Pod>(&self, read: Readback) -> Result<Vec<T>> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(read.submission),
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))?;
+        self.check()?;
+        read.mapped
+            .recv()
             .map_err(|_| Error::Gpu("the GPU never answered a readback".into()))?
             .map_err(|e| Error::Gpu(format!("reading back from the GPU failed: {e}")))?;
-        let view = staging
+        let view = read
+            .staging
             .get_mapped_range(..)
             .map_err(|e| Error::Gpu(format!("reading back from the GPU failed: {e}")))?;
         let out = bytemuck::cast_slice(&view).to_vec();
         drop(view);
-        staging.unmap();
+        read.staging.unmap();
         Ok(out)
     }
 
@@ -216,6 +263,13 @@ impl GpuContext {
         };
         per_binding.min(per_dispatch)
     }
+}
+
+/// A copy back to the host in flight (`GpuContext::start_read`).
+struct Readback {
+    staging: wgpu::Buffer,
+    submission: wgpu::SubmissionIndex,
+    mapped: mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
 }
 
 /// One sentence for what the driver reported, saying what to do about it.
@@ -470,13 +524,6 @@ impl StateKernel {
             });
             (set, resolve)
         });
-        // The active count and, with timestamps, the pass's start and end ticks.
-        let report_buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("dispatch_report"),
-            size: 24,
-            usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
         let max_groups = ctx.limits.max_compute_workgroups_per_dimension;
         let groups_for = |listed: u32| match self.layout {
             Layout::PerInvocation => (listed.div_ceil(self.workgroup_size), 1),
@@ -485,8 +532,11 @@ impl StateKernel {
                 (x, listed.div_ceil(x))
             }
         };
-        let (mut listed, mut current) = (count as u32, 0usize);
-        loop {
+        // One dispatch over the first `listed` entries of index list
+        // `current`; its report (the active count and, with timestamps, the
+        // pass's start and end ticks) comes back without blocking the host.
+        let dispatch = |listed: u32, current: usize| {
+            let report = ctx.staging("dispatch_report", 24);
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             encoder.clear_buffer(&active_buf, 0, None);
             {
@@ -506,25 +556,49 @@ impl StateKernel {
                 let (x, y) = groups_for(listed);
                 pass.dispatch_workgroups(x, y, 1);
             }
-            encoder.copy_buffer_to_buffer(&active_buf, 0, &report_buf, 0, 4);
+            encoder.copy_buffer_to_buffer(&active_buf, 0, &report, 0, 4);
             if let Some((set, resolve)) = &timestamps {
                 encoder.resolve_query_set(set, 0..2, resolve, 0);
-                encoder.copy_buffer_to_buffer(resolve, 0, &report_buf, 8, 16);
+                encoder.copy_buffer_to_buffer(resolve, 0, &report, 8, 16);
             }
-            ctx.queue.submit([encoder.finish()]);
-            let report = ctx.read::<u32>(&report_buf, 24)?;
-            let active = report[0];
+            let submission = ctx.queue.submit([encoder.finish()]);
+            ctx.start_read(report, submission)
+        };
+        // The count of trajectories still running after a dispatch, adding
+        // its kernel time.
+        let active_after = |report: Readback| -> Result<u32> {
+            let report = ctx.finish_read::<u32>(report)?;
             if let Some(period) = ctx.timestamp_period {
                 let tick = |i: usize| u64::from(report[i]) | (u64::from(report[i + 1]) << 32);
                 let ns = (tick(4).saturating_sub(tick(2)) as f64 * f64::from(period)) as u64;
                 ctx.kernel_ns
                     .fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
             }
+            Ok(report[0])
+        };
+        let (mut listed, mut current) = (count as u32, 0usize);
+        let mut queued = std::collections::VecDeque::from([dispatch(listed, current)]);
+        loop {
+            // The next dispatch is queued before this one's count is read, so
+            // the device does not idle through the round trip. One queued
+            // after the last trajectory finished finds none running, and its
+            // invocations return at once.
+            if queued.len() < 2 {
+                queued.push_back(dispatch(listed, current));
+            }
+            let mut active = active_after(queued.pop_front().expect("a dispatch in flight"))?;
             progress(count as u64 - u64::from(active));
             if active == 0 {
                 break;
             }
             if f64::from(active) <= COMPACT_BELOW * f64::from(listed) {
+                // The list is cut to the trajectories that run after the
+                // queued dispatch, so compaction waits for its count.
+                active = active_after(queued.pop_front().expect("a dispatch in flight"))?;
+                progress(count as u64 - u64::from(active));
+                if active == 0 {
+                    break;
+                }
                 ctx.queue.write_buffer(
                     &compact_params,
                     0,
@@ -547,17 +621,26 @@ impl StateKernel {
                 };
                 ctx.queue
                     .write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));
+                queued.push_back(dispatch(listed, current));
             }
         }
         let bytes = |n: usize| (n * 4) as u64;
-        let finals = ctx.read::<f32>(&theta_buf, bytes(theta.len()))?;
+        // θ, statuses and iteration counts come back in one round trip.
+        let mut words = ctx
+            .read_all::<u32>(&[
+                (&theta_buf, bytes(theta.len())),
+                (&status_buf, bytes(count)),
+                (&iter_buf, bytes(count)),
+            ])?
+            .into_iter();
+        let mut next = || words.next().expect("three readbacks");
+        let finals: Vec<f32> = bytemuck::cast_slice(&next()).to_vec();
+        let (status, iterations) = (next(), next());
         if soa {
             theta.copy_from_slice(&transpose(&finals, dim, count));
         } else {
             theta.copy_from_slice(&finals);
         }
-        let status = ctx.read::<u32>(&status_buf, bytes(count))?;
-        let iterations = ctx.read::<u32>(&iter_buf, bytes(count))?;
         status
             .iter()
             .zip(&iterations)
