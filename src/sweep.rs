@@ -107,9 +107,9 @@ fn prepare(sweep: Sweep, quiet: bool) -> Result<Prepared> {
 /// ended it early.
 ///
 /// Three stages overlap, each on its own thread and each taking chunks in
-/// order: the next chunk's inputs are drawn while this chunk runs on the
-/// backend, and the previous chunk is assessed, tallied, written and
-/// journaled meanwhile. So at most three chunks are in memory, and the device
+/// order: the next chunk's inputs are drawn (and, for the GPU, copied to the
+/// device) while this chunk runs on the backend, and the previous chunk is
+/// assessed, tallied, written and journaled meanwhile. So at most three chunks are in memory, and the device
 /// never waits for the host's bookkeeping.
 #[allow(clippy::too_many_arguments)]
 fn drive<W: Write + Send>(
@@ -138,8 +138,10 @@ fn drive<W: Write + Send>(
                 if stopped() {
                     break;
                 }
-                let inputs = p.engine.prepare(sweep, range.clone());
-                if to_run.send((range, inputs)).is_err() {
+                let inputs = p.engine.prepare(sweep, &p.rule, range.clone());
+                // An error goes to the run stage, which reports it.
+                let failed = inputs.is_err();
+                if to_run.send((range, inputs)).is_err() || failed {
                     break;
                 }
             }
@@ -149,30 +151,27 @@ fn drive<W: Write + Send>(
         let poster = scope.spawn(move || -> Result<()> {
             for (range, result) in postable {
                 let base = range.start;
-                let want_all = rows.is_some();
-                let assessments: Vec<Option<Assessment>> = result
-                    .ends
-                    .par_iter()
-                    .zip(result.theta.par_chunks(result.dim))
-                    .enumerate()
-                    .map(|(i, (end, theta))| {
-                        let id = base + i as u64;
-                        let finite = theta.iter().all(|t| t.is_finite());
-                        ((end.outcome == Outcome::Converged || want_all) && finite).then(|| {
-                            sweep
-                                .cell_of(id)
-                                .model
-                                .assess(theta, sweep.replicate_of(id))
-                        })
-                    })
-                    .collect();
-                for (i, (end, a)) in result.ends.iter().zip(&assessments).enumerate() {
-                    let cell = sweep.cell_of(base + i as u64);
-                    tally.trajectory_steps += end.iterations;
-                    tally.cells[cell.index].add(end, a.as_ref(), cell.model.bound(cell.step_size));
-                }
                 if let Some(w) = rows.as_deref_mut() {
+                    // Rows need every trajectory's assessment, so they are kept.
+                    let assessments: Vec<Option<Assessment>> = result
+                        .ends
+                        .par_iter()
+                        .zip(result.theta.par_chunks(result.dim))
+                        .enumerate()
+                        .map(|(i, (end, theta))| assess(sweep, base + i as u64, end, theta, true))
+                        .collect();
+                    for (i, (end, a)) in result.ends.iter().zip(&assessments).enumerate() {
+                        let cell = sweep.cell_of(base + i as u64);
+                        tally.trajectory_steps += end.iterations;
+                        tally.cells[cell.index].add(
+                            end,
+                            a.as_ref(),
+                            cell.model.bound(cell.step_size),
+                        );
+                    }
                     trajectories::write_rows(w, sweep, base, &result, &assessments)?;
+                } else {
+                    tally_in_parallel(sweep, base, &result, tally);
                 }
                 tally.next_id = range.end;
                 tally.seconds = seconds_before + started.elapsed().as_secs_f64();
@@ -191,14 +190,15 @@ fn drive<W: Write + Send>(
                 break;
             }
             let base = range.start;
-            let result = p
-                .engine
-                .run_prepared(sweep, &p.rule, range.clone(), inputs, |done| {
-                    progress
-                        .lock()
-                        .expect("progress")
-                        .set(base + done - ids.start)
-                });
+            let result = inputs.and_then(|inputs| {
+                p.engine
+                    .run_prepared(sweep, &p.rule, range.clone(), inputs, |done| {
+                        progress
+                            .lock()
+                            .expect("progress")
+                            .set(base + done - ids.start)
+                    })
+            });
             match result {
                 Ok(result) => {
                     // The poster has stopped on an error, which its join reports.
@@ -219,6 +219,68 @@ fn drive<W: Write + Send>(
     ran?;
     posted?;
     Ok(tally.next_id == ids.end)
+}
+
+/// The assessment of a trajectory's final iterate, where one is needed: for a
+/// converged trajectory, or for every one when rows are written (`all`);
+/// never for a non-finite iterate.
+fn assess(
+    sweep: &Sweep,
+    id: u64,
+    end: &crate::stopping::TrajectoryEnd,
+    theta: &[f64],
+    all: bool,
+) -> Option<Assessment> {
+    let finite = theta.iter().all(|t| t.is_finite());
+    ((end.outcome == Outcome::Converged || all) && finite).then(|| {
+        sweep
+            .cell_of(id)
+            .model
+            .assess(theta, sweep.replicate_of(id))
+    })
+}
+
+/// Trajectories per block of `tally_in_parallel`.
+const TALLY_BLOCK: usize = 1 << 14;
+
+/// Assesses a chunk and folds it into `tally`, block by block on every core:
+/// each block tallies its own cells (ids run through cells in order, so a
+/// block's cells are consecutive) and the partial tallies are merged. Every
+/// statistic is a count, a sum or a maximum, so this gives what adding the
+/// trajectories one by one gives, without holding an assessment per
+/// trajectory.
+fn tally_in_parallel(sweep: &Sweep, base: u64, result: &ChunkResult, tally: &mut Checkpoint) {
+    let minimizers = sweep.cells[0].model.minimizers().len();
+    let partials: Vec<(usize, Vec<crate::aggregate::CellStats>, u64)> = result
+        .ends
+        .par_chunks(TALLY_BLOCK)
+        .zip(result.theta.par_chunks(TALLY_BLOCK * result.dim))
+        .enumerate()
+        .map(|(b, (ends, thetas))| {
+            let first_id = base + (b * TALLY_BLOCK) as u64;
+            let first_cell = sweep.cell_of(first_id).index;
+            let mut cells = Vec::new();
+            let mut steps = 0;
+            for (j, (end, theta)) in ends.iter().zip(thetas.chunks(result.dim)).enumerate() {
+                let id = first_id + j as u64;
+                let cell = sweep.cell_of(id);
+                let slot = cell.index - first_cell;
+                if slot >= cells.len() {
+                    cells.resize(slot + 1, CellStats::new(minimizers));
+                }
+                let a = assess(sweep, id, end, theta, false);
+                cells[slot].add(end, a.as_ref(), cell.model.bound(cell.step_size));
+                steps += end.iterations;
+            }
+            (first_cell, cells, steps)
+        })
+        .collect();
+    for (first_cell, cells, steps) in partials {
+        for (k, c) in cells.iter().enumerate() {
+            tally.cells[first_cell + k].merge(c);
+        }
+        tally.trajectory_steps += steps;
+    }
 }
 
 fn blank_tally(sweep: &Sweep, ids: &Range<u64>) -> Checkpoint {

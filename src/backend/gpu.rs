@@ -265,6 +265,20 @@ impl GpuContext {
     }
 }
 
+/// A chunk's buffers on the device, ready to run (`StateKernel::upload`).
+pub struct Uploaded {
+    count: usize,
+    dim: usize,
+    /// θ is stored structure-of-arrays (a per-invocation kernel).
+    soa: bool,
+    theta: wgpu::Buffer,
+    step_size: wgpu::Buffer,
+    status: wgpu::Buffer,
+    iterations: wgpu::Buffer,
+    /// Two lists of running trajectories: compaction reads one, writes the other.
+    index: [wgpu::Buffer; 2],
+}
+
 /// A copy back to the host in flight (`GpuContext::start_read`).
 struct Readback {
     staging: wgpu::Buffer,
@@ -379,20 +393,12 @@ impl StateKernel {
         })
     }
 
-    /// Runs trajectories with initial parameters `theta` (count × dim, overwritten
-    /// with the final iterates) and step sizes `step_size` (count) to the end.
-    /// `progress` is told how many have finished after each dispatch.
-    pub fn run(
-        &self,
-        ctx: &GpuContext,
-        theta: &mut [f32],
-        step_size: &[f32],
-        mut progress: impl FnMut(u64),
-    ) -> Result<Vec<TrajectoryEnd>> {
+    /// Copies a chunk's inputs to the device: initial parameters `theta`
+    /// (count × dim, trajectory-major) and step sizes (count). Done on the
+    /// host thread that drew them, so the copies overlap the previous
+    /// chunk's descent.
+    pub fn upload(&self, ctx: &GpuContext, theta: &[f32], step_size: &[f32]) -> Result<Uploaded> {
         let count = step_size.len();
-        if count == 0 {
-            return Ok(Vec::new());
-        }
         // Chunks are sized to the limits (`max_chunk`); this guards a caller
         // that was not, before wgpu turns it into a validation error.
         let bytes = std::mem::size_of_val(theta) as u64;
@@ -405,17 +411,64 @@ impl StateKernel {
                 "a chunk of {count} trajectories needs a {bytes}-byte GPU buffer, over the adapter's limit of {limit} bytes; give a smaller --chunk-size"
             )));
         }
-        let dim = theta.len() / count;
+        let dim = theta.len() / count.max(1);
         let soa = self.layout == Layout::PerInvocation && dim > 1;
         let theta_buf = if soa {
             ctx.storage("theta", bytemuck::cast_slice(&transpose(theta, count, dim)))
         } else {
             ctx.storage("theta", bytemuck::cast_slice(theta))
         };
-        let step_buf = ctx.storage("step_size", bytemuck::cast_slice(step_size));
-        let zeros = vec![0u32; count];
-        let status_buf = ctx.storage("status", bytemuck::cast_slice(&zeros));
-        let iter_buf = ctx.storage("iterations", bytemuck::cast_slice(&zeros));
+        // Buffers made without contents start zeroed (statuses RUNNING,
+        // iteration counts 0); the second index list is written by
+        // compaction before it is read.
+        let zeroed = |label: &str, bytes: usize| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(4) as u64,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let identity: Vec<u32> = (0..count as u32).collect();
+        Ok(Uploaded {
+            count,
+            dim,
+            soa,
+            theta: theta_buf,
+            step_size: ctx.storage("step_size", bytemuck::cast_slice(step_size)),
+            status: zeroed("status", 4 * count),
+            iterations: zeroed("iterations", 4 * count),
+            index: [
+                ctx.storage("index_a", bytemuck::cast_slice(&identity)),
+                zeroed("index_b", 4 * count),
+            ],
+        })
+    }
+
+    /// Runs an uploaded chunk to the end; returns the ends and the final
+    /// iterates (count × dim, trajectory-major). `progress` is told how many
+    /// have finished after each dispatch.
+    pub fn run(
+        &self,
+        ctx: &GpuContext,
+        uploaded: Uploaded,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(Vec<TrajectoryEnd>, Vec<f32>)> {
+        let Uploaded {
+            count,
+            dim,
+            soa,
+            theta: theta_buf,
+            step_size: step_buf,
+            status: status_buf,
+            iterations: iter_buf,
+            index: index_bufs,
+        } = uploaded;
+        if count == 0 {
+            return Ok((Vec::new(), Vec::new()));
+        }
         let active_buf = ctx.storage("active", bytemuck::bytes_of(&0u32));
         let params = StateParams {
             steps: self.steps_per_dispatch,
@@ -430,12 +483,6 @@ impl StateKernel {
                 contents: bytemuck::bytes_of(&params),
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             });
-        let identity: Vec<u32> = (0..count as u32).collect();
-        // Two lists of running trajectories: compaction reads one, writes the other.
-        let index_bufs = [
-            ctx.storage("index_a", bytemuck::cast_slice(&identity)),
-            ctx.storage("index_b", bytemuck::cast_slice(&identity)),
-        ];
         let constants_buf = (!self.constants.is_empty())
             .then(|| ctx.storage("model_constants", bytemuck::cast_slice(&self.constants)));
         let scratch_buf = self.binds_scratch.then(|| {
@@ -628,7 +675,7 @@ impl StateKernel {
         // θ, statuses and iteration counts come back in one round trip.
         let mut words = ctx
             .read_all::<u32>(&[
-                (&theta_buf, bytes(theta.len())),
+                (&theta_buf, bytes(count * dim)),
                 (&status_buf, bytes(count)),
                 (&iter_buf, bytes(count)),
             ])?
@@ -636,12 +683,12 @@ impl StateKernel {
         let mut next = || words.next().expect("three readbacks");
         let finals: Vec<f32> = bytemuck::cast_slice(&next()).to_vec();
         let (status, iterations) = (next(), next());
-        if soa {
-            theta.copy_from_slice(&transpose(&finals, dim, count));
+        let finals = if soa {
+            transpose(&finals, dim, count)
         } else {
-            theta.copy_from_slice(&finals);
-        }
-        status
+            finals
+        };
+        let ends = status
             .iter()
             .zip(&iterations)
             .map(|(&s, &k)| {
@@ -671,19 +718,31 @@ impl StateKernel {
                     iterations: k,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((ends, finals))
     }
 }
 
 /// A rows × cols row-major matrix transposed: trajectory-major θ to
 /// structure-of-arrays and back.
+/// On every core: a chunk's θ is millions of words, and this is on the path
+/// between the device's runs.
 fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 14;
     let mut out = vec![0.0; values.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = values[r * cols + c];
-        }
-    }
+    out.par_chunks_mut(rows.max(1))
+        .enumerate()
+        .for_each(|(c, column)| {
+            column
+                .par_chunks_mut(BLOCK)
+                .enumerate()
+                .for_each(|(b, block)| {
+                    for (k, v) in block.iter_mut().enumerate() {
+                        *v = values[(b * BLOCK + k) * cols + c];
+                    }
+                });
+        });
     out
 }
 

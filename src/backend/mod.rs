@@ -24,15 +24,14 @@ pub struct ChunkResult {
     pub dim: usize,
 }
 
-/// A chunk's inputs, drawn on the host ahead of its run, so that the next
-/// chunk's draws overlap this chunk's run. The CPU backend draws inside its
-/// packs instead.
+/// A chunk's inputs, drawn on the host (and for the GPU copied to the
+/// device) ahead of its run, so that this overlaps the previous chunk's run.
+/// The CPU backend draws inside its packs instead.
 pub enum ChunkInputs {
     Cpu,
     Gpu {
-        /// Initial parameters, ids × dim.
-        theta: Vec<f32>,
-        step_size: Vec<f32>,
+        kernel: std::sync::Arc<gpu::StateKernel>,
+        uploaded: gpu::Uploaded,
     },
 }
 
@@ -164,28 +163,45 @@ impl Engine {
         }
     }
 
-    /// Draws a chunk's inputs (every core; the GPU's only).
-    pub fn prepare(&self, sweep: &Sweep, ids: Range<u64>) -> ChunkInputs {
+    /// Draws a chunk's inputs on every core and copies them to the device
+    /// (the GPU's; the CPU backend draws inside its packs).
+    pub fn prepare(&self, sweep: &Sweep, rule: &StopRule, ids: Range<u64>) -> Result<ChunkInputs> {
         use rayon::prelude::*;
-        match self {
-            Engine::Gpu { .. } => {
-                let dim = sweep.cell_of(ids.start).model.dim();
-                let n = (ids.end - ids.start) as usize;
-                let mut theta = vec![0.0f32; n * dim];
-                theta.par_chunks_mut(dim).enumerate().for_each_init(
-                    || vec![0.0f64; dim],
-                    |start, (i, slot)| {
-                        sweep.initial(ids.start + i as u64, start);
-                        for (s, &v) in slot.iter_mut().zip(start.iter()) {
-                            *s = v as f32;
-                        }
-                    },
-                );
-                let step_size = ids.map(|id| sweep.cell_of(id).step_size as f32).collect();
-                ChunkInputs::Gpu { theta, step_size }
+        let Engine::Gpu { ctx, kernels, .. } = self else {
+            return Ok(ChunkInputs::Cpu);
+        };
+        let model = &sweep.cell_of(ids.start).model;
+        let plan = shaders::kernel(model, rule, ctx.device_limits());
+        let kernel = {
+            let mut cache = kernels.lock().expect("kernel cache");
+            let key: KernelKey = (
+                plan.source.clone(),
+                plan.constants.iter().map(|c| c.to_bits()).collect(),
+            );
+            match cache.get(&key) {
+                Some(k) => k.clone(),
+                None => {
+                    let k = std::sync::Arc::new(gpu::StateKernel::new(ctx, &plan, rule)?);
+                    cache.insert(key, k.clone());
+                    k
+                }
             }
-            _ => ChunkInputs::Cpu,
-        }
+        };
+        let dim = model.dim();
+        let n = (ids.end - ids.start) as usize;
+        let mut theta = vec![0.0f32; n * dim];
+        theta.par_chunks_mut(dim).enumerate().for_each_init(
+            || vec![0.0f64; dim],
+            |start, (i, slot)| {
+                sweep.initial(ids.start + i as u64, start);
+                for (s, &v) in slot.iter_mut().zip(start.iter()) {
+                    *s = v as f32;
+                }
+            },
+        );
+        let step_size: Vec<f32> = ids.map(|id| sweep.cell_of(id).step_size as f32).collect();
+        let uploaded = kernel.upload(ctx, &theta, &step_size)?;
+        Ok(ChunkInputs::Gpu { kernel, uploaded })
     }
 
     /// Runs a chunk to its end.
@@ -196,7 +212,7 @@ impl Engine {
         ids: Range<u64>,
         progress: impl FnMut(u64),
     ) -> Result<ChunkResult> {
-        let inputs = self.prepare(sweep, ids.clone());
+        let inputs = self.prepare(sweep, rule, ids.clone())?;
         self.run_prepared(sweep, rule, ids, inputs, progress)
     }
 
@@ -219,34 +235,12 @@ impl Engine {
                 let (ends, theta) = cpu::run_chunk(sweep, constants, rule, ids);
                 Ok(ChunkResult { ends, theta, dim })
             }
-            (
-                Engine::Gpu { ctx, kernels, .. },
-                ChunkInputs::Gpu {
-                    mut theta,
-                    step_size,
-                },
-            ) => {
-                let plan =
-                    shaders::kernel(&sweep.cell_of(ids.start).model, rule, ctx.device_limits());
-                let kernel = {
-                    let mut cache = kernels.lock().expect("kernel cache");
-                    let key: KernelKey = (
-                        plan.source.clone(),
-                        plan.constants.iter().map(|c| c.to_bits()).collect(),
-                    );
-                    match cache.get(&key) {
-                        Some(k) => k.clone(),
-                        None => {
-                            let k = std::sync::Arc::new(gpu::StateKernel::new(ctx, &plan, rule)?);
-                            cache.insert(key, k.clone());
-                            k
-                        }
-                    }
-                };
-                let ends = kernel.run(ctx, &mut theta, &step_size, progress)?;
+            (Engine::Gpu { ctx, .. }, ChunkInputs::Gpu { kernel, uploaded }) => {
+                use rayon::prelude::*;
+                let (ends, theta) = kernel.run(ctx, uploaded, progress)?;
                 Ok(ChunkResult {
                     ends,
-                    theta: theta.into_iter().map(f64::from).collect(),
+                    theta: theta.par_iter().map(|&v| f64::from(v)).collect(),
                     dim,
                 })
             }
