@@ -31,7 +31,7 @@ pub enum ChunkInputs {
     Cpu,
     Gpu {
         kernel: std::sync::Arc<gpu::StateKernel>,
-        uploaded: gpu::Uploaded,
+        uploaded: Box<gpu::Uploaded>,
     },
 }
 
@@ -201,7 +201,10 @@ impl Engine {
         );
         let step_size: Vec<f32> = ids.map(|id| sweep.cell_of(id).step_size as f32).collect();
         let uploaded = kernel.upload(ctx, &theta, &step_size)?;
-        Ok(ChunkInputs::Gpu { kernel, uploaded })
+        Ok(ChunkInputs::Gpu {
+            kernel,
+            uploaded: Box::new(uploaded),
+        })
     }
 
     /// Runs a chunk to its end.
@@ -237,7 +240,7 @@ impl Engine {
             }
             (Engine::Gpu { ctx, .. }, ChunkInputs::Gpu { kernel, uploaded }) => {
                 use rayon::prelude::*;
-                let (ends, theta) = kernel.run(ctx, uploaded, progress)?;
+                let (ends, theta) = kernel.run(ctx, *uploaded, progress)?;
                 Ok(ChunkResult {
                     ends,
                     theta: theta.par_iter().map(|&v| f64::from(v)).collect(),
