@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One pass on a machine with a GPU: build, run the GPU tests against the CPU
+# twins, then `stepsweep bench` (every workload, CPU and GPU rows, with kernel
+# time from timestamp queries where the adapter has them).
+#
+#   scripts/gpu_check.sh [OUT_DIR]
+#
+# Writes OUT_DIR/gpu_tests.log and OUT_DIR/bench.json (OUT_DIR defaults to
+# target/gpu_check) and prints both. Meant for a hardware GPU: on lavapipe
+# the full W3 and W4 take minutes a run (use `stepsweep bench --quick`). A
+# missing adapter fails the GPU tests instead of skipping them. Each step is
+# bounded, so a hung driver cannot eat a borrowed machine's time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out="${1:-target/gpu_check}"
+mkdir -p "$out"
+export STEPSWEEP_REQUIRE_GPU=1
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null | tee "$out/gpu.txt" || true
+timeout 400 cargo build --release --locked
+timeout 300 cargo test --release --locked --test gpu_vs_cpu --test gpu_models --test gpu_rng \
+    2>&1 | tee "$out/gpu_tests.log" | grep -E "^test |test result"
+timeout 300 target/release/stepsweep bench --runs 3 --json | tee "$out/bench.json"
