@@ -14,10 +14,10 @@ use divan::counter::ItemsCount;
 use divan::{black_box, Bencher};
 use stepsweep::backend::cpu;
 use stepsweep::grid::Sweep;
-use stepsweep::lanes::LaneScratch;
+use stepsweep::lanes::{LaneScratch, LaneSource};
 use stepsweep::real::Pack;
 use stepsweep::spec::{Precision, Spec};
-use stepsweep::stopping::{fingerprint_weights, StopRule};
+use stepsweep::stopping::{fingerprint_weights, StopRule, TrajectoryEnd};
 
 fn main() {
     divan::main();
@@ -71,14 +71,43 @@ fn bench_pack<const N: usize, K: stepsweep::models::kernels::Kernel>(
     }
     let mut scratch = LaneScratch::<f32, N>::new(dim, work, &rule);
     let packs = cpu::Packs::<f32, N, K>::new(isa, model, &consts, &weights, &rule);
-    let mut theta = initial.clone();
     bencher
         .counter(ItemsCount::new(N as u64 * rule.max_iters))
         .bench_local(|| {
-            theta.copy_from_slice(&initial);
-            let ends = packs.run(black_box(&mut theta), Pack(steps), &mut scratch);
-            black_box(ends);
+            let mut source = OnePack {
+                initial: &initial,
+                steps: &steps,
+                loaded: 0,
+                ended: 0,
+            };
+            packs.run(&mut scratch, black_box(&mut source));
+            assert_eq!(source.ended, N);
         });
+}
+
+/// One pack's N trajectories, given once each.
+struct OnePack<'a, const N: usize> {
+    initial: &'a [Pack<f32, N>],
+    steps: &'a [f32; N],
+    loaded: usize,
+    ended: usize,
+}
+
+impl<const N: usize> LaneSource<f32, N> for OnePack<'_, N> {
+    fn load(&mut self, lane: usize, theta: &mut [Pack<f32, N>]) -> Option<f32> {
+        if self.loaded == N {
+            return None;
+        }
+        self.loaded += 1;
+        for (t, s) in theta.iter_mut().zip(self.initial) {
+            t.0[lane] = s.0[lane];
+        }
+        Some(self.steps[lane])
+    }
+    fn end(&mut self, _: usize, end: TrajectoryEnd, _: &[Pack<f32, N>]) {
+        black_box(end);
+        self.ended += 1;
+    }
 }
 
 /// Trajectories 0..total of `sweep` through the CPU backend (every core).

@@ -93,9 +93,11 @@ impl<T: Real> Arith for T {
 /// into SIMD instructions. Each step of a model is a chain of dependent
 /// operations (Horner's rule, prefix products), so a pack must hold several
 /// registers' worth of lanes for the chains to overlap; how many pays depends
-/// on the model (see `backend::cpu::lanes`).
+/// on the model (see `backend::cpu::engine`). Aligned to a cache line, so
+/// no vector load of a pack straddles two (the allocator only promises 16
+/// bytes).
 #[derive(Clone, Copy, Debug, PartialEq)]
-#[repr(transparent)]
+#[repr(C, align(64))]
 pub struct Pack<R, const N: usize>(pub [R; N]);
 
 impl<R: Real, const N: usize> Pack<R, N> {

@@ -7,8 +7,9 @@
 #
 #   bash scripts/slurm/ci_test.sh        (as root; .ci/run calls it)
 #
-# STEPSWEEP names the binary to test [default: target/release/stepsweep,
-# built if missing]. SLURM_TEST_TIMEOUT bounds the job array's run [300 s].
+# STEPSWEEP names the binary to test [default: release/stepsweep under
+# CARGO_TARGET_DIR or target/, built if missing]. SLURM_TEST_TIMEOUT bounds
+# the job array's run [300 s].
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -19,7 +20,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 2
 fi
 
-stepsweep=${STEPSWEEP:-$repo/target/release/stepsweep}
+stepsweep=${STEPSWEEP:-${CARGO_TARGET_DIR:-$repo/target}/release/stepsweep}
 if [ ! -x "$stepsweep" ]; then
     cargo build --release --quiet
 fi

@@ -5,18 +5,14 @@
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
 use crate::grid::Sweep;
-use crate::lanes::{descend_lanes, LaneScratch, PackGradient};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::lanes::{descend_lanes, LaneScratch, LaneSource, PackGradient};
 use crate::models::kernels::{DeepLinear, Kernel, Poly, Relu, ScalarDeep};
 use crate::models::Model;
 use crate::real::{Pack, Real};
 use crate::stopping::{fingerprint_weights, Outcome, StopRule, TrajectoryEnd};
-
-/// Packs per rayon task: enough to amortize scheduling, few enough to balance
-/// cells that finish at very different speeds.
-const TASK_PACKS: usize = 32;
 
 /// The instruction set a pack engine is compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,12 +126,35 @@ fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
 ) -> (Vec<TrajectoryEnd>, Vec<f64>) {
     let first = sweep.cell_of(ids.start);
     let model = &first.model;
-    let task = TASK_PACKS * N;
     let (dim, work) = (model.dim(), model.work_len());
-    let splat = |v: &[R]| v.iter().map(|&c| Pack::splat(c)).collect::<Vec<_>>();
-    let weights = splat(&fingerprint_weights::<R>(dim));
+    let weights: Vec<Pack<R, N>> = fingerprint_weights::<R>(dim)
+        .into_iter()
+        .map(Pack::splat)
+        .collect();
     let packs = Packs::<R, N, K>::new(isa, model, &constants[first.index], &weights, rule);
     let n = (ids.end - ids.start) as usize;
+    // Every thread streams trajectories through one pack, taking the next
+    // unstarted id as a lane frees up, so no thread waits on a slow pack
+    // while trajectories remain. Which lane runs a trajectory changes none
+    // of its bits.
+    let next = AtomicUsize::new(0);
+    let streams = rayon::broadcast(|_| {
+        let mut source = Stream {
+            sweep,
+            base: ids.start,
+            count: n,
+            next: &next,
+            taken: 0..0,
+            dim,
+            in_lane: [0; N],
+            start: vec![0.0; dim],
+            ends: Vec::new(),
+            finals: Vec::new(),
+        };
+        let mut scratch = LaneScratch::<R, N>::new(dim, work, rule);
+        packs.run(&mut scratch, &mut source);
+        (source.ends, source.finals)
+    });
     let blank = TrajectoryEnd {
         outcome: Outcome::Undecided,
         period: 0,
@@ -143,49 +162,60 @@ fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
     };
     let mut ends = vec![blank; n];
     let mut theta = vec![0.0f64; n * dim];
-    ends.par_chunks_mut(task)
-        .zip(theta.par_chunks_mut(task * dim))
-        .enumerate()
-        .for_each_init(
-            || {
-                (
-                    LaneScratch::<R, N>::new(dim, work, rule),
-                    vec![Pack::splat(R::zero()); dim],
-                    vec![0.0f64; dim],
-                )
-            },
-            |(scratch, state, start), (t, (ends, finals))| {
-                let base = ids.start + (t * task) as u64;
-                for (p, (ends, finals)) in ends
-                    .chunks_mut(N)
-                    .zip(finals.chunks_mut(N * dim))
-                    .enumerate()
-                {
-                    let pack_base = base + (p * N) as u64;
-                    // A short last pack repeats its last trajectory in the spare lanes.
-                    let id_of = |lane: usize| pack_base + lane.min(ends.len() - 1) as u64;
-                    let mut steps = [R::zero(); N];
-                    for (lane, step) in steps.iter_mut().enumerate() {
-                        let id = id_of(lane);
-                        sweep.initial(id, start);
-                        for (s, &v) in state.iter_mut().zip(start.iter()) {
-                            s.0[lane] = R::of(v);
-                        }
-                        *step = R::of(sweep.cell_of(id).step_size);
-                    }
-                    let pack_ends = packs.run(state, Pack(steps), scratch);
-                    for (lane, (end, fin)) in
-                        ends.iter_mut().zip(finals.chunks_mut(dim)).enumerate()
-                    {
-                        *end = pack_ends[lane];
-                        for (f, s) in fin.iter_mut().zip(state.iter()) {
-                            *f = s.0[lane].to_f64_lossless();
-                        }
-                    }
-                }
-            },
-        );
+    for (stream_ends, finals) in streams {
+        for ((i, end), fin) in stream_ends.into_iter().zip(finals.chunks(dim)) {
+            ends[i] = end;
+            theta[i * dim..(i + 1) * dim].copy_from_slice(fin);
+        }
+    }
     (ends, theta)
+}
+
+/// One thread's share of a chunk: trajectories taken in id order from a
+/// counter all threads share, their ends kept with their indices.
+struct Stream<'a, const N: usize> {
+    sweep: &'a Sweep,
+    base: u64,
+    count: usize,
+    next: &'a AtomicUsize,
+    /// Indices taken from `next` and not yet loaded.
+    taken: Range<usize>,
+    dim: usize,
+    /// The index (from `base`) of the trajectory in each lane.
+    in_lane: [usize; N],
+    start: Vec<f64>,
+    ends: Vec<(usize, TrajectoryEnd)>,
+    finals: Vec<f64>,
+}
+
+impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, N> {
+    #[inline]
+    fn load(&mut self, lane: usize, theta: &mut [Pack<R, N>]) -> Option<R> {
+        // Ids are taken a pack's worth at a time: one shared counter
+        // bumped per trajectory costs more than a poly trajectory's draw.
+        if self.taken.is_empty() {
+            let from = self.next.fetch_add(N, Ordering::Relaxed).min(self.count);
+            self.taken = from..(from + N).min(self.count);
+        }
+        let i = self.taken.next()?;
+        let id = self.base + i as u64;
+        self.in_lane[lane] = i;
+        self.sweep.initial(id, &mut self.start);
+        for (t, &v) in theta.iter_mut().zip(&self.start) {
+            t.0[lane] = R::of(v);
+        }
+        Some(R::of(self.sweep.cell_of(id).step_size))
+    }
+
+    #[inline]
+    fn end(&mut self, lane: usize, end: TrajectoryEnd, theta: &[Pack<R, N>]) {
+        self.ends.push((self.in_lane[lane], end));
+        self.finals.extend(
+            theta[..self.dim]
+                .iter()
+                .map(|t| t.0[lane].to_f64_lossless()),
+        );
+    }
 }
 
 /// What every pack of a chunk shares: the model, its constants and the
@@ -225,38 +255,28 @@ impl<'a, R: Real, const N: usize, K: Kernel> Packs<'a, R, N, K> {
     /// computes the same bits. (Written out because the `multiversion` crate's
     /// safe wrapper moves the body into a closure that does not get the
     /// target features.)
-    pub fn run(
-        &self,
-        theta: &mut [Pack<R, N>],
-        step_size: Pack<R, N>,
-        scratch: &mut LaneScratch<R, N>,
-    ) -> [TrajectoryEnd; N] {
+    pub fn run(&self, scratch: &mut LaneScratch<R, N>, source: &mut impl LaneSource<R, N>) {
         #[cfg(target_arch = "x86_64")]
         {
             let have = Isa::detect();
             match self.isa {
                 // SAFETY: the processor has every feature the copy is compiled for.
                 Isa::Avx512 if have == Isa::Avx512 => {
-                    return unsafe { simd::run_avx512(self, theta, step_size, scratch) }
+                    return unsafe { simd::run_avx512(self, scratch, source) }
                 }
                 // SAFETY: as above.
                 Isa::Avx2 | Isa::Avx512 if have != Isa::Baseline => {
-                    return unsafe { simd::run_avx2(self, theta, step_size, scratch) }
+                    return unsafe { simd::run_avx2(self, scratch, source) }
                 }
                 _ => {}
             }
         }
-        self.run_inline(theta, step_size, scratch)
+        self.run_inline(scratch, source)
     }
 
     #[inline(always)]
-    fn run_inline(
-        &self,
-        theta: &mut [Pack<R, N>],
-        step_size: Pack<R, N>,
-        scratch: &mut LaneScratch<R, N>,
-    ) -> [TrajectoryEnd; N] {
-        descend_lanes(theta, step_size, self.rule, self.weights, scratch, self)
+    fn run_inline(&self, scratch: &mut LaneScratch<R, N>, source: &mut impl LaneSource<R, N>) {
+        descend_lanes(self.rule, self.weights, scratch, self, source)
     }
 }
 
@@ -282,11 +302,10 @@ mod simd {
             #[target_feature(enable = $features)]
             pub unsafe fn $name<R: Real, const N: usize, K: Kernel>(
                 packs: &Packs<'_, R, N, K>,
-                theta: &mut [Pack<R, N>],
-                step_size: Pack<R, N>,
                 scratch: &mut LaneScratch<R, N>,
-            ) -> [TrajectoryEnd; N] {
-                packs.run_inline(theta, step_size, scratch)
+                source: &mut impl LaneSource<R, N>,
+            ) {
+                packs.run_inline(scratch, source)
             }
         };
     }
@@ -310,12 +329,15 @@ mod tests {
     use crate::spec::{Precision, Spec};
     use crate::stopping::{descend, Scratch};
 
-    /// Every trajectory the backend runs (packs of the model's lane count,
-    /// AVX2 where present, a short last pack, fingerprints skipped where no
-    /// check reads them) ends exactly where the one-trajectory reference ends.
+    /// Every trajectory the backend runs ends exactly where the
+    /// one-trajectory reference ends: lanes of every engine the processor
+    /// has, each thread's pack refilled as trajectories end (several times
+    /// the lanes per cell), last blocks that end inside a pack's block
+    /// (max_iters = 14·50 + 13), fingerprints skipped where no check reads
+    /// them.
     fn matches_reference<R: Real>(model: &str, init: &str, steps: &str, precision: Precision) {
         let text = format!(
-            "trajectories = 37\nmax_iters = 700\nseed = 3\n[model]\n{model}\n[init]\n{init}\n\
+            "trajectories = 301\nmax_iters = 713\nseed = 3\n[model]\n{model}\n[init]\n{init}\n\
              [steps]\nvalues = [{steps}]\n[stop]\ncheck_every = 50\n"
         );
         let sweep = Sweep::new(Spec::from_toml(&text, "test").unwrap()).unwrap();
