@@ -1,7 +1,7 @@
-//! The CPU backend: rayon across packs of trajectories, f64 or f32. Each pack
-//! runs through `lanes::descend_lanes`, which is bit-identical to the
-//! one-trajectory reference `stopping::descend` that every kernel is held
-//! against.
+//! The CPU backend, f64 or f32: every rayon thread streams trajectories
+//! through a pack of SIMD lanes with `lanes::descend_lanes`, which is
+//! bit-identical to the one-trajectory reference `stopping::descend` that
+//! every kernel is held against.
 
 use std::ops::Range;
 
