@@ -136,16 +136,28 @@ fn stream<R: Real, const N: usize>(
         // at two places at most: `shortest` (lanes in their last block) and
         // `longest`.
         let (mut longest, mut shortest, mut from, mut reach) = (0u64, u64::MAX, u64::MAX, 0u64);
-        for lane in 0..N {
-            if active[lane] {
-                let block = every.min(rule.max_iters - k[lane]);
-                length[lane] = block;
-                longest = longest.max(block);
-                shortest = shortest.min(block);
-                from = from.min(rule.first_fingerprint_read(k[lane], block) - k[lane]);
-                reach = reach.max(k[lane] + block);
-            } else {
-                length[lane] = 0;
+        // Idle lanes are at k = 0, so this is the furthest lane's iteration.
+        let furthest = k.iter().copied().max().unwrap_or(0);
+        if furthest + every < rule.max_iters {
+            // The common block: every lane runs a whole block, none its last.
+            for (len, &on) in length.iter_mut().zip(&active) {
+                *len = if on { every } else { 0 };
+            }
+            (longest, shortest) = (every, every);
+            from = rule.first_fingerprint_read(furthest, every) - furthest;
+            reach = furthest + every;
+        } else {
+            for lane in 0..N {
+                if active[lane] {
+                    let block = every.min(rule.max_iters - k[lane]);
+                    length[lane] = block;
+                    longest = longest.max(block);
+                    shortest = shortest.min(block);
+                    from = from.min(rule.first_fingerprint_read(k[lane], block) - k[lane]);
+                    reach = reach.max(k[lane] + block);
+                } else {
+                    length[lane] = 0;
+                }
             }
         }
         // With early exit off, only a lane's last block ends in a check.
@@ -190,6 +202,8 @@ fn stream<R: Real, const N: usize>(
                             t.0[lane] = R::zero();
                         }
                         (step_size.0[lane], active[lane]) = (R::zero(), false);
+                        // Idle lanes stay at k = 0 (see `furthest`).
+                        (k[lane], length[lane]) = (0, 0);
                         ended = true;
                     }
                 }

@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use crate::grid::Sweep;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::lanes::{descend_lanes, LaneScratch, LaneSource, PackGradient};
 use crate::models::kernels::{DeepLinear, Kernel, Poly, Relu, ScalarDeep};
@@ -133,28 +133,6 @@ fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
         .collect();
     let packs = Packs::<R, N, K>::new(isa, model, &constants[first.index], &weights, rule);
     let n = (ids.end - ids.start) as usize;
-    // Every thread streams trajectories through one pack, taking the next
-    // unstarted id as a lane frees up, so no thread waits on a slow pack
-    // while trajectories remain. Which lane runs a trajectory changes none
-    // of its bits.
-    let next = AtomicUsize::new(0);
-    let streams = rayon::broadcast(|_| {
-        let mut source = Stream {
-            sweep,
-            base: ids.start,
-            count: n,
-            next: &next,
-            taken: 0..0,
-            dim,
-            in_lane: [0; N],
-            start: vec![0.0; dim],
-            ends: Vec::new(),
-            finals: Vec::new(),
-        };
-        let mut scratch = LaneScratch::<R, N>::new(dim, work, rule);
-        packs.run(&mut scratch, &mut source);
-        (source.ends, source.finals)
-    });
     let blank = TrajectoryEnd {
         outcome: Outcome::Undecided,
         period: 0,
@@ -162,44 +140,68 @@ fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
     };
     let mut ends = vec![blank; n];
     let mut theta = vec![0.0f64; n * dim];
-    for (stream_ends, finals) in streams {
-        for ((i, end), fin) in stream_ends.into_iter().zip(finals.chunks(dim)) {
-            ends[i] = end;
-            theta[i * dim..(i + 1) * dim].copy_from_slice(fin);
-        }
-    }
+    // Every thread streams trajectories through one pack, taking the next
+    // unstarted batch of a pack's worth as lanes free up, so no thread waits
+    // on a slow pack while trajectories remain; each batch's slots for ends
+    // and final iterates go with it. Which lane runs a trajectory changes
+    // none of its bits.
+    let batches = Mutex::new(
+        ends.chunks_mut(N)
+            .zip(theta.chunks_mut(N * dim))
+            .enumerate(),
+    );
+    rayon::broadcast(|_| {
+        let mut source = Stream {
+            sweep,
+            base: ids.start,
+            batches: &batches,
+            taken: Vec::new(),
+            loaded: 0,
+            in_lane: [(0, 0); N],
+            start: vec![0.0; dim],
+        };
+        let mut scratch = LaneScratch::<R, N>::new(dim, work, rule);
+        packs.run(&mut scratch, &mut source);
+    });
     (ends, theta)
 }
 
-/// One thread's share of a chunk: trajectories taken in id order from a
-/// counter all threads share, their ends kept with their indices.
-struct Stream<'a, const N: usize> {
+/// A chunk's batches of N trajectories: the batch number, and the batch's
+/// slots for ends and final iterates.
+type Batches<'a> = std::iter::Enumerate<
+    std::iter::Zip<std::slice::ChunksMut<'a, TrajectoryEnd>, std::slice::ChunksMut<'a, f64>>,
+>;
+
+/// A batch a thread took: its first index in the chunk and its slots.
+type Batch<'a> = (usize, &'a mut [TrajectoryEnd], &'a mut [f64]);
+
+/// One thread's share of a chunk: batches taken in order from those all
+/// threads share, each trajectory's end written to its batch's slots.
+struct Stream<'a, 'b, const N: usize> {
     sweep: &'a Sweep,
     base: u64,
-    count: usize,
-    next: &'a AtomicUsize,
-    /// Indices taken from `next` and not yet loaded.
-    taken: Range<usize>,
-    dim: usize,
-    /// The index (from `base`) of the trajectory in each lane.
-    in_lane: [usize; N],
+    batches: &'b Mutex<Batches<'a>>,
+    taken: Vec<Batch<'a>>,
+    /// Trajectories of the last batch taken that were loaded.
+    loaded: usize,
+    /// The batch (in `taken`) and place in it of each lane's trajectory.
+    in_lane: [(usize, usize); N],
     start: Vec<f64>,
-    ends: Vec<(usize, TrajectoryEnd)>,
-    finals: Vec<f64>,
 }
 
-impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, N> {
+impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, '_, N> {
     #[inline]
     fn load(&mut self, lane: usize, theta: &mut [Pack<R, N>]) -> Option<R> {
-        // Ids are taken a pack's worth at a time: one shared counter
-        // bumped per trajectory costs more than a poly trajectory's draw.
-        if self.taken.is_empty() {
-            let from = self.next.fetch_add(N, Ordering::Relaxed).min(self.count);
-            self.taken = from..(from + N).min(self.count);
+        if self.taken.last().is_none_or(|b| self.loaded == b.1.len()) {
+            let (b, (ends, finals)) = self.batches.lock().expect("the batches").next()?;
+            self.taken.push((b * N, ends, finals));
+            self.loaded = 0;
         }
-        let i = self.taken.next()?;
+        let batch = self.taken.len() - 1;
+        let i = self.taken[batch].0 + self.loaded;
+        self.in_lane[lane] = (batch, self.loaded);
+        self.loaded += 1;
         let id = self.base + i as u64;
-        self.in_lane[lane] = i;
         self.sweep.initial(id, &mut self.start);
         for (t, &v) in theta.iter_mut().zip(&self.start) {
             t.0[lane] = R::of(v);
@@ -209,12 +211,13 @@ impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, N> {
 
     #[inline]
     fn end(&mut self, lane: usize, end: TrajectoryEnd, theta: &[Pack<R, N>]) {
-        self.ends.push((self.in_lane[lane], end));
-        self.finals.extend(
-            theta[..self.dim]
-                .iter()
-                .map(|t| t.0[lane].to_f64_lossless()),
-        );
+        let (batch, place) = self.in_lane[lane];
+        let (_, ends, finals) = &mut self.taken[batch];
+        ends[place] = end;
+        let dim = self.start.len();
+        for (f, t) in finals[place * dim..(place + 1) * dim].iter_mut().zip(theta) {
+            *f = t.0[lane].to_f64_lossless();
+        }
     }
 }
 
