@@ -91,10 +91,9 @@ pub fn descend_lanes<R: Real, const N: usize>(
     stream(rule, weights, theta, grad, work, history, gradient, source);
 }
 
-/// `descend_lanes` on the scratch's buffers, passed as separate slices: as
-/// arguments they are known not to overlap, so the compiler keeps θ in
-/// registers across the gradient's stores (taken from one struct, they ran
-/// W1 25% slower).
+/// `descend_lanes` on the scratch's buffers as slices, whose pointers and
+/// lengths stay in registers: reached through the struct's `Vec`s, W3's
+/// steps ran 20% slower.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn stream<R: Real, const N: usize>(
@@ -128,8 +127,9 @@ fn stream<R: Real, const N: usize>(
             }
         }
     }
-    // The bookkeeping below is a few passes over the lanes per block, kept
-    // short: with poly's cheap steps it is a tenth of a block's work.
+    // The bookkeeping below is a few passes over the lanes per block. With
+    // poly's cheap steps it cost W1 an eighth of its time until the common
+    // block (no lane in its last) got a short path.
     while active.contains(&true) {
         // The pack block: as long as its longest lane block, fingerprints
         // kept from the first step any lane's check reads. Lane blocks end
