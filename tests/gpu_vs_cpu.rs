@@ -2,10 +2,21 @@
 
 mod common;
 
-use stepsweep::backend::Engine;
+use stepsweep::backend::{ChunkResult, Engine, GpuContext};
 use stepsweep::grid::Sweep;
 use stepsweep::spec::Precision;
 use stepsweep::stopping::Outcome;
+
+/// The whole sweep as one chunk on the GPU and on the CPU in f32.
+fn gpu_and_cpu(sweep: &Sweep, ctx: GpuContext) -> (ChunkResult, ChunkResult) {
+    let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
+    let ids = 0..sweep.total();
+    let run = |engine: Engine| engine.run(sweep, &rule, ids.clone(), |_| {}).unwrap();
+    (
+        run(Engine::new(sweep, Some(ctx), Precision::F32, &rule).unwrap()),
+        run(Engine::new(sweep, None, Precision::F32, &rule).unwrap()),
+    )
+}
 
 #[test]
 fn poly_kernel_matches_cpu_f32_trajectory_by_trajectory() {
@@ -31,12 +42,7 @@ fn poly_kernel_matches_cpu_f32_trajectory_by_trajectory() {
         "#,
     ))
     .unwrap();
-    let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
-    let ids = 0..sweep.total();
-    let gpu = Engine::new(&sweep, Some(ctx), Precision::F32, &rule).unwrap();
-    let gpu = gpu.run(&sweep, &rule, ids.clone(), |_| {}).unwrap();
-    let cpu = Engine::new(&sweep, None, Precision::F32, &rule).unwrap();
-    let cpu = cpu.run(&sweep, &rule, ids, |_| {}).unwrap();
+    let (gpu, cpu) = gpu_and_cpu(&sweep, ctx);
 
     let n = gpu.ends.len();
     let same_class = gpu
@@ -111,12 +117,7 @@ fn poly_kernel_keeps_the_fingerprints_the_last_check_reads() {
             "#
         )))
         .unwrap();
-        let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
-        let ids = 0..sweep.total();
-        let gpu = Engine::new(&sweep, Some(ctx), Precision::F32, &rule).unwrap();
-        let gpu = gpu.run(&sweep, &rule, ids.clone(), |_| {}).unwrap();
-        let cpu = Engine::new(&sweep, None, Precision::F32, &rule).unwrap();
-        let cpu = cpu.run(&sweep, &rule, ids, |_| {}).unwrap();
+        let (gpu, cpu) = gpu_and_cpu(&sweep, ctx);
         let n = gpu.ends.len();
         let same = gpu
             .ends
