@@ -93,7 +93,7 @@ pub fn descend_lanes<R: Real, const N: usize>(
 
 /// `descend_lanes` on the scratch's buffers as slices, whose pointers and
 /// lengths stay in registers: reached through the struct's `Vec`s, W3's
-/// steps ran 20% slower.
+/// steps ran 18% slower.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn stream<R: Real, const N: usize>(
@@ -128,7 +128,7 @@ fn stream<R: Real, const N: usize>(
         }
     }
     // The bookkeeping below is a few passes over the lanes per block. With
-    // poly's cheap steps it cost W1 an eighth of its time until the common
+    // poly's cheap steps it cost W1 a sixth of its time until the common
     // block (no lane in its last) got a short path.
     while active.contains(&true) {
         // The pack block: as long as its longest lane block, fingerprints
