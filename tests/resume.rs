@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
-/// About a second of work on one core, in 120 chunks of 200 trajectories:
-/// the chaotic step sizes keep many trajectories running to max_iters.
+/// About 0.6 s of work on one core, in 600 chunks of 200 trajectories: the
+/// chaotic step sizes keep many trajectories running to max_iters. It must
+/// outlast the 250 ms in which `killed_at_random_moments…` kills it, which
+/// 6000 trajectories a step size stopped doing once the CPU engine refilled
+/// its lanes (0.19 s).
 const LONG: &str = r#"
-trajectories = 6000
+trajectories = 30000
 max_iters = 20000
 seed = 7
 [model]
