@@ -160,18 +160,10 @@ fn drive<W: Write + Send>(
                         .enumerate()
                         .map(|(i, (end, theta))| assess(sweep, base + i as u64, end, theta, true))
                         .collect();
-                    for (i, (end, a)) in result.ends.iter().zip(&assessments).enumerate() {
-                        let cell = sweep.cell_of(base + i as u64);
-                        tally.trajectory_steps += end.iterations;
-                        tally.cells[cell.index].add(
-                            end,
-                            a.as_ref(),
-                            cell.model.bound(cell.step_size),
-                        );
-                    }
+                    tally_chunk(sweep, base, &result, Some(&assessments), tally);
                     trajectories::write_rows(w, sweep, base, &result, &assessments)?;
                 } else {
-                    tally_in_parallel(sweep, base, &result, tally);
+                    tally_chunk(sweep, base, &result, None, tally);
                 }
                 tally.next_id = range.end;
                 tally.seconds = seconds_before + started.elapsed().as_secs_f64();
@@ -240,16 +232,22 @@ fn assess(
     })
 }
 
-/// Trajectories per block of `tally_in_parallel`.
+/// Trajectories per block of `tally_chunk`.
 const TALLY_BLOCK: usize = 1 << 14;
 
-/// Assesses a chunk and folds it into `tally`, block by block on every core:
-/// each block tallies its own cells (ids run through cells in order, so a
-/// block's cells are consecutive) and the partial tallies are merged. Every
-/// statistic is a count, a sum or a maximum, so this gives what adding the
-/// trajectories one by one gives, without holding an assessment per
-/// trajectory.
-fn tally_in_parallel(sweep: &Sweep, base: u64, result: &ChunkResult, tally: &mut Checkpoint) {
+/// Folds a chunk into `tally`, block by block on every core, with the
+/// chunk's `assessed` trajectories or, without them, assessing each as it
+/// goes (so none is held): each block tallies its own cells (ids run
+/// through cells in order, so a block's cells are consecutive) and the
+/// partial tallies are merged. Every statistic is a count, a sum or a
+/// maximum, so this gives what adding the trajectories one by one gives.
+fn tally_chunk(
+    sweep: &Sweep,
+    base: u64,
+    result: &ChunkResult,
+    assessed: Option<&[Option<Assessment>]>,
+    tally: &mut Checkpoint,
+) {
     let minimizers = sweep.cells[0].model.minimizers().len();
     let partials: Vec<(usize, Vec<crate::aggregate::CellStats>, u64)> = result
         .ends
@@ -268,8 +266,15 @@ fn tally_in_parallel(sweep: &Sweep, base: u64, result: &ChunkResult, tally: &mut
                 if slot >= cells.len() {
                     cells.resize(slot + 1, CellStats::new(minimizers));
                 }
-                let a = assess(sweep, id, end, theta, false);
-                cells[slot].add(end, a.as_ref(), cell.model.bound(cell.step_size));
+                let own;
+                let a = match assessed {
+                    Some(all) => all[b * TALLY_BLOCK + j].as_ref(),
+                    None => {
+                        own = assess(sweep, id, end, theta, false);
+                        own.as_ref()
+                    }
+                };
+                cells[slot].add(end, a, cell.model.bound(cell.step_size));
                 steps += end.iterations;
             }
             (first_cell, cells, steps)
