@@ -51,7 +51,7 @@ fn bench_pack<const N: usize, K: stepsweep::models::kernels::Kernel>(
     sweep: &Sweep,
 ) {
     let model = &sweep.cells[0].model;
-    let (isa, lanes) = cpu::engine(model, cpu::Isa::detect());
+    let (isa, lanes) = cpu::engine::<f32>(model, cpu::Isa::detect());
     assert_eq!(lanes, N, "the backend's lane count for this model");
     let (dim, work) = (model.dim(), model.work_len());
     let rule = rule(sweep);
@@ -128,30 +128,37 @@ fn bench_chunk(bencher: Bencher, sweep: &Sweep) {
 
 mod pack {
     use super::*;
+    use stepsweep::models::kernels::{DeepLinear, Poly, ScalarDeep};
+
+    fn lanes(sweep: &Sweep) -> usize {
+        cpu::engine::<f32>(&sweep.cells[0].model, cpu::Isa::detect()).1
+    }
 
     #[divan::bench(sample_count = 20)]
     fn poly(bencher: Bencher) {
         let sweep = sweep(POLY, POLY_INIT, "0.01, 0.15", 8, 4096);
-        match cpu::engine(&sweep.cells[0].model, cpu::Isa::detect()).1 {
-            128 => bench_pack::<128, stepsweep::models::kernels::Poly>(bencher, &sweep),
-            _ => bench_pack::<64, stepsweep::models::kernels::Poly>(bencher, &sweep),
+        match lanes(&sweep) {
+            256 => bench_pack::<256, Poly>(bencher, &sweep),
+            _ => bench_pack::<128, Poly>(bencher, &sweep),
         }
     }
 
     #[divan::bench(sample_count = 20)]
     fn scalar_deep_l8(bencher: Bencher) {
-        bench_pack::<32, stepsweep::models::kernels::ScalarDeep>(
-            bencher,
-            &sweep(SCALAR_DEEP, SCALAR_DEEP_INIT, "0.005, 0.05", 8, 1024),
-        );
+        let sweep = sweep(SCALAR_DEEP, SCALAR_DEEP_INIT, "0.005, 0.05", 8, 1024);
+        match lanes(&sweep) {
+            128 => bench_pack::<128, ScalarDeep>(bencher, &sweep),
+            _ => bench_pack::<32, ScalarDeep>(bencher, &sweep),
+        }
     }
 
     #[divan::bench(sample_count = 20)]
     fn deep_linear_n4_l4(bencher: Bencher) {
-        bench_pack::<32, stepsweep::models::kernels::DeepLinear>(
-            bencher,
-            &sweep(DEEP_LINEAR, DEEP_LINEAR_INIT, "0.01, 0.2", 8, 256),
-        );
+        let sweep = sweep(DEEP_LINEAR, DEEP_LINEAR_INIT, "0.01, 0.2", 8, 256);
+        match lanes(&sweep) {
+            64 => bench_pack::<64, DeepLinear>(bencher, &sweep),
+            _ => bench_pack::<32, DeepLinear>(bencher, &sweep),
+        }
     }
 }
 

@@ -36,11 +36,32 @@ impl<R: Real, const N: usize> LaneScratch<R, N> {
 /// A closure serves; the CPU backend passes a type whose method is always
 /// inlined, since a closure's body is compiled on its own, without the target
 /// features of the caller it is passed to.
-pub trait PackGradient<R, const N: usize> {
+pub trait PackGradient<R: Real, const N: usize> {
     fn write(&mut self, theta: &[Pack<R, N>], gradient: &mut [Pack<R, N>], work: &mut [Pack<R, N>]);
+
+    /// `steps` steps θ ← θ − δ∇f(θ) with nothing read between them. A model
+    /// whose iterate fits in registers overrides this to keep it there: the
+    /// round trip of θ and ∇f through memory lengthens the chain of
+    /// dependent operations from one step to the next.
+    #[inline(always)]
+    fn advance(
+        &mut self,
+        theta: &mut [Pack<R, N>],
+        gradient: &mut [Pack<R, N>],
+        work: &mut [Pack<R, N>],
+        delta: Pack<R, N>,
+        steps: u64,
+    ) {
+        for _ in 0..steps {
+            self.write(theta, gradient, work);
+            for (t, &g) in theta.iter_mut().zip(gradient.iter()) {
+                *t = *t - delta * g;
+            }
+        }
+    }
 }
 
-impl<R, const N: usize, F: FnMut(&[Pack<R, N>], &mut [Pack<R, N>], &mut [Pack<R, N>])>
+impl<R: Real, const N: usize, F: FnMut(&[Pack<R, N>], &mut [Pack<R, N>], &mut [Pack<R, N>])>
     PackGradient<R, N> for F
 {
     #[inline(always)]
@@ -215,11 +236,14 @@ fn stream<R: Real, const N: usize>(
             // The step sizes are fixed until the next check, so the
             // compiler may keep them in registers.
             let delta = step_size;
+            // The steps before the first fingerprint a check reads.
+            let quiet = next.min(from.saturating_sub(1));
+            if s < quiet {
+                gradient.advance(theta, grad, work, delta, quiet - s);
+                s = quiet;
+            }
             while s < next {
-                gradient.write(theta, grad, work);
-                for (t, &g) in theta.iter_mut().zip(grad.iter()) {
-                    *t = *t - delta * g;
-                }
+                gradient.advance(theta, grad, work, delta, 1);
                 s += 1;
                 if s >= from {
                     history[s as usize & mask] = fingerprint(weights, theta);

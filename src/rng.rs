@@ -20,6 +20,7 @@ fn mulhilo(a: u32, b: u32) -> (u32, u32) {
 }
 
 /// One Philox4x32 block: ten rounds of the bijection on `counter` under `key`.
+#[inline]
 pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     let mut ctr = counter;
     let mut key = key;
@@ -46,9 +47,12 @@ pub struct TrajectoryRng {
     block: u64,
     buffer: [u32; 4],
     used: usize,
+    /// The second normal of the last Box–Muller pair, not yet drawn.
+    spare: Option<f64>,
 }
 
 impl TrajectoryRng {
+    #[inline]
     pub fn new(seed: u64, trajectory: u64) -> Self {
         Self {
             key: [seed as u32, (seed >> 32) as u32],
@@ -56,44 +60,79 @@ impl TrajectoryRng {
             block: 0,
             buffer: [0; 4],
             used: 4,
+            spare: None,
         }
     }
 
     /// A uniform draw in [0, 1) with 53 random bits.
+    #[inline]
     pub fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// A standard normal draw by Box–Muller, in f64 on the host so that every
     /// backend starts from exactly the same point (GPU `log`/`cos` are not
-    /// correctly rounded).
+    /// correctly rounded). Each pair of uniforms gives two independent
+    /// normals, r·cos θ now and r·sin θ at the next call: the draws were a
+    /// fifth of a fixed-work scalar-deep sweep when each normal took its own
+    /// pair.
+    #[inline]
     pub fn normal(&mut self) -> f64 {
+        if let Some(z) = self.spare.take() {
+            return z;
+        }
         // 1 - u lies in (0, 1], so the logarithm is finite.
         let u1 = 1.0 - self.uniform();
         let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (sin, cos) = (std::f64::consts::TAU * u2).sin_cos();
+        self.spare = Some(r * sin);
+        r * cos
+    }
+}
+
+impl TrajectoryRng {
+    /// The next block of four words.
+    #[inline]
+    fn refill(&mut self) {
+        let t = self.trajectory;
+        let b = self.block;
+        self.buffer = philox4x32_10(
+            [t as u32, (t >> 32) as u32, b as u32, (b >> 32) as u32],
+            self.key,
+        );
+        self.block = self.block.wrapping_add(1);
+        self.used = 0;
     }
 }
 
 impl RngCore for TrajectoryRng {
+    #[inline]
     fn next_u32(&mut self) -> u32 {
         if self.used == 4 {
-            let t = self.trajectory;
-            let b = self.block;
-            self.buffer = philox4x32_10(
-                [t as u32, (t >> 32) as u32, b as u32, (b >> 32) as u32],
-                self.key,
-            );
-            self.block = self.block.wrapping_add(1);
-            self.used = 0;
+            self.refill();
         }
         let word = self.buffer[self.used];
         self.used += 1;
         word
     }
 
+    /// The low word first, as `rand_core::impls::next_u64_via_u32` takes
+    /// them; two words of one block at once where the block has them (a
+    /// draw per trajectory was a tenth of a poly sweep through the word by
+    /// word path).
+    #[inline]
     fn next_u64(&mut self) -> u64 {
-        impls::next_u64_via_u32(self)
+        if self.used == 4 {
+            self.refill();
+        }
+        if self.used <= 2 {
+            let (lo, hi) = (self.buffer[self.used], self.buffer[self.used + 1]);
+            self.used += 2;
+            return (u64::from(hi) << 32) | u64::from(lo);
+        }
+        let lo = self.next_u32();
+        (u64::from(self.next_u32()) << 32) | u64::from(lo)
     }
 
     fn fill_bytes(&mut self, dest: &mut [u8]) {
@@ -125,6 +164,22 @@ mod tests {
         );
     }
 
+    /// `next_u64` is two `next_u32` words, low first, wherever in a block
+    /// the stream stands (so a u64 may straddle two blocks).
+    #[test]
+    fn u64_draws_are_two_words_low_first() {
+        let mut fast = TrajectoryRng::new(9, 4);
+        let mut words = TrajectoryRng::new(9, 4);
+        for skip in [0, 1, 2, 3, 1, 0, 3, 2, 2, 1] {
+            for _ in 0..skip {
+                assert_eq!(fast.next_u32(), words.next_u32());
+            }
+            let lo = u64::from(words.next_u32());
+            let hi = u64::from(words.next_u32());
+            assert_eq!(fast.next_u64(), (hi << 32) | lo);
+        }
+    }
+
     #[test]
     fn streams_differ_by_trajectory_and_seed() {
         let a: Vec<u32> = (0..8)
@@ -153,6 +208,25 @@ mod tests {
         // Standard errors: 1/sqrt(n) ≈ 0.0022 for the mean, sqrt(2/n) ≈ 0.0032 for the variance.
         assert!(mean.abs() < 0.01, "mean {mean}");
         assert!((var - 1.0).abs() < 0.015, "variance {var}");
+        // The two normals of a pair (r·cos θ, r·sin θ) are uncorrelated, as
+        // are consecutive pairs: standard error 1/sqrt(n/2) ≈ 0.0032.
+        let lag = |from: usize| {
+            (from..n - 1)
+                .step_by(2)
+                .map(|i| (draws[i] - mean) * (draws[i + 1] - mean))
+                .sum::<f64>()
+                / (n / 2) as f64
+                / var
+        };
+        assert!(lag(0).abs() < 0.015, "within pairs: {}", lag(0));
+        assert!(lag(1).abs() < 0.015, "across pairs: {}", lag(1));
+        // Their squares too (a shared radius would correlate them).
+        let squares: f64 = (0..n - 1)
+            .step_by(2)
+            .map(|i| (draws[i] * draws[i] - 1.0) * (draws[i + 1] * draws[i + 1] - 1.0))
+            .sum::<f64>()
+            / (n / 2) as f64;
+        assert!(squares.abs() < 0.05, "squares within pairs: {squares}");
     }
 
     #[test]

@@ -42,41 +42,49 @@ impl Isa {
     }
 }
 
-/// The pack engine for a model on this processor: its instruction set and its
-/// lanes per pack. Each is a separately compiled copy of the lane engine, and
-/// the results are the same bits whichever runs, since every lane follows the
-/// one-trajectory reference. Poly's step is one short dependent chain
-/// (Horner's rule), so it needs many independent lanes to hide the latency,
-/// and AVX-512's 32 registers hold 128 lanes without spilling. The larger
-/// models have independent work within a step already; wider packs spill, and
-/// LLVM vectorizes their AVX-512 copies across parameters with gathers, so
-/// they run AVX2. Measured with `stepsweep bench --workload Wn` on one thread
-/// of a Zen 4 core, in trajectory-steps/s:
+/// The pack engine for a model on this processor, for lanes of type R: its
+/// instruction set and its lanes per pack. Each is a separately compiled copy
+/// of the lane engine, and the results are the same bits whichever runs,
+/// since every lane follows the one-trajectory reference.
 ///
-/// | lanes (AVX2) | W1 poly | W2 scalar-deep | W3 deep-linear | W4 relu |
-/// | --- | --- | --- | --- | --- |
-/// | 16 | 0.9e9 | 5.5e8 | 1.7e7 | 2.2e6 |
-/// | 32 | 1.7e9 | 5.6e8 | 1.9e7 | 1.7e6 |
-/// | 64 | 2.6e9 | 3.2e8 | 1.5e7 | 1.9e6 |
+/// Every step is a chain of dependent operations (Horner's rule, prefix
+/// products), so a pack needs enough independent lanes to hide the chain's
+/// latency, and few enough that its values stay in registers. Narrow AVX-512
+/// packs run slowly: LLVM vectorizes them across parameters, with gathers,
+/// instead of across lanes. Measured with `cargo bench --bench engines` (one
+/// pack on one thread of a Zen 5 core; the engine picked in bold; AVX2 is
+/// what a processor without AVX-512 runs), in trajectory-steps/s:
 ///
-/// Poly on AVX-512 with 128 lanes runs W1 in 0.24 s of processor time
-/// against 0.30 s for AVX2 with 64, and W5 (to an answer) in 2.4 s against 3.0 s.
-pub fn engine(model: &Model, isa: Isa) -> (Isa, usize) {
+/// | model | precision | engine | lanes: trajectory-steps/s |
+/// | --- | --- | --- | --- |
+/// | W1 poly | f32 | Avx2 | 32: 3.64e9 · 64: 1.24e9 · 128: **5.45e9** · 256: 3.73e9 |
+/// | W2 scalar-deep | f32 | Avx2 | 16: 9.53e8 · 32: **1.21e9** · 64: 4.97e8 · 128: 8.12e8 |
+/// | W3 deep-linear | f32 | Avx2 | 16: 3.25e7 · 32: **3.05e7** · 64: 3.12e7 · 128: 2.80e7 |
+/// | W4 relu | f32 | Avx2 | 8: 1.81e6 · 16: **2.68e6** · 32: 2.06e6 · 64: 1.80e6 |
+/// | W1 poly | f32 | Avx512 | 32: 3.61e9 · 64: 1.25e9 · 128: 1.32e10 · 256: **1.42e10** |
+/// | W2 scalar-deep | f32 | Avx512 | 16: 1.62e8 · 32: 1.68e8 · 64: 7.58e8 · 128: **2.07e9** |
+/// | W3 deep-linear | f32 | Avx512 | 16: 1.57e7 · 32: 1.54e7 · 64: **5.24e7** · 128: 4.71e7 |
+/// | W4 relu | f32 | Avx512 | 8: 1.63e6 · 16: **2.78e6** · 32: 2.20e6 · 64: 1.97e6 |
+/// | W1 poly | f64 | Avx2 | 32: **2.93e9** · 64: 8.90e8 · 128: 2.00e9 · 256: 4.46e8 |
+/// | W2 scalar-deep | f64 | Avx2 | 16: 6.26e8 · 32: **5.39e8** · 64: 2.41e8 · 128: 3.30e8 |
+/// | W3 deep-linear | f64 | Avx2 | 16: 1.67e7 · 32: **1.53e7** · 64: 1.41e7 · 128: 1.22e7 |
+/// | W4 relu | f64 | Avx2 | 8: 1.34e6 · 16: **1.68e6** · 32: 1.21e6 · 64: 9.22e5 |
+/// | W1 poly | f64 | Avx512 | 32: 3.69e9 · 64: 1.15e9 · 128: **7.44e9** · 256: 5.39e9 |
+/// | W2 scalar-deep | f64 | Avx512 | 16: 1.45e8 · 32: 1.49e8 · 64: 4.96e8 · 128: **1.01e9** |
+/// | W3 deep-linear | f64 | Avx512 | 16: 1.22e7 · 32: 1.22e7 · 64: **2.43e7** · 128: 2.24e7 |
+/// | W4 relu | f64 | Avx512 | 8: 1.38e6 · 16: **2.10e6** · 32: 1.45e6 · 64: 1.34e6 |
+///
+/// On AVX2, scalar-deep and deep-linear keep 32 lanes although 16 measured up
+/// to a sixth faster in f64: each width is one more compiled copy per model.
+pub fn engine<R: Real>(model: &Model, isa: Isa) -> (Isa, usize) {
+    let single = std::mem::size_of::<R>() == 4;
     match (model, isa) {
-        (Model::Poly(_), Isa::Avx512) => (Isa::Avx512, 128),
-        (Model::Poly(_), _) => (isa.min_avx2(), 64),
-        (Model::ScalarDeep(_) | Model::DeepLinear(_), _) => (isa.min_avx2(), 32),
-        (Model::Relu(_), _) => (isa.min_avx2(), 16),
-    }
-}
-
-impl Isa {
-    /// AVX2 where the processor has more: the non-poly engines stop there.
-    fn min_avx2(self) -> Isa {
-        match self {
-            Isa::Avx512 => Isa::Avx2,
-            other => other,
-        }
+        (Model::Poly(_), Isa::Avx512) => (isa, if single { 256 } else { 128 }),
+        (Model::Poly(_), _) => (isa, if single { 128 } else { 32 }),
+        (Model::ScalarDeep(_), Isa::Avx512) => (isa, 128),
+        (Model::DeepLinear(_), Isa::Avx512) => (isa, 64),
+        (Model::ScalarDeep(_) | Model::DeepLinear(_), _) => (isa, 32),
+        (Model::Relu(_), _) => (isa, 16),
     }
 }
 
@@ -100,14 +108,21 @@ fn run_chunk_on<R: Real>(
     ids: Range<u64>,
 ) -> (Vec<TrajectoryEnd>, Vec<f64>) {
     // A chunk runs one model, with one set of constants (see `Sweep::chunks`).
-    let (isa, lanes) = engine(&sweep.cell_of(ids.start).model, available);
+    let (isa, lanes) = engine::<R>(&sweep.cell_of(ids.start).model, available);
     let model = &sweep.cell_of(ids.start).model;
     // Only the engines `engine` picks are compiled, each for one model.
     match (model, lanes) {
+        (Model::Poly(_), 256) => run_chunk_lanes::<R, 256, Poly>(isa, sweep, constants, rule, ids),
         (Model::Poly(_), 128) => run_chunk_lanes::<R, 128, Poly>(isa, sweep, constants, rule, ids),
-        (Model::Poly(_), 64) => run_chunk_lanes::<R, 64, Poly>(isa, sweep, constants, rule, ids),
+        (Model::Poly(_), 32) => run_chunk_lanes::<R, 32, Poly>(isa, sweep, constants, rule, ids),
+        (Model::ScalarDeep(_), 128) => {
+            run_chunk_lanes::<R, 128, ScalarDeep>(isa, sweep, constants, rule, ids)
+        }
         (Model::ScalarDeep(_), 32) => {
             run_chunk_lanes::<R, 32, ScalarDeep>(isa, sweep, constants, rule, ids)
+        }
+        (Model::DeepLinear(_), 64) => {
+            run_chunk_lanes::<R, 64, DeepLinear>(isa, sweep, constants, rule, ids)
         }
         (Model::DeepLinear(_), 32) => {
             run_chunk_lanes::<R, 32, DeepLinear>(isa, sweep, constants, rule, ids)
@@ -292,6 +307,26 @@ impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for &Packs<'_, R, N,
         work: &mut [Pack<R, N>],
     ) {
         K::gradient(self.model, self.constants, theta, gradient, work)
+    }
+
+    #[inline(always)]
+    fn advance(
+        &mut self,
+        theta: &mut [Pack<R, N>],
+        gradient: &mut [Pack<R, N>],
+        work: &mut [Pack<R, N>],
+        delta: Pack<R, N>,
+        steps: u64,
+    ) {
+        K::advance(
+            self.model,
+            self.constants,
+            theta,
+            gradient,
+            work,
+            delta,
+            steps,
+        )
     }
 }
 

@@ -281,6 +281,26 @@ pub mod kernels {
             grad: &mut [A],
             work: &mut [A],
         );
+
+        /// `steps` gradient steps θ ← θ − δ∇f(θ), as `gradient` and the
+        /// update compute them one by one (see `PackGradient::advance`).
+        #[inline(always)]
+        fn advance<A: Arith>(
+            model: &Model,
+            constants: &[A::Scalar],
+            theta: &mut [A],
+            grad: &mut [A],
+            work: &mut [A],
+            delta: A,
+            steps: u64,
+        ) {
+            for _ in 0..steps {
+                Self::gradient(model, constants, theta, grad, work);
+                for (t, &g) in theta.iter_mut().zip(grad.iter()) {
+                    *t = *t - delta * g;
+                }
+            }
+        }
     }
 
     pub enum Poly {}
@@ -298,6 +318,25 @@ pub mod kernels {
             _: &mut [A],
         ) {
             grad[0] = poly::derivative(constants, theta[0]);
+        }
+
+        /// x stays in registers across the steps (with 128 lanes, 8 of
+        /// AVX-512's 32), so each step's chain is Horner's alone.
+        #[inline(always)]
+        fn advance<A: Arith>(
+            _: &Model,
+            constants: &[A::Scalar],
+            theta: &mut [A],
+            _: &mut [A],
+            _: &mut [A],
+            delta: A,
+            steps: u64,
+        ) {
+            let mut x = theta[0];
+            for _ in 0..steps {
+                x = x - delta * poly::derivative(constants, x);
+            }
+            theta[0] = x;
         }
     }
 

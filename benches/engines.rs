@@ -1,0 +1,224 @@
+//! Which pack engine to run, for development: `cargo bench --bench engines`.
+//!
+//! Times one pack of every width and instruction set this processor has, per
+//! model and precision, through the lane engine on one thread (fixed work,
+//! early exit off), and prints a markdown table of trajectory-steps per second
+//! with the engine `backend::cpu::engine` picks marked. The table in
+//! `engine`'s documentation comes from this.
+
+use std::time::Instant;
+
+use stepsweep::backend::cpu::{self, Isa};
+use stepsweep::grid::Sweep;
+use stepsweep::lanes::{LaneScratch, LaneSource};
+use stepsweep::models::kernels::{DeepLinear, Kernel, Poly, Relu, ScalarDeep};
+use stepsweep::real::{Pack, Real};
+use stepsweep::spec::{Precision, Spec};
+use stepsweep::stopping::{fingerprint_weights, TrajectoryEnd};
+
+/// The models of `stepsweep bench` W1–W4, with the steps each pack runs.
+const MODELS: [(&str, &str, &str, &str, u64); 4] = [
+    ("W1 poly", "kind = \"poly\"", "kind = \"uniform\"\nlow = 0.5\nhigh = 2.5", "0.01, 0.15", 4096),
+    (
+        "W2 scalar-deep",
+        "kind = \"scalar-deep\"\nlayers = 8\nlambda = 2.0",
+        "kind = \"balanced\"\nnoise = 0.2",
+        "0.005, 0.05",
+        1024,
+    ),
+    (
+        "W3 deep-linear",
+        "kind = \"deep-linear\"\nlayers = 4\nsize = 4\ntarget = { kind = \"psd\", seed = 1 }",
+        "kind = \"identity\"\nscale = 0.1",
+        "0.01, 0.2",
+        256,
+    ),
+    (
+        "W4 relu",
+        "kind = \"relu\"\ninput_size = 1\nhidden = 20\noutput_size = 1\nsamples = 64\n\
+         inputs = { kind = \"grid\" }\ntargets = { kind = \"teacher\", std = 1.0, seed = 2 }\nbias_std = 1.0",
+        "kind = \"gaussian\"\nmean = 0.0\nstd = 1.0",
+        "0.0002, 0.002",
+        64,
+    ),
+];
+
+fn sweep(index: usize, precision: &str) -> Sweep {
+    let (_, model, init, steps, iterations) = MODELS[index];
+    let text = format!(
+        "trajectories = 64\nmax_iters = {iterations}\nseed = 1\nprecision = \"{precision}\"\n\
+         backend = \"cpu\"\n[model]\n{model}\n[init]\n{init}\n[steps]\nlinspace = [{steps}, 4]\n\
+         [stop]\nearly_exit = false\ndivergence_cap = 1e30\n"
+    );
+    Sweep::new(Spec::from_toml(&text, "engines").expect("a valid spec")).expect("a valid sweep")
+}
+
+/// The same N trajectories each time the pack runs.
+struct OnePack<'a, R, const N: usize> {
+    initial: &'a [Pack<R, N>],
+    steps: &'a [R; N],
+    loaded: usize,
+}
+
+impl<R: Real, const N: usize> LaneSource<R, N> for OnePack<'_, R, N> {
+    fn load(&mut self, lane: usize, theta: &mut [Pack<R, N>]) -> Option<R> {
+        if self.loaded == N {
+            return None;
+        }
+        self.loaded += 1;
+        for (t, s) in theta.iter_mut().zip(self.initial) {
+            t.0[lane] = s.0[lane];
+        }
+        Some(self.steps[lane])
+    }
+
+    fn end(&mut self, _: usize, end: TrajectoryEnd, _: &[Pack<R, N>]) {
+        std::hint::black_box(end);
+    }
+}
+
+/// Trajectory-steps per second of one pack of N lanes, best of several runs.
+fn rate<R: Real, const N: usize, K: Kernel>(isa: Isa, sweep: &Sweep) -> f64 {
+    let model = &sweep.cells[0].model;
+    let (dim, work) = (model.dim(), model.work_len());
+    let precision = if std::mem::size_of::<R>() == 4 {
+        Precision::F32
+    } else {
+        Precision::F64
+    };
+    let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
+    let constants = model.constants::<R>();
+    let weights: Vec<Pack<R, N>> = fingerprint_weights::<R>(dim)
+        .into_iter()
+        .map(Pack::splat)
+        .collect();
+    let mut start = vec![0.0f64; dim];
+    let mut initial = vec![Pack::splat(R::zero()); dim];
+    let mut steps = [R::zero(); N];
+    for (lane, step) in steps.iter_mut().enumerate() {
+        let id = (lane as u64 * 7) % sweep.total();
+        sweep.initial(id, &mut start);
+        for (x, &v) in initial.iter_mut().zip(&start) {
+            x.0[lane] = R::of(v);
+        }
+        *step = R::of(sweep.cell_of(id).step_size);
+    }
+    let mut scratch = LaneScratch::<R, N>::new(dim, work, &rule);
+    let packs = cpu::Packs::<R, N, K>::new(isa, model, &constants, &weights, &rule);
+    let mut best = f64::MAX;
+    for _ in 0..15 {
+        let started = Instant::now();
+        let mut source = OnePack {
+            initial: &initial,
+            steps: &steps,
+            loaded: 0,
+        };
+        packs.run(&mut scratch, &mut source);
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    (N as u64 * rule.max_iters) as f64 / best
+}
+
+/// One table cell: the rate of (isa, N) for model `index`, bold where it is
+/// the engine the backend picks.
+fn cell<R: Real, const N: usize, K: Kernel>(isa: Isa, index: usize) -> String {
+    let precision = if std::mem::size_of::<R>() == 4 {
+        "f32"
+    } else {
+        "f64"
+    };
+    let sweep = sweep(index, precision);
+    let picked = cpu::engine::<R>(&sweep.cells[0].model, isa) == (isa, N);
+    let r = format!("{:.2e}", rate::<R, N, K>(isa, &sweep));
+    if picked {
+        format!("**{r}**")
+    } else {
+        r
+    }
+}
+
+fn row<R: Real>(isa: Isa) {
+    let precision = if std::mem::size_of::<R>() == 4 {
+        "f32"
+    } else {
+        "f64"
+    };
+    let cells: [(usize, [String; 4]); 4] = [
+        (
+            0,
+            [
+                cell::<R, 32, Poly>(isa, 0),
+                cell::<R, 64, Poly>(isa, 0),
+                cell::<R, 128, Poly>(isa, 0),
+                cell::<R, 256, Poly>(isa, 0),
+            ],
+        ),
+        (
+            1,
+            [
+                cell::<R, 16, ScalarDeep>(isa, 1),
+                cell::<R, 32, ScalarDeep>(isa, 1),
+                cell::<R, 64, ScalarDeep>(isa, 1),
+                cell::<R, 128, ScalarDeep>(isa, 1),
+            ],
+        ),
+        (
+            2,
+            [
+                cell::<R, 16, DeepLinear>(isa, 2),
+                cell::<R, 32, DeepLinear>(isa, 2),
+                cell::<R, 64, DeepLinear>(isa, 2),
+                cell::<R, 128, DeepLinear>(isa, 2),
+            ],
+        ),
+        (
+            3,
+            [
+                cell::<R, 8, Relu>(isa, 3),
+                cell::<R, 16, Relu>(isa, 3),
+                cell::<R, 32, Relu>(isa, 3),
+                cell::<R, 64, Relu>(isa, 3),
+            ],
+        ),
+    ];
+    let widths = [
+        [32, 64, 128, 256],
+        [16, 32, 64, 128],
+        [16, 32, 64, 128],
+        [8, 16, 32, 64],
+    ];
+    for (index, rates) in cells {
+        let parts: Vec<String> = widths[index]
+            .iter()
+            .zip(&rates)
+            .map(|(n, r)| format!("{n}: {r}"))
+            .collect();
+        println!(
+            "| {} | {precision} | {isa:?} | {} |",
+            MODELS[index].0,
+            parts.join(" · ")
+        );
+    }
+}
+
+fn main() {
+    let have = Isa::detect();
+    let mut isas = vec![];
+    if have != Isa::Baseline {
+        isas.push(Isa::Avx2);
+    }
+    if have == Isa::Avx512 {
+        isas.push(Isa::Avx512);
+    }
+    if isas.is_empty() {
+        isas.push(Isa::Baseline);
+    }
+    println!("| model | precision | engine | lanes: trajectory-steps/s |");
+    println!("| --- | --- | --- | --- |");
+    for &isa in &isas {
+        row::<f32>(isa);
+    }
+    for &isa in &isas {
+        row::<f64>(isa);
+    }
+}
