@@ -47,8 +47,6 @@ pub struct TrajectoryRng {
     block: u64,
     buffer: [u32; 4],
     used: usize,
-    /// The second normal of the last Box–Muller pair, not yet drawn.
-    spare: Option<f64>,
 }
 
 impl TrajectoryRng {
@@ -60,7 +58,6 @@ impl TrajectoryRng {
             block: 0,
             buffer: [0; 4],
             used: 4,
-            spare: None,
         }
     }
 
@@ -72,26 +69,17 @@ impl TrajectoryRng {
 
     /// A standard normal draw by Box–Muller, in f64 on the host so that every
     /// backend starts from exactly the same point (GPU `log`/`cos` are not
-    /// correctly rounded). Each pair of uniforms gives two independent
-    /// normals, r·cos θ now and r·sin θ at the next call: the draws were a
-    /// fifth of a fixed-work scalar-deep sweep when each normal took its own
-    /// pair.
+    /// correctly rounded). Each normal takes its own pair of uniforms: the
+    /// draws, and so the data and starting points a seed gives, are part of
+    /// what a sweep reproduces.
     #[inline]
     pub fn normal(&mut self) -> f64 {
-        if let Some(z) = self.spare.take() {
-            return z;
-        }
         // 1 - u lies in (0, 1], so the logarithm is finite.
         let u1 = 1.0 - self.uniform();
         let u2 = self.uniform();
-        let r = (-2.0 * u1.ln()).sqrt();
-        let (sin, cos) = (std::f64::consts::TAU * u2).sin_cos();
-        self.spare = Some(r * sin);
-        r * cos
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
-}
 
-impl TrajectoryRng {
     /// The next block of four words.
     #[inline]
     fn refill(&mut self) {
@@ -208,25 +196,6 @@ mod tests {
         // Standard errors: 1/sqrt(n) ≈ 0.0022 for the mean, sqrt(2/n) ≈ 0.0032 for the variance.
         assert!(mean.abs() < 0.01, "mean {mean}");
         assert!((var - 1.0).abs() < 0.015, "variance {var}");
-        // The two normals of a pair (r·cos θ, r·sin θ) are uncorrelated, as
-        // are consecutive pairs: standard error 1/sqrt(n/2) ≈ 0.0032.
-        let lag = |from: usize| {
-            (from..n - 1)
-                .step_by(2)
-                .map(|i| (draws[i] - mean) * (draws[i + 1] - mean))
-                .sum::<f64>()
-                / (n / 2) as f64
-                / var
-        };
-        assert!(lag(0).abs() < 0.015, "within pairs: {}", lag(0));
-        assert!(lag(1).abs() < 0.015, "across pairs: {}", lag(1));
-        // Their squares too (a shared radius would correlate them).
-        let squares: f64 = (0..n - 1)
-            .step_by(2)
-            .map(|i| (draws[i] * draws[i] - 1.0) * (draws[i + 1] * draws[i + 1] - 1.0))
-            .sum::<f64>()
-            / (n / 2) as f64;
-        assert!(squares.abs() < 0.05, "squares within pairs: {squares}");
     }
 
     #[test]

@@ -232,8 +232,11 @@ fn assess(
     })
 }
 
-/// Trajectories per block of `tally_chunk`.
-const TALLY_BLOCK: usize = 1 << 14;
+/// Trajectories per block of `tally_chunk`: small enough that a chunk of
+/// deep-linear trajectories, each assessed with an SVD and a Hessian's top
+/// eigenvalue, spreads over every core (W3's 2^14 trajectories were one block,
+/// assessed on one core while the others waited).
+const TALLY_BLOCK: usize = 1 << 10;
 
 /// Folds a chunk into `tally`, block by block on every core, with the
 /// chunk's `assessed` trajectories or, without them, assessing each as it
