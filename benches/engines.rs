@@ -6,15 +6,19 @@
 //! with the engine `backend::cpu::engine` picks marked. The table in
 //! `engine`'s documentation comes from this.
 
+mod common;
+
 use std::time::Instant;
+
+use common::OnePack;
 
 use stepsweep::backend::cpu::{self, Isa};
 use stepsweep::grid::Sweep;
-use stepsweep::lanes::{LaneScratch, LaneSource};
+use stepsweep::lanes::LaneScratch;
 use stepsweep::models::kernels::{DeepLinear, Kernel, Poly, Relu, ScalarDeep};
 use stepsweep::real::{Pack, Real};
 use stepsweep::spec::{Precision, Spec};
-use stepsweep::stopping::{fingerprint_weights, TrajectoryEnd};
+use stepsweep::stopping::fingerprint_weights;
 
 /// The models of `stepsweep bench` W1–W4, with the steps each pack runs.
 const MODELS: [(&str, &str, &str, &str, u64); 4] = [
@@ -53,30 +57,6 @@ fn sweep(index: usize, precision: &str) -> Sweep {
     Sweep::new(Spec::from_toml(&text, "engines").expect("a valid spec")).expect("a valid sweep")
 }
 
-/// The same N trajectories each time the pack runs.
-struct OnePack<'a, R, const N: usize> {
-    initial: &'a [Pack<R, N>],
-    steps: &'a [R; N],
-    loaded: usize,
-}
-
-impl<R: Real, const N: usize> LaneSource<R, N> for OnePack<'_, R, N> {
-    fn load(&mut self, lane: usize, theta: &mut [Pack<R, N>]) -> Option<R> {
-        if self.loaded == N {
-            return None;
-        }
-        self.loaded += 1;
-        for (t, s) in theta.iter_mut().zip(self.initial) {
-            t.0[lane] = s.0[lane];
-        }
-        Some(self.steps[lane])
-    }
-
-    fn end(&mut self, _: usize, end: TrajectoryEnd, _: &[Pack<R, N>]) {
-        std::hint::black_box(end);
-    }
-}
-
 /// Trajectory-steps per second of one pack of N lanes, best of several runs.
 fn rate<R: Real, const N: usize, K: Kernel>(isa: Isa, sweep: &Sweep) -> f64 {
     let model = &sweep.cells[0].model;
@@ -92,28 +72,15 @@ fn rate<R: Real, const N: usize, K: Kernel>(isa: Isa, sweep: &Sweep) -> f64 {
         .into_iter()
         .map(Pack::splat)
         .collect();
-    let mut start = vec![0.0f64; dim];
-    let mut initial = vec![Pack::splat(R::zero()); dim];
-    let mut steps = [R::zero(); N];
-    for (lane, step) in steps.iter_mut().enumerate() {
-        let id = (lane as u64 * 7) % sweep.total();
-        sweep.initial(id, &mut start);
-        for (x, &v) in initial.iter_mut().zip(&start) {
-            x.0[lane] = R::of(v);
-        }
-        *step = R::of(sweep.cell_of(id).step_size);
-    }
+    let (initial, steps) = common::first_pack::<R, N>(sweep);
     let mut scratch = LaneScratch::<R, N>::new(dim, work, &rule);
     let packs = cpu::Packs::<R, N, K>::new(isa, model, &constants, &weights, &rule);
     let mut best = f64::MAX;
     for _ in 0..15 {
         let started = Instant::now();
-        let mut source = OnePack {
-            initial: &initial,
-            steps: &steps,
-            loaded: 0,
-        };
+        let mut source = OnePack::new(&initial, &steps);
         packs.run(&mut scratch, &mut source);
+        assert_eq!(source.ended, N);
         best = best.min(started.elapsed().as_secs_f64());
     }
     (N as u64 * rule.max_iters) as f64 / best

@@ -14,10 +14,14 @@ use divan::counter::ItemsCount;
 use divan::{black_box, Bencher};
 use stepsweep::backend::cpu;
 use stepsweep::grid::Sweep;
-use stepsweep::lanes::{LaneScratch, LaneSource};
+use stepsweep::lanes::LaneScratch;
 use stepsweep::real::Pack;
 use stepsweep::spec::{Precision, Spec};
-use stepsweep::stopping::{fingerprint_weights, StopRule, TrajectoryEnd};
+use stepsweep::stopping::{fingerprint_weights, StopRule};
+
+mod common;
+
+use common::OnePack;
 
 fn main() {
     divan::main();
@@ -58,56 +62,16 @@ fn bench_pack<const N: usize, K: stepsweep::models::kernels::Kernel>(
     let splat = |v: Vec<f32>| v.into_iter().map(Pack::splat).collect::<Vec<_>>();
     let consts = model.constants::<f32>();
     let weights = splat(fingerprint_weights::<f32>(dim));
-    let mut start = vec![0.0f64; dim];
-    let mut initial = vec![Pack::splat(0.0f32); dim];
-    let mut steps = [0.0f32; N];
-    for (lane, step) in steps.iter_mut().enumerate() {
-        let id = (lane as u64 * sweep.trajectories_per_cell / 2) % sweep.total();
-        sweep.initial(id, &mut start);
-        for (s, &v) in initial.iter_mut().zip(&start) {
-            s.0[lane] = v as f32;
-        }
-        *step = sweep.cell_of(id).step_size as f32;
-    }
+    let (initial, steps) = common::first_pack::<f32, N>(sweep);
     let mut scratch = LaneScratch::<f32, N>::new(dim, work, &rule);
     let packs = cpu::Packs::<f32, N, K>::new(isa, model, &consts, &weights, &rule);
     bencher
         .counter(ItemsCount::new(N as u64 * rule.max_iters))
         .bench_local(|| {
-            let mut source = OnePack {
-                initial: &initial,
-                steps: &steps,
-                loaded: 0,
-                ended: 0,
-            };
+            let mut source = OnePack::new(&initial, &steps);
             packs.run(&mut scratch, black_box(&mut source));
             assert_eq!(source.ended, N);
         });
-}
-
-/// One pack's N trajectories, given once each.
-struct OnePack<'a, const N: usize> {
-    initial: &'a [Pack<f32, N>],
-    steps: &'a [f32; N],
-    loaded: usize,
-    ended: usize,
-}
-
-impl<const N: usize> LaneSource<f32, N> for OnePack<'_, N> {
-    fn load(&mut self, lane: usize, theta: &mut [Pack<f32, N>]) -> Option<f32> {
-        if self.loaded == N {
-            return None;
-        }
-        self.loaded += 1;
-        for (t, s) in theta.iter_mut().zip(self.initial) {
-            t.0[lane] = s.0[lane];
-        }
-        Some(self.steps[lane])
-    }
-    fn end(&mut self, _: usize, end: TrajectoryEnd, _: &[Pack<f32, N>]) {
-        black_box(end);
-        self.ended += 1;
-    }
 }
 
 /// Trajectories 0..total of `sweep` through the CPU backend (every core).

@@ -8,7 +8,7 @@
 //! block boundary, so a pack is not held up by its slowest trajectory.
 
 use crate::real::{Pack, Real};
-use crate::stopping::{classify, fingerprint, strided_sum, StopRule, TrajectoryEnd};
+use crate::stopping::{classify, fingerprint, strided_sum, update, StopRule, TrajectoryEnd};
 
 /// Per-thread buffers for the lane engine, reused across packs.
 pub struct LaneScratch<R, const N: usize> {
@@ -54,9 +54,7 @@ pub trait PackGradient<R: Real, const N: usize> {
     ) {
         for _ in 0..steps {
             self.write(theta, gradient, work);
-            for (t, &g) in theta.iter_mut().zip(gradient.iter()) {
-                *t = *t - delta * g;
-            }
+            update(theta, gradient, delta);
         }
     }
 }

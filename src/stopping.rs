@@ -213,6 +213,15 @@ where
     (k >= rule.max_iters).then_some((Outcome::Undecided, 0))
 }
 
+/// The gradient step θ ← θ − δ∇f(θ), given ∇f(θ): the one every engine takes,
+/// for one trajectory or a pack of them.
+#[inline(always)]
+pub fn update<A: Arith>(theta: &mut [A], gradient: &[A], step_size: A) {
+    for (t, &g) in theta.iter_mut().zip(gradient) {
+        *t = *t - step_size * g;
+    }
+}
+
 /// Runs gradient descent from `theta` (overwritten with the final iterate).
 ///
 /// `gradient(θ, g, work)` writes ∇f(θ) into g. This is the reference every GPU
@@ -234,9 +243,7 @@ pub fn descend<R: Real>(
         }
         for _ in 0..block {
             gradient(theta, &mut scratch.gradient, &mut scratch.work);
-            for (t, &g) in theta.iter_mut().zip(scratch.gradient.iter()) {
-                *t = *t - step_size * g;
-            }
+            update(theta, &scratch.gradient, step_size);
             k += 1;
             if k >= first_read {
                 scratch.record(k, fingerprint(weights, theta));

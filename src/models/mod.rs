@@ -296,9 +296,7 @@ pub mod kernels {
         ) {
             for _ in 0..steps {
                 Self::gradient(model, constants, theta, grad, work);
-                for (t, &g) in theta.iter_mut().zip(grad.iter()) {
-                    *t = *t - delta * g;
-                }
+                crate::stopping::update(theta, grad, delta);
             }
         }
     }
