@@ -318,8 +318,9 @@ pub mod kernels {
             grad[0] = poly::derivative(constants, theta[0]);
         }
 
-        /// x stays in registers across the steps (with 128 lanes, 8 of
-        /// AVX-512's 32), so each step's chain is Horner's alone.
+        /// x stays in registers across the steps (AVX-512's f32 engine runs
+        /// 256 lanes: 16 of its 32 registers for x, 16 for Horner's
+        /// accumulator), so each step's chain is Horner's alone.
         #[inline(always)]
         fn advance<A: Arith>(
             _: &Model,
