@@ -131,6 +131,66 @@ impl Sweep {
         );
     }
 
+    /// The step size of each trajectory of `ids`, into `out`, looked up once
+    /// per cell.
+    pub fn step_sizes(&self, ids: Range<u64>, out: &mut [f64]) {
+        let mut id = ids.start;
+        while id < ids.end {
+            let cell = self.cell_of(id);
+            let end = ((cell.index as u64 + 1) * self.trajectories_per_cell).min(ids.end);
+            out[(id - ids.start) as usize..(end - ids.start) as usize].fill(cell.step_size);
+            id = end;
+        }
+    }
+
+    /// The initial parameters of trajectories `ids` (of one model), in f64:
+    /// `out[i · dim ..]` is what `initial` gives for ids.start + i. Their
+    /// random blocks are computed beforehand for many trajectories at once,
+    /// in `blocks` (scratch kept by the caller).
+    pub fn initials(&self, ids: Range<u64>, out: &mut [f64], blocks: &mut Vec<[u32; 4]>) {
+        let dim = self.cell_of(ids.start).model.dim();
+        let mut id = ids.start;
+        // Cell by cell: the blocks drawn depend on the cell's initialization.
+        while id < ids.end {
+            let cell = self.cell_of(id);
+            let cell_end = (cell.index as u64 + 1) * self.trajectories_per_cell;
+            let end = cell_end.min(ids.end);
+            let per = cell.model.init_blocks(&cell.init);
+            let count = (end - id) as usize;
+            blocks.clear();
+            blocks.resize(count * per, [0; 4]);
+            crate::rng::stream_blocks(self.spec.seed, id, per, blocks);
+            let slots = &mut out[(id - ids.start) as usize * dim..][..count * dim];
+            if let InitSpec::Uniform { low, high } = cell.init {
+                // What `draw_scalar` draws, coordinate j from words 2j and
+                // 2j + 1 of the stream, as a loop the compiler vectorizes.
+                let words = blocks.as_flattened();
+                let stride = 4 * per;
+                for (t, slot) in slots.chunks_mut(dim).enumerate() {
+                    for (j, x) in slot.iter_mut().enumerate() {
+                        let w = t * stride + 2 * j;
+                        let bits = u64::from(words[w]) | (u64::from(words[w + 1]) << 32);
+                        *x = crate::models::uniform_init(low, high, crate::rng::uniform_of(bits));
+                    }
+                }
+                id = end;
+                continue;
+            }
+            for (t, slot) in slots.chunks_mut(dim).enumerate() {
+                let given = &blocks[t * per..(t + 1) * per];
+                let mut rng = TrajectoryRng::with_blocks(self.spec.seed, id + t as u64, given);
+                cell.model.initial(
+                    &cell.init,
+                    &mut rng,
+                    self.replicate_of(id + t as u64),
+                    self.trajectories_per_cell,
+                    slot,
+                );
+            }
+            id = end;
+        }
+    }
+
     /// Consecutive ranges of at most `chunk` ids covering `ids`, cut at
     /// `ids.start + k·chunk`. When the second axis is a model parameter, a
     /// range also never crosses from one axis value to the next, so every
@@ -164,6 +224,81 @@ mod tests {
              [init]\nkind = \"balanced\"\nnoise = 0.1\n[steps]\nvalues = [0.1, 0.2, 0.3]\n{axis}"
         );
         Sweep::new(Spec::from_toml(&text, "t").unwrap()).unwrap()
+    }
+
+    /// `initials` gives every trajectory what `initial` gives it, bit for bit,
+    /// for every initialization, over ranges that cross cells (with an axis
+    /// over the initialization, so cells draw differently); and where
+    /// `init_blocks` gives a count, one trajectory's draws take exactly that
+    /// many blocks.
+    #[test]
+    fn initials_drawn_together_are_each_trajectorys_own() {
+        let cases = [
+            ("kind = \"poly\"", "kind = \"uniform\"\nlow = 0.5\nhigh = 2.5", 1),
+            ("kind = \"poly\"", "kind = \"gaussian\"\nmean = 1.0\nstd = 0.5", 1),
+            ("kind = \"poly\"", "kind = \"grid\"\nlow = 0.5\nhigh = 2.5", 0),
+            ("kind = \"scalar-deep\"\nlayers = 5\nlambda = 2.0", "kind = \"balanced\"\nnoise = 0.3", 5),
+            ("kind = \"scalar-deep\"\nlayers = 5\nlambda = 2.0", "kind = \"uniform\"\nlow = 0.5\nhigh = 1.5", 3),
+            (
+                "kind = \"deep-linear\"\nlayers = 2\nsize = 3\ntarget = { kind = \"psd\", seed = 1 }",
+                "kind = \"identity\"\nscale = 0.1",
+                18,
+            ),
+            (
+                "kind = \"deep-linear\"\nlayers = 2\nsize = 3\ntarget = { kind = \"psd\", seed = 1 }",
+                "kind = \"orthogonal\"\nscale = 1.0",
+                0,
+            ),
+        ];
+        for (model, init, blocks) in cases {
+            let text = format!(
+                "trajectories = 37\nmax_iters = 10\nseed = 5\n[model]\n{model}\n[init]\n{init}\n\
+                 [steps]\nvalues = [0.1, 0.2, 0.3]\n"
+            );
+            let s = Sweep::new(Spec::from_toml(&text, "t").unwrap()).unwrap();
+            let dim = s.cells[0].model.dim();
+            assert_eq!(
+                s.cells[0].model.init_blocks(&s.cells[0].init),
+                blocks,
+                "{init}"
+            );
+            let ids = 5..100;
+            let mut together = vec![0.0; 95 * dim];
+            s.initials(ids.clone(), &mut together, &mut Vec::new());
+            let mut own = vec![0.0; dim];
+            for id in ids.clone() {
+                s.initial(id, &mut own);
+                let i = (id - ids.start) as usize;
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&together[i * dim..(i + 1) * dim]),
+                    bits(&own),
+                    "{init}: {id}"
+                );
+            }
+            let mut steps = vec![0.0; 95];
+            s.step_sizes(ids.clone(), &mut steps);
+            for id in ids.clone() {
+                assert_eq!(steps[(id - ids.start) as usize], s.cell_of(id).step_size);
+            }
+            if blocks > 0 {
+                let mut rng = TrajectoryRng::new(5, 0);
+                s.cells[0]
+                    .model
+                    .initial(&s.cells[0].init, &mut rng, 0, 37, &mut own);
+                assert_eq!(rng.blocks_drawn(), blocks as u64, "{init}");
+            }
+        }
+        // An axis over the initialization: a range across cells that draw differently.
+        let s = sweep("[axis]\nparam = \"init.noise\"\nvalues = [0.1, 0.2]");
+        let mut together = vec![0.0; 60 * 2];
+        s.initials(0..60, &mut together, &mut Vec::new());
+        let mut own = vec![0.0; 2];
+        for id in 0..60 {
+            s.initial(id, &mut own);
+            let i = id as usize;
+            assert_eq!(together[2 * i..2 * i + 2], own[..], "{id}");
+        }
     }
 
     #[test]

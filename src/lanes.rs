@@ -189,7 +189,9 @@ fn stream<R: Real, const N: usize>(
         loop {
             // The checks of the lanes whose blocks end at step s.
             if checks {
-                let mut have_gradient = false;
+                // ‖∇f‖² of every lane, summed as `classify` sums it, computed
+                // for the whole pack at once (when a lane checks).
+                let mut grad_squared = None;
                 for lane in 0..N {
                     let at = k[lane] + s;
                     if !active[lane]
@@ -198,16 +200,16 @@ fn stream<R: Real, const N: usize>(
                     {
                         continue;
                     }
-                    if !have_gradient {
+                    let squared: &Pack<R, N> = grad_squared.get_or_insert_with(|| {
                         gradient.write(theta, grad, work);
-                        have_gradient = true;
-                    }
+                        strided_sum(grad.len(), |i| grad[i] * grad[i])
+                    });
                     let verdict = classify(
                         rule,
                         at,
                         (s as usize + 1).min(ring),
                         || theta.iter().map(|t| t.0[lane]),
-                        || strided_sum(grad.len(), |i| grad[i].0[lane] * grad[i].0[lane]),
+                        || squared.0[lane],
                         |j| history[(s as usize).wrapping_sub(j) & mask].0[lane],
                     );
                     if let Some((outcome, period)) = verdict {

@@ -36,35 +36,149 @@ pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     ctr
 }
 
+/// Trajectories per call of `philox_wide`: sixteen u32 lanes fill one
+/// AVX-512 register (two AVX2 registers).
+const WIDE: usize = 16;
+
+/// `philox4x32_10` for sixteen counters at once, word by word in arrays
+/// (`counter[w][i]` is word w of counter i), which the compiler vectorizes
+/// across the counters.
+#[inline(always)]
+fn philox_wide(counter: [[u32; WIDE]; 4], key: [u32; 2]) -> [[u32; WIDE]; 4] {
+    let mut ctr = counter;
+    let mut key = key;
+    for round in 0..10 {
+        if round > 0 {
+            key[0] = key[0].wrapping_add(PHILOX_W0);
+            key[1] = key[1].wrapping_add(PHILOX_W1);
+        }
+        let mut next = [[0u32; WIDE]; 4];
+        for i in 0..WIDE {
+            let (hi0, lo0) = mulhilo(PHILOX_M0, ctr[0][i]);
+            let (hi1, lo1) = mulhilo(PHILOX_M1, ctr[2][i]);
+            next[0][i] = hi1 ^ ctr[1][i] ^ key[0];
+            next[1][i] = lo1;
+            next[2][i] = hi0 ^ ctr[3][i] ^ key[1];
+            next[3][i] = lo0;
+        }
+        ctr = next;
+    }
+    ctr
+}
+
+/// The body of `stream_blocks`, always inlined into a copy per instruction set.
+#[inline(always)]
+fn stream_blocks_inline(seed: u64, first: u64, blocks: usize, out: &mut [[u32; 4]]) {
+    let key = [seed as u32, (seed >> 32) as u32];
+    let count = out.len() / blocks;
+    for start in (0..count).step_by(WIDE) {
+        for b in 0..blocks as u64 {
+            let id = |i: usize| first.wrapping_add((start + i) as u64);
+            let counter = [
+                std::array::from_fn(|i| id(i) as u32),
+                std::array::from_fn(|i| (id(i) >> 32) as u32),
+                [b as u32; WIDE],
+                [(b >> 32) as u32; WIDE],
+            ];
+            let words = philox_wide(counter, key);
+            for i in 0..WIDE.min(count - start) {
+                out[(start + i) * blocks + b as usize] =
+                    [words[0][i], words[1][i], words[2][i], words[3][i]];
+            }
+        }
+    }
+}
+
+/// Blocks `0..blocks` of the streams of trajectories `first..`, as
+/// `TrajectoryRng` draws them: `out[t · blocks + b]` is block b of trajectory
+/// first + t, for out.len() / blocks trajectories. Sixteen trajectories go
+/// through Philox at once, in vector registers: one trajectory at a time,
+/// Philox was the largest part of a poly sweep's draws.
+pub fn stream_blocks(seed: u64, first: u64, blocks: usize, out: &mut [[u32; 4]]) {
+    if blocks == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
+            // SAFETY: the processor has every feature the copy is compiled for.
+            return unsafe { wide::stream_blocks_avx512(seed, first, blocks, out) };
+        }
+        if has!("avx2") {
+            // SAFETY: as above.
+            return unsafe { wide::stream_blocks_avx2(seed, first, blocks, out) };
+        }
+    }
+    stream_blocks_inline(seed, first, blocks, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod wide {
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2")]
+    pub unsafe fn stream_blocks_avx512(seed: u64, first: u64, blocks: usize, out: &mut [[u32; 4]]) {
+        super::stream_blocks_inline(seed, first, blocks, out)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn stream_blocks_avx2(seed: u64, first: u64, blocks: usize, out: &mut [[u32; 4]]) {
+        super::stream_blocks_inline(seed, first, blocks, out)
+    }
+}
+
+/// The uniform in [0, 1) that a draw of 64 random bits gives: its top 53 bits.
+#[inline(always)]
+pub fn uniform_of(bits: u64) -> f64 {
+    (bits >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
 /// The stream of one trajectory: key = seed, counter = (trajectory id, block).
 ///
 /// Words come out in block order, four per block, so word `i` of the stream of
 /// trajectory `t` is `philox(ctr = [t_lo, t_hi, i/4 lo, i/4 hi], key = seed)[i % 4]`.
+/// The first blocks may be given, computed beforehand by `stream_blocks`.
 #[derive(Clone, Debug)]
-pub struct TrajectoryRng {
+pub struct TrajectoryRng<'a> {
     key: [u32; 2],
     trajectory: u64,
     block: u64,
     buffer: [u32; 4],
     used: usize,
+    /// Blocks 0.. of this stream, computed beforehand.
+    given: &'a [[u32; 4]],
 }
 
-impl TrajectoryRng {
+impl TrajectoryRng<'static> {
     #[inline]
     pub fn new(seed: u64, trajectory: u64) -> Self {
+        TrajectoryRng::with_blocks(seed, trajectory, &[])
+    }
+}
+
+impl<'a> TrajectoryRng<'a> {
+    /// The stream whose blocks `0..given.len()` are `given` (from
+    /// `stream_blocks`); later blocks are computed as they are needed.
+    #[inline]
+    pub fn with_blocks(seed: u64, trajectory: u64, given: &'a [[u32; 4]]) -> Self {
         Self {
             key: [seed as u32, (seed >> 32) as u32],
             trajectory,
             block: 0,
             buffer: [0; 4],
             used: 4,
+            given,
         }
+    }
+
+    /// How many blocks of the stream have been drawn so far.
+    pub fn blocks_drawn(&self) -> u64 {
+        self.block
     }
 
     /// A uniform draw in [0, 1) with 53 random bits.
     #[inline]
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        uniform_of(self.next_u64())
     }
 
     /// A standard normal draw by Box–Muller, in f64 on the host so that every
@@ -85,16 +199,19 @@ impl TrajectoryRng {
     fn refill(&mut self) {
         let t = self.trajectory;
         let b = self.block;
-        self.buffer = philox4x32_10(
-            [t as u32, (t >> 32) as u32, b as u32, (b >> 32) as u32],
-            self.key,
-        );
+        self.buffer = match usize::try_from(b).ok().and_then(|i| self.given.get(i)) {
+            Some(&block) => block,
+            None => philox4x32_10(
+                [t as u32, (t >> 32) as u32, b as u32, (b >> 32) as u32],
+                self.key,
+            ),
+        };
         self.block = self.block.wrapping_add(1);
         self.used = 0;
     }
 }
 
-impl RngCore for TrajectoryRng {
+impl RngCore for TrajectoryRng<'_> {
     #[inline]
     fn next_u32(&mut self) -> u32 {
         if self.used == 4 {
@@ -165,6 +282,33 @@ mod tests {
             let lo = u64::from(words.next_u32());
             let hi = u64::from(words.next_u32());
             assert_eq!(fast.next_u64(), (hi << 32) | lo);
+        }
+    }
+
+    /// `stream_blocks` gives each trajectory's blocks as `TrajectoryRng` draws
+    /// them word by word: trajectories not a multiple of the sixteen computed
+    /// at once, ids that cross a 2^32 boundary (the counter's high word), and
+    /// a stream that draws past its given blocks.
+    #[test]
+    fn blocks_computed_together_are_each_streams_own() {
+        let seed = 0x0123_4567_89ab_cdef;
+        let first = (1u64 << 32) - 7;
+        let (count, blocks) = (37, 3);
+        let mut out = vec![[0u32; 4]; count * blocks];
+        stream_blocks(seed, first, blocks, &mut out);
+        for t in 0..count {
+            let id = first + t as u64;
+            let mut given =
+                TrajectoryRng::with_blocks(seed, id, &out[t * blocks..(t + 1) * blocks]);
+            let mut own = TrajectoryRng::new(seed, id);
+            for b in 0..blocks + 2 {
+                let words: [u32; 4] = std::array::from_fn(|_| own.next_u32());
+                if b < blocks {
+                    assert_eq!(out[t * blocks + b], words, "trajectory {id}, block {b}");
+                }
+                let drawn: [u32; 4] = std::array::from_fn(|_| given.next_u32());
+                assert_eq!(drawn, words, "trajectory {id}, block {b}");
+            }
         }
     }
 

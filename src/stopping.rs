@@ -179,6 +179,10 @@ impl<R: Real> Scratch<R> {
 /// summed as `strided_sum` does (asked for only once θ is in bounds);
 /// `past(j)` gives the fingerprint s[k − j] for j < `depth`. Shared by
 /// `descend` and the lane engine so both classify with the same operations.
+/// Inlined: the lane engine checks every lane of a pack in turn, and a call
+/// per lane, with its closures built on the stack, was a twentieth of a
+/// fixed-work poly sweep.
+#[inline(always)]
 pub fn classify<R: Real, T>(
     rule: &StopRule,
     k: u64,

@@ -262,23 +262,32 @@ fn tally_chunk(
             let first_cell = sweep.cell_of(first_id).index;
             let mut cells = Vec::new();
             let mut steps = 0;
-            for (j, (end, theta)) in ends.iter().zip(thetas.chunks(result.dim)).enumerate() {
+            // Cell by cell: the cell and its bound are looked up once for
+            // all its trajectories in the block.
+            let mut j = 0;
+            while j < ends.len() {
                 let id = first_id + j as u64;
                 let cell = sweep.cell_of(id);
-                let slot = cell.index - first_cell;
-                if slot >= cells.len() {
-                    cells.resize(slot + 1, CellStats::new(minimizers));
+                let cell_end = (cell.index as u64 + 1) * sweep.trajectories_per_cell;
+                let count = ((cell_end - id) as usize).min(ends.len() - j);
+                let bound = cell.model.bound(cell.step_size);
+                let mut stats = CellStats::new(minimizers);
+                for k in j..j + count {
+                    let end = &ends[k];
+                    let own;
+                    let a = match assessed {
+                        Some(all) => all[b * TALLY_BLOCK + k].as_ref(),
+                        None => {
+                            let theta = &thetas[k * result.dim..(k + 1) * result.dim];
+                            own = assess(sweep, first_id + k as u64, end, theta, false);
+                            own.as_ref()
+                        }
+                    };
+                    stats.add(end, a, bound);
+                    steps += end.iterations;
                 }
-                let own;
-                let a = match assessed {
-                    Some(all) => all[b * TALLY_BLOCK + j].as_ref(),
-                    None => {
-                        own = assess(sweep, id, end, theta, false);
-                        own.as_ref()
-                    }
-                };
-                cells[slot].add(end, a, cell.model.bound(cell.step_size));
-                steps += end.iterations;
+                cells.push(stats);
+                j += count;
             }
             (first_cell, cells, steps)
         })

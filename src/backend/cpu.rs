@@ -173,7 +173,10 @@ fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
             taken: Vec::new(),
             loaded: 0,
             in_lane: [(0, 0); N],
-            start: vec![0.0; dim],
+            dim,
+            starts: vec![0.0; N * dim],
+            step_sizes: vec![0.0; N],
+            blocks: Vec::new(),
         };
         let mut scratch = LaneScratch::<R, N>::new(dim, work, rule);
         packs.run(&mut scratch, &mut source);
@@ -201,7 +204,13 @@ struct Stream<'a, 'b, const N: usize> {
     loaded: usize,
     /// The batch (in `taken`) and place in it of each lane's trajectory.
     in_lane: [(usize, usize); N],
-    start: Vec<f64>,
+    dim: usize,
+    /// The initial parameters of the last batch taken, drawn together.
+    starts: Vec<f64>,
+    /// Their step sizes.
+    step_sizes: Vec<f64>,
+    /// Scratch for `Sweep::initials`.
+    blocks: Vec<[u32; 4]>,
 }
 
 impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, '_, N> {
@@ -209,19 +218,27 @@ impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, '_, N> {
     fn load(&mut self, lane: usize, theta: &mut [Pack<R, N>]) -> Option<R> {
         if self.taken.last().is_none_or(|b| self.loaded == b.1.len()) {
             let (b, (ends, finals)) = self.batches.lock().expect("the batches").next()?;
+            let first = self.base + (b * N) as u64;
+            let count = ends.len();
+            self.sweep.initials(
+                first..first + count as u64,
+                &mut self.starts[..count * self.dim],
+                &mut self.blocks,
+            );
+            let ids = first..first + count as u64;
+            self.sweep.step_sizes(ids, &mut self.step_sizes[..count]);
             self.taken.push((b * N, ends, finals));
             self.loaded = 0;
         }
         let batch = self.taken.len() - 1;
-        let i = self.taken[batch].0 + self.loaded;
-        self.in_lane[lane] = (batch, self.loaded);
-        self.loaded += 1;
-        let id = self.base + i as u64;
-        self.sweep.initial(id, &mut self.start);
-        for (t, &v) in theta.iter_mut().zip(&self.start) {
+        let place = self.loaded;
+        let start = &self.starts[place * self.dim..(place + 1) * self.dim];
+        for (t, &v) in theta.iter_mut().zip(start) {
             t.0[lane] = R::of(v);
         }
-        Some(R::of(self.sweep.cell_of(id).step_size))
+        self.in_lane[lane] = (batch, place);
+        self.loaded += 1;
+        Some(R::of(self.step_sizes[place]))
     }
 
     #[inline]
@@ -229,7 +246,7 @@ impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, '_, N> {
         let (batch, place) = self.in_lane[lane];
         let (_, ends, finals) = &mut self.taken[batch];
         ends[place] = end;
-        let dim = self.start.len();
+        let dim = self.dim;
         for (f, t) in finals[place * dim..(place + 1) * dim].iter_mut().zip(theta) {
             *f = t.0[lane].to_f64_lossless();
         }
@@ -436,6 +453,13 @@ mod tests {
             "kind = \"poly\"",
             "kind = \"uniform\"\nlow = 0.5\nhigh = 2.5",
             "0.1, 0.3, 0.6",
+            precision,
+        );
+        // Another degree than the paper's, which takes the general Horner loop.
+        matches_reference::<R>(
+            "kind = \"poly\"\ncoefficients = [1.0, 0.0, -2.0, 0.0, 1.0]",
+            "kind = \"uniform\"\nlow = 0.2\nhigh = 1.8",
+            "0.1, 0.3",
             precision,
         );
         matches_reference::<R>(

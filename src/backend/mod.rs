@@ -190,16 +190,22 @@ impl Engine {
         let dim = model.dim();
         let n = (ids.end - ids.start) as usize;
         let mut theta = vec![0.0f32; n * dim];
-        theta.par_chunks_mut(dim).enumerate().for_each_init(
-            || vec![0.0f64; dim],
-            |start, (i, slot)| {
-                sweep.initial(ids.start + i as u64, start);
-                for (s, &v) in slot.iter_mut().zip(start.iter()) {
+        // Drawn a block of trajectories at a time (see `Sweep::initials`).
+        const DRAWN: usize = 1024;
+        theta.par_chunks_mut(DRAWN * dim).enumerate().for_each_init(
+            || (vec![0.0f64; DRAWN * dim], Vec::new()),
+            |(starts, blocks), (b, slots)| {
+                let first = ids.start + (b * DRAWN) as u64;
+                let starts = &mut starts[..slots.len()];
+                sweep.initials(first..first + (slots.len() / dim) as u64, starts, blocks);
+                for (s, &v) in slots.iter_mut().zip(starts.iter()) {
                     *s = v as f32;
                 }
             },
         );
-        let step_size: Vec<f32> = ids.map(|id| sweep.cell_of(id).step_size as f32).collect();
+        let mut step_sizes = vec![0.0; n];
+        sweep.step_sizes(ids, &mut step_sizes);
+        let step_size: Vec<f32> = step_sizes.iter().map(|&s| s as f32).collect();
         let uploaded = kernel.upload(ctx, &theta, &step_size)?;
         Ok(ChunkInputs::Gpu {
             kernel,

@@ -166,6 +166,22 @@ impl Model {
         }
     }
 
+    /// The Philox blocks `initial` draws for one trajectory from `init`, where
+    /// the count is fixed (0 where it is not, or nothing is drawn): a uniform
+    /// takes two words, a normal four, one block. `Sweep::initials` computes
+    /// them for many trajectories at once; a wrong count changes no draw,
+    /// only how many blocks are computed beforehand.
+    pub fn init_blocks(&self, init: &InitSpec) -> usize {
+        let dim = self.dim();
+        match (self, init) {
+            (Model::ScalarDeep(_), InitSpec::Balanced { .. })
+            | (Model::DeepLinear(_), InitSpec::Identity { .. }) => dim,
+            (_, InitSpec::Uniform { .. }) => dim.div_ceil(2),
+            (_, InitSpec::Gaussian { .. }) => dim,
+            _ => 0,
+        }
+    }
+
     /// ∇f(θ) in the working precision, in the same order of operations as the kernel.
     /// The gradients are always inlined, for the CPU backend's per-instruction-set packs.
     #[inline(always)]
@@ -249,6 +265,12 @@ impl Model {
     }
 }
 
+/// A uniform initialization's value for a uniform draw u in [0, 1).
+#[inline(always)]
+pub fn uniform_init(low: f64, high: f64, u: f64) -> f64 {
+    low + (high - low) * u
+}
+
 /// One scalar draw from a scalar initialization.
 pub fn draw_scalar(
     init: &InitSpec,
@@ -257,7 +279,7 @@ pub fn draw_scalar(
     trajectories: u64,
 ) -> f64 {
     match *init {
-        InitSpec::Uniform { low, high } => low + (high - low) * rng.uniform(),
+        InitSpec::Uniform { low, high } => uniform_init(low, high, rng.uniform()),
         InitSpec::Gaussian { mean, std } => mean + std * rng.normal(),
         InitSpec::Grid { low, high } => {
             low + (replicate as f64 + 0.5) * (high - low) / trajectories as f64
@@ -331,12 +353,31 @@ pub mod kernels {
             delta: A,
             steps: u64,
         ) {
-            let mut x = theta[0];
-            for _ in 0..steps {
-                x = x - delta * poly::derivative(constants, x);
+            // The paper's polynomial (f' of degree 5) with the coefficients as
+            // an array: Horner's loop is unrolled, where the loop over a
+            // slice rotated the accumulators through register moves on
+            // every coefficient.
+            if let Ok(fixed) = <&[A::Scalar; 6]>::try_from(constants) {
+                theta[0] = poly_steps(fixed, theta[0], delta, steps);
+            } else {
+                theta[0] = poly_steps(constants, theta[0], delta, steps);
             }
-            theta[0] = x;
         }
+    }
+
+    /// `steps` poly steps from x; `coefficients` are f' ascending.
+    #[inline(always)]
+    fn poly_steps<A: Arith>(
+        coefficients: &(impl AsRef<[A::Scalar]> + ?Sized),
+        mut x: A,
+        delta: A,
+        steps: u64,
+    ) -> A {
+        let c = coefficients.as_ref();
+        for _ in 0..steps {
+            x = x - delta * poly::derivative(c, x);
+        }
+        x
     }
 
     impl Kernel for ScalarDeep {
