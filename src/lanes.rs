@@ -191,7 +191,7 @@ fn stream<R: Real, const N: usize>(
             if checks {
                 // ‖∇f‖² of every lane, summed as `classify` sums it, computed
                 // for the whole pack at once (when a lane checks).
-                let mut grad_squared = None;
+                let (mut grad_squared, mut have) = (Pack::splat(R::zero()), false);
                 for lane in 0..N {
                     let at = k[lane] + s;
                     if !active[lane]
@@ -200,16 +200,20 @@ fn stream<R: Real, const N: usize>(
                     {
                         continue;
                     }
-                    let squared: &Pack<R, N> = grad_squared.get_or_insert_with(|| {
+                    // (Written out: through `Option::get_or_insert_with`,
+                    // which is not inlined, it ran without the engine's
+                    // vector instructions.)
+                    if !have {
                         gradient.write(theta, grad, work);
-                        strided_sum(grad.len(), |i| grad[i] * grad[i])
-                    });
+                        grad_squared = strided_sum(grad.len(), |i| grad[i] * grad[i]);
+                        have = true;
+                    }
                     let verdict = classify(
                         rule,
                         at,
                         (s as usize + 1).min(ring),
                         || theta.iter().map(|t| t.0[lane]),
-                        || squared.0[lane],
+                        || grad_squared.0[lane],
                         |j| history[(s as usize).wrapping_sub(j) & mask].0[lane],
                     );
                     if let Some((outcome, period)) = verdict {

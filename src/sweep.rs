@@ -223,13 +223,17 @@ fn assess(
     theta: &[f64],
     all: bool,
 ) -> Option<Assessment> {
-    let finite = theta.iter().all(|t| t.is_finite());
-    ((end.outcome == Outcome::Converged || all) && finite).then(|| {
+    needs_assessment(end, theta, all).then(|| {
         sweep
             .cell_of(id)
             .model
             .assess(theta, sweep.replicate_of(id))
     })
+}
+
+/// Whether `assess` assesses this trajectory.
+fn needs_assessment(end: &crate::stopping::TrajectoryEnd, theta: &[f64], all: bool) -> bool {
+    (end.outcome == Outcome::Converged || all) && theta.iter().all(|t| t.is_finite())
 }
 
 /// Trajectories per block of `tally_chunk`: small enough that a chunk of
@@ -262,6 +266,7 @@ fn tally_chunk(
             let first_cell = sweep.cell_of(first_id).index;
             let mut cells = Vec::new();
             let mut steps = 0;
+            let mut own = Vec::new();
             // Cell by cell: the cell and its bound are looked up once for
             // all its trajectories in the block.
             let mut j = 0;
@@ -272,20 +277,33 @@ fn tally_chunk(
                 let count = ((cell_end - id) as usize).min(ends.len() - j);
                 let bound = cell.model.bound(cell.step_size);
                 let mut stats = CellStats::new(minimizers);
-                for k in j..j + count {
-                    let end = &ends[k];
-                    let own;
-                    let a = match assessed {
-                        Some(all) => all[b * TALLY_BLOCK + k].as_ref(),
-                        None => {
-                            let theta = &thetas[k * result.dim..(k + 1) * result.dim];
-                            own = assess(sweep, first_id + k as u64, end, theta, false);
-                            own.as_ref()
+                let theta = |k: usize| &thetas[k * result.dim..(k + 1) * result.dim];
+                match assessed {
+                    Some(all) => {
+                        for k in j..j + count {
+                            stats.add(&ends[k], all[b * TALLY_BLOCK + k].as_ref(), bound);
                         }
-                    };
-                    stats.add(end, a, bound);
-                    steps += end.iterations;
+                    }
+                    None => {
+                        // The cell's trajectories that need one are assessed
+                        // together (see `Model::assess_many`), then added in
+                        // order.
+                        let needs = |k: &usize| needs_assessment(&ends[*k], theta(*k), false);
+                        own.clear();
+                        cell.model.assess_many(
+                            (j..j + count)
+                                .filter(needs)
+                                .map(|k| (theta(k), sweep.replicate_of(first_id + k as u64))),
+                            &mut own,
+                        );
+                        let mut made = own.iter();
+                        for (k, end) in ends.iter().enumerate().skip(j).take(count) {
+                            let a = if needs(&k) { made.next() } else { None };
+                            stats.add(end, a, bound);
+                        }
+                    }
                 }
+                steps += ends[j..j + count].iter().map(|e| e.iterations).sum::<u64>();
                 cells.push(stats);
                 j += count;
             }

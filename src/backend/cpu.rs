@@ -213,10 +213,12 @@ struct Stream<'a, 'b, const N: usize> {
     blocks: Vec<[u32; 4]>,
 }
 
-impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, '_, N> {
-    #[inline]
-    fn load(&mut self, lane: usize, theta: &mut [Pack<R, N>]) -> Option<R> {
-        if self.taken.last().is_none_or(|b| self.loaded == b.1.len()) {
+impl<const N: usize> Stream<'_, '_, N> {
+    /// Takes the next batch, drawing its initial parameters and step sizes;
+    /// None when none is left.
+    #[inline(never)]
+    fn take(&mut self) -> Option<()> {
+        {
             let (b, (ends, finals)) = self.batches.lock().expect("the batches").next()?;
             let first = self.base + (b * N) as u64;
             let count = ends.len();
@@ -230,6 +232,17 @@ impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, '_, N> {
             self.taken.push((b * N, ends, finals));
             self.loaded = 0;
         }
+        Some(())
+    }
+}
+
+impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, '_, N> {
+    /// Always inlined, into the engine's copy for its instruction set.
+    #[inline(always)]
+    fn load(&mut self, lane: usize, theta: &mut [Pack<R, N>]) -> Option<R> {
+        if self.taken.last().is_none_or(|b| self.loaded == b.1.len()) {
+            self.take()?;
+        }
         let batch = self.taken.len() - 1;
         let place = self.loaded;
         let start = &self.starts[place * self.dim..(place + 1) * self.dim];
@@ -241,7 +254,7 @@ impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, '_, N> {
         Some(R::of(self.step_sizes[place]))
     }
 
-    #[inline]
+    #[inline(always)]
     fn end(&mut self, lane: usize, end: TrajectoryEnd, theta: &[Pack<R, N>]) {
         let (batch, place) = self.in_lane[lane];
         let (_, ends, finals) = &mut self.taken[batch];

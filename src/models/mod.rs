@@ -226,6 +226,19 @@ impl Model {
         }
     }
 
+    /// `assess` of each (θ, replicate), in order, into `out`: the polynomial
+    /// assesses many points at once.
+    pub fn assess_many<'a>(
+        &self,
+        items: impl Iterator<Item = (&'a [f64], u64)>,
+        out: &mut Vec<Assessment>,
+    ) {
+        match self {
+            Model::Poly(p) => p.assess_many(items.map(|(theta, _)| theta[0]), out),
+            _ => out.extend(items.map(|(theta, replicate)| self.assess(theta, replicate))),
+        }
+    }
+
     /// The bound on the metric at step size δ, from the paper.
     pub fn bound(&self, step_size: f64) -> f64 {
         match self {

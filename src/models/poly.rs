@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::models::Assessment;
-use crate::real::Arith;
+use crate::real::{Arith, Pack};
 
 /// The paper's polynomial, ascending powers.
 pub const PAPER_COEFFICIENTS: [f64; 7] = [4.0, -12.0, 17.0, -18.0, 14.0, -6.0, 1.0];
@@ -41,6 +41,8 @@ pub struct Poly {
     /// Real roots of f', ascending.
     pub critical_points: Vec<f64>,
     pub minimizers: Vec<Minimizer>,
+    /// For each critical point, its index in `minimizers`, if it is one.
+    minimizer_at: Vec<Option<usize>>,
 }
 
 /// Horner's rule, highest power first, starting from the leading coefficient
@@ -130,31 +132,65 @@ impl Poly {
                 "model.coefficients gives a polynomial with no local minimizer; give one that has one",
             ));
         }
+        let minimizer_at = critical_points
+            .iter()
+            .map(|&c| minimizers.iter().position(|m| m.x == c))
+            .collect();
         Ok(Poly {
             coefficients,
             derivative,
             second,
             critical_points,
             minimizers,
+            minimizer_at,
         })
     }
 
     /// Which critical point x is nearest, if it is a minimizer.
     pub fn nearest_minimizer(&self, x: f64) -> Option<usize> {
-        let nearest = self
-            .critical_points
-            .iter()
-            .copied()
-            .min_by(|a, b| (a - x).abs().total_cmp(&(b - x).abs()))?;
-        self.minimizers.iter().position(|m| m.x == nearest)
+        // The first of the nearest. Written to select without branching:
+        // which point is nearest is a coin toss from one trajectory to the
+        // next, and mispredicted branches made this most of the assessment.
+        let (first, rest) = self.critical_points.split_first()?;
+        let (mut nearest, mut best) = (0, (first - x).abs());
+        for (i, &c) in rest.iter().enumerate() {
+            let d = (c - x).abs();
+            let closer = d < best;
+            nearest = if closer { i + 1 } else { nearest };
+            best = if closer { d } else { best };
+        }
+        self.minimizer_at[nearest]
     }
 
     pub fn assess(&self, x: f64) -> Assessment {
-        let curvature = eval(&self.second, x);
+        self.assessment(x, eval(&self.second, x), eval(&self.coefficients, x))
+    }
+
+    /// `assess` of each x, in order, into `out`: eight at a time, each
+    /// polynomial evaluated for the eight together, lane by lane in the
+    /// order `assess` evaluates it. One at a time, Horner's chain of
+    /// dependent operations held a fixed-work sweep's tally up.
+    pub fn assess_many(&self, xs: impl Iterator<Item = f64>, out: &mut Vec<Assessment>) {
+        let mut xs = xs.peekable();
+        while xs.peek().is_some() {
+            let mut batch = [0.0f64; 8];
+            let mut n = 0;
+            for (slot, x) in batch.iter_mut().zip(xs.by_ref()) {
+                *slot = x;
+                n += 1;
+            }
+            let at = Pack(batch);
+            let curvature = derivative(&self.second, at);
+            let loss = derivative(&self.coefficients, at);
+            out.extend((0..n).map(|i| self.assessment(batch[i], curvature.0[i], loss.0[i])));
+        }
+    }
+
+    fn assessment(&self, x: f64, curvature: f64, loss: f64) -> Assessment {
         let minimizer = self.nearest_minimizer(x);
         Assessment {
             spectral_radius: f64::NAN,
-            loss: eval(&self.coefficients, x),
+            loss,
             metric: curvature,
             sharpness: curvature,
             minimizer,
@@ -257,6 +293,23 @@ fn real_roots(c: &[f64]) -> Option<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Eight at a time, the assessments are `assess`'s, bit for bit, for a
+    /// count that is not a multiple of eight.
+    #[test]
+    fn assessments_made_together_are_each_points_own() {
+        let p = Poly::new(&PolySpec::default()).unwrap();
+        let xs: Vec<f64> = (0..21).map(|i| 0.37 + 0.11 * i as f64).collect();
+        let mut together = Vec::new();
+        p.assess_many(xs.iter().copied(), &mut together);
+        assert_eq!(together.len(), xs.len());
+        for (a, &x) in together.iter().zip(&xs) {
+            let own = p.assess(x);
+            assert_eq!(a.loss.to_bits(), own.loss.to_bits(), "{x}");
+            assert_eq!(a.metric.to_bits(), own.metric.to_bits(), "{x}");
+            assert_eq!(a.minimizer, own.minimizer, "{x}");
+        }
+    }
 
     #[test]
     fn paper_polynomial_has_minimizers_one_and_two() {
