@@ -8,7 +8,10 @@
 //! block boundary, so a pack is not held up by its slowest trajectory.
 
 use crate::real::{Pack, Real};
-use crate::stopping::{classify, fingerprint, strided_sum, update, StopRule, TrajectoryEnd};
+use crate::stopping::{
+    classify, fingerprint, oscillation_limit, oscillation_period, oscillation_periods, strided_sum,
+    update, Record, StopRule, TrajectoryEnd,
+};
 
 /// Per-thread buffers for the lane engine, reused across packs.
 pub struct LaneScratch<R, const N: usize> {
@@ -39,10 +42,11 @@ impl<R: Real, const N: usize> LaneScratch<R, N> {
 pub trait PackGradient<R: Real, const N: usize> {
     fn write(&mut self, theta: &[Pack<R, N>], gradient: &mut [Pack<R, N>], work: &mut [Pack<R, N>]);
 
-    /// `steps` steps θ ← θ − δ∇f(θ) with nothing read between them. A model
-    /// whose iterate fits in registers overrides this to keep it there: the
-    /// round trip of θ and ∇f through memory lengthens the chain of
-    /// dependent operations from one step to the next.
+    /// `steps` steps θ ← θ − δ∇f(θ) with nothing read between them but the
+    /// fingerprints `record` asks for. A model whose iterate fits in
+    /// registers overrides this to keep it there: the round trip of θ and
+    /// ∇f through memory lengthens the chain of dependent operations from
+    /// one step to the next.
     #[inline(always)]
     fn advance(
         &mut self,
@@ -51,10 +55,14 @@ pub trait PackGradient<R: Real, const N: usize> {
         work: &mut [Pack<R, N>],
         delta: Pack<R, N>,
         steps: u64,
+        mut record: Option<Record<'_, Pack<R, N>>>,
     ) {
-        for _ in 0..steps {
+        for s in 0..steps as usize {
             self.write(theta, gradient, work);
             update(theta, gradient, delta);
+            if let Some(r) = record.as_mut() {
+                r.keep(s, theta);
+            }
         }
     }
 }
@@ -188,33 +196,58 @@ fn stream<R: Real, const N: usize>(
         let mut s = 0u64;
         loop {
             // The checks of the lanes whose blocks end at step s.
+            // The lanes whose blocks end at step s and are checked there.
+            let mut checking = [false; N];
             if checks {
-                // ‖∇f‖² of every lane, summed as `classify` sums it, computed
-                // for the whole pack at once (when a lane checks).
-                let (mut grad_squared, mut have) = (Pack::splat(R::zero()), false);
+                // (`&`, not `&&`: without branches, the compiler vectorizes it.)
+                for (lane, c) in checking.iter_mut().enumerate() {
+                    *c = active[lane]
+                        & (length[lane] == s)
+                        & (rule.early_exit | (k[lane] + s >= rule.max_iters));
+                }
+            }
+            if checks && checking.contains(&true) {
+                // What `classify` asks of each lane, computed for the whole
+                // pack at once: ‖∇f‖², summed as `classify` sums it, and,
+                // where a lane's gradient is not small enough to converge
+                // (the only lanes `classify` asks it of), every lane's
+                // oscillation period. Written out here, in the engine's
+                // copy for its instruction set: in a closure, which the
+                // compiler keeps out of line, it ran without the vector
+                // instructions.
+                gradient.write(theta, grad, work);
+                let grad_squared = strided_sum(grad.len(), |i| grad[i] * grad[i]);
+                let depth = (s as usize + 1).min(ring);
+                let past = |j: usize| &history[(s as usize).wrapping_sub(j) & mask].0;
+                let tol = R::of(rule.tol_grad);
+                // (A NaN norm counts as too large, as `classify` reads it.)
+                let small = |l: usize| grad_squared.0[l].sqrt() <= tol;
+                let search = (0..N).any(|l| checking[l] && !small(l));
+                let periods = if search {
+                    let (now, before) = (past(0), past(1));
+                    let mut limit = [R::zero(); N];
+                    for (l, (a, b)) in limit.iter_mut().zip(now.iter().zip(before)) {
+                        *l = oscillation_limit(rule, (*a - *b).abs());
+                    }
+                    Some(oscillation_periods(rule, depth, &limit, past))
+                } else {
+                    None
+                };
                 for lane in 0..N {
-                    let at = k[lane] + s;
-                    if !active[lane]
-                        || length[lane] != s
-                        || (!rule.early_exit && at < rule.max_iters)
-                    {
+                    if !checking[lane] {
                         continue;
                     }
-                    // (Written out: through `Option::get_or_insert_with`,
-                    // which is not inlined, it ran without the engine's
-                    // vector instructions.)
-                    if !have {
-                        gradient.write(theta, grad, work);
-                        grad_squared = strided_sum(grad.len(), |i| grad[i] * grad[i]);
-                        have = true;
-                    }
+                    let at = k[lane] + s;
                     let verdict = classify(
                         rule,
                         at,
-                        (s as usize + 1).min(ring),
                         || theta.iter().map(|t| t.0[lane]),
                         || grad_squared.0[lane],
-                        |j| history[(s as usize).wrapping_sub(j) & mask].0[lane],
+                        |j| past(j)[lane],
+                        |limit| match &periods {
+                            Some(found) => (found[lane] > 0).then_some(found[lane]),
+                            None => oscillation_period(rule, depth, limit, |j| past(j)[lane]),
+                        },
                     );
                     if let Some((outcome, period)) = verdict {
                         let end = TrajectoryEnd {
@@ -243,15 +276,18 @@ fn stream<R: Real, const N: usize>(
             // The steps before the first fingerprint a check reads.
             let quiet = next.min(from.saturating_sub(1));
             if s < quiet {
-                gradient.advance(theta, grad, work, delta, quiet - s);
+                gradient.advance(theta, grad, work, delta, quiet - s, None);
                 s = quiet;
             }
-            while s < next {
-                gradient.advance(theta, grad, work, delta, 1);
-                s += 1;
-                if s >= from {
-                    history[s as usize & mask] = fingerprint(weights, theta);
-                }
+            // From here every iterate's fingerprint is read (s + 1 ≥ from).
+            if s < next {
+                let record = Record {
+                    weights,
+                    history: &mut *history,
+                    first: s as usize + 1,
+                };
+                gradient.advance(theta, grad, work, delta, next - s, Some(record));
+                s = next;
             }
         }
         for (k, &block) in k.iter_mut().zip(&length) {

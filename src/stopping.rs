@@ -148,6 +148,24 @@ pub fn fingerprint<A: Arith>(weights: &[A], theta: &[A]) -> A {
     strided_sum(theta.len(), |i| weights[i] * theta[i])
 }
 
+/// Where a run of steps writes the fingerprint of each iterate it makes:
+/// the s-th new iterate (s = 0, 1, …) goes to `history[(first + s) & (len − 1)]`
+/// (a ring whose length is a power of two).
+pub struct Record<'a, A> {
+    pub weights: &'a [A],
+    pub history: &'a mut [A],
+    pub first: usize,
+}
+
+impl<A: Arith> Record<'_, A> {
+    /// Keeps the fingerprint of θ, the s-th new iterate.
+    #[inline(always)]
+    pub fn keep(&mut self, s: usize, theta: &[A]) {
+        let mask = self.history.len() - 1;
+        self.history[(self.first + s) & mask] = fingerprint(self.weights, theta);
+    }
+}
+
 /// Per-thread buffers, reused across trajectories so the inner loop never allocates.
 pub struct Scratch<R> {
     pub gradient: Vec<R>,
@@ -177,19 +195,20 @@ impl<R: Real> Scratch<R> {
 /// The check after a block, at iteration k: the outcome, or None to go on.
 /// `theta` gives θ[k] coordinate by coordinate; `grad_squared` gives ‖∇f(θ[k])‖²
 /// summed as `strided_sum` does (asked for only once θ is in bounds);
-/// `past(j)` gives the fingerprint s[k − j] for j < `depth`. Shared by
-/// `descend` and the lane engine so both classify with the same operations.
-/// Inlined: the lane engine checks every lane of a pack in turn, and a call
-/// per lane, with its closures built on the stack, was a twentieth of a
-/// fixed-work poly sweep.
+/// `past(j)` gives the fingerprint s[k − j] for j < `depth`; `period(limit)`
+/// gives what `oscillation_period` gives for this `limit` (the lane engine
+/// finds it for a whole pack at once). Shared by `descend` and the lane
+/// engine so both classify with the same operations. Inlined: the lane
+/// engine checks every lane of a pack in turn, and a call per lane, with its
+/// closures built on the stack, was a twentieth of a fixed-work poly sweep.
 #[inline(always)]
 pub fn classify<R: Real, T>(
     rule: &StopRule,
     k: u64,
-    depth: usize,
     theta: impl Fn() -> T,
     grad_squared: impl FnOnce() -> R,
     past: impl Fn(usize) -> R,
+    period: impl FnOnce(R) -> Option<u32>,
 ) -> Option<(Outcome, u32)>
 where
     T: Iterator<Item = R>,
@@ -206,15 +225,63 @@ where
     if grad_norm <= R::of(rule.tol_grad) || last_step == R::zero() {
         return Some((Outcome::Converged, 0));
     }
-    let limit = R::of(rule.osc_rel_tol) * last_step;
+    if let Some(p) = period(oscillation_limit(rule, last_step)) {
+        return Some((Outcome::Oscillating, p));
+    }
+    (k >= rule.max_iters).then_some((Outcome::Undecided, 0))
+}
+
+/// How close the fingerprints one period apart must come for an orbit:
+/// relative to the last step |s[k] − s[k−1]|.
+#[inline(always)]
+pub fn oscillation_limit<R: Real>(rule: &StopRule, last_step: R) -> R {
+    R::of(rule.osc_rel_tol) * last_step
+}
+
+/// The shortest period p (2 ≤ p ≤ max_period, 2p ≤ `depth`) for which every
+/// one of the last p fingerprints is within `limit` of the one p before it.
+#[inline(always)]
+pub fn oscillation_period<R: Real>(
+    rule: &StopRule,
+    depth: usize,
+    limit: R,
+    past: impl Fn(usize) -> R,
+) -> Option<u32> {
+    let [p] = oscillation_periods(rule, depth, &[limit], |j| [past(j)]);
+    (p > 0).then_some(p)
+}
+
+/// `oscillation_period` for N trajectories at once, 0 where there is none:
+/// `past(j)` gives the N fingerprints s[k − j], `limit` their limits. The
+/// lane engine finds every lane's period in one pass over its history, in
+/// vector registers, where one lane at a time the search was most of the
+/// time of a sweep with early exit.
+#[inline(always)]
+pub fn oscillation_periods<R: Real, const N: usize, P: AsRef<[R]>>(
+    rule: &StopRule,
+    depth: usize,
+    limit: &[R; N],
+    past: impl Fn(usize) -> P,
+) -> [u32; N] {
+    let mut period = [0u32; N];
     let mut p = 2usize;
     while p <= rule.max_period as usize && 2 * p <= depth {
-        if (0..p).all(|j| (past(j) - past(j + p)).abs() <= limit) {
-            return Some((Outcome::Oscillating, p as u32));
+        let mut within = [true; N];
+        for j in 0..p {
+            let (now, then) = (past(j), past(j + p));
+            let pairs = now.as_ref().iter().zip(then.as_ref());
+            for ((w, (a, b)), l) in within.iter_mut().zip(pairs).zip(limit) {
+                *w &= (*a - *b).abs() <= *l;
+            }
+        }
+        for (found, w) in period.iter_mut().zip(within) {
+            if *found == 0 && w {
+                *found = p as u32;
+            }
         }
         p += 1;
     }
-    (k >= rule.max_iters).then_some((Outcome::Undecided, 0))
+    period
 }
 
 /// The gradient step θ ← θ − δ∇f(θ), given ∇f(θ): the one every engine takes,
@@ -263,16 +330,17 @@ pub fn descend<R: Real>(
             history,
             ring,
         } = scratch;
+        let past = |j: usize| history[(k as usize).wrapping_sub(j) & (*ring - 1)];
         let verdict = classify(
             rule,
             k,
-            depth,
             || theta.iter().copied(),
             || {
                 gradient(theta, g, work);
                 strided_sum(g.len(), |i| g[i] * g[i])
             },
-            |j| history[(k as usize).wrapping_sub(j) & (*ring - 1)],
+            past,
+            |limit| oscillation_period(rule, depth, limit, past),
         );
         if let Some((outcome, period)) = verdict {
             return TrajectoryEnd {
@@ -287,6 +355,41 @@ pub fn descend<R: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Periods found for many trajectories at once are each one's own, for
+    /// orbits of every period up to max_period and beyond, exact and with
+    /// noise inside and outside the limit, at every depth.
+    #[test]
+    fn periods_found_together_are_each_trajectorys_own() {
+        const N: usize = 64;
+        let r = rule(1000);
+        // Lane l: an orbit of period 1 + l % 20, its points perturbed by
+        // (l / 20) steps of 1e-9 relative (the limit is 1e-7 × last step).
+        let history: Vec<[f64; N]> = (0..32)
+            .map(|j| {
+                std::array::from_fn(|l| {
+                    let period = 1 + l % 20;
+                    let noise = 1e-9 * (l / 20) as f64 * ((j * 7 + l) % 5) as f64;
+                    ((j % period) as f64).sin() * (1.0 + noise)
+                })
+            })
+            .collect();
+        let mut kinds = std::collections::HashSet::new();
+        for depth in [3, 4, 9, 17, 32] {
+            let past = |j: usize| &history[j];
+            let limit: [f64; N] = std::array::from_fn(|l| {
+                oscillation_limit(&r, (history[0][l] - history[1][l]).abs())
+            });
+            let together = oscillation_periods(&r, depth, &limit, past);
+            for l in 0..N {
+                let own = oscillation_period(&r, depth, limit[l], |j| history[j][l]);
+                assert_eq!(together[l], own.unwrap_or(0), "lane {l}, depth {depth}");
+                kinds.insert(together[l]);
+            }
+        }
+        // Found and not: several periods, and none (period 1, > 16, noisy).
+        assert!(kinds.len() >= 8 && kinds.contains(&0), "{kinds:?}");
+    }
 
     fn rule(max_iters: u64) -> StopRule {
         StopRule {

@@ -12,7 +12,7 @@ use crate::lanes::{descend_lanes, LaneScratch, LaneSource, PackGradient};
 use crate::models::kernels::{DeepLinear, Kernel, Poly, Relu, ScalarDeep};
 use crate::models::Model;
 use crate::real::{Pack, Real};
-use crate::stopping::{fingerprint_weights, Outcome, StopRule, TrajectoryEnd};
+use crate::stopping::{fingerprint_weights, Outcome, Record, StopRule, TrajectoryEnd};
 
 /// The instruction set a pack engine is compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -347,6 +347,7 @@ impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for &Packs<'_, R, N,
         work: &mut [Pack<R, N>],
         delta: Pack<R, N>,
         steps: u64,
+        record: Option<Record<'_, Pack<R, N>>>,
     ) {
         K::advance(
             self.model,
@@ -356,6 +357,7 @@ impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for &Packs<'_, R, N,
             work,
             delta,
             steps,
+            record,
         )
     }
 }

@@ -307,6 +307,7 @@ pub fn draw_scalar(
 pub mod kernels {
     use super::{deep_linear, poly, relu, scalar_deep, Model};
     use crate::real::Arith;
+    use crate::stopping::Record;
 
     pub trait Kernel: Send + Sync {
         fn gradient<A: Arith>(
@@ -318,7 +319,9 @@ pub mod kernels {
         );
 
         /// `steps` gradient steps θ ← θ − δ∇f(θ), as `gradient` and the
-        /// update compute them one by one (see `PackGradient::advance`).
+        /// update compute them one by one, keeping each iterate's
+        /// fingerprint where `record` says (see `PackGradient::advance`).
+        #[allow(clippy::too_many_arguments)]
         #[inline(always)]
         fn advance<A: Arith>(
             model: &Model,
@@ -328,10 +331,14 @@ pub mod kernels {
             work: &mut [A],
             delta: A,
             steps: u64,
+            mut record: Option<Record<'_, A>>,
         ) {
-            for _ in 0..steps {
+            for s in 0..steps as usize {
                 Self::gradient(model, constants, theta, grad, work);
                 crate::stopping::update(theta, grad, delta);
+                if let Some(r) = record.as_mut() {
+                    r.keep(s, theta);
+                }
             }
         }
     }
@@ -365,30 +372,43 @@ pub mod kernels {
             _: &mut [A],
             delta: A,
             steps: u64,
+            record: Option<Record<'_, A>>,
         ) {
             // The paper's polynomial (f' of degree 5) with the coefficients as
             // an array: Horner's loop is unrolled, where the loop over a
             // slice rotated the accumulators through register moves on
             // every coefficient.
             if let Ok(fixed) = <&[A::Scalar; 6]>::try_from(constants) {
-                theta[0] = poly_steps(fixed, theta[0], delta, steps);
+                theta[0] = poly_steps(fixed, theta[0], delta, steps, record);
             } else {
-                theta[0] = poly_steps(constants, theta[0], delta, steps);
+                theta[0] = poly_steps(constants, theta[0], delta, steps, record);
             }
         }
     }
 
-    /// `steps` poly steps from x; `coefficients` are f' ascending.
+    /// `steps` poly steps from x, each new x's fingerprint kept where
+    /// `record` says; `coefficients` are f' ascending.
     #[inline(always)]
     fn poly_steps<A: Arith>(
         coefficients: &(impl AsRef<[A::Scalar]> + ?Sized),
         mut x: A,
         delta: A,
         steps: u64,
+        record: Option<Record<'_, A>>,
     ) -> A {
         let c = coefficients.as_ref();
-        for _ in 0..steps {
-            x = x - delta * poly::derivative(c, x);
+        match record {
+            None => {
+                for _ in 0..steps {
+                    x = x - delta * poly::derivative(c, x);
+                }
+            }
+            Some(mut r) => {
+                for s in 0..steps as usize {
+                    x = x - delta * poly::derivative(c, x);
+                    r.keep(s, std::slice::from_ref(&x));
+                }
+            }
         }
         x
     }
