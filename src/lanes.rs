@@ -195,7 +195,6 @@ fn stream<R: Real, const N: usize>(
         let mut ended = false;
         let mut s = 0u64;
         loop {
-            // The checks of the lanes whose blocks end at step s.
             // The lanes whose blocks end at step s and are checked there.
             let mut checking = [false; N];
             if checks {

@@ -22,29 +22,19 @@ fn mulhilo(a: u32, b: u32) -> (u32, u32) {
 /// One Philox4x32 block: ten rounds of the bijection on `counter` under `key`.
 #[inline]
 pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
-    let mut ctr = counter;
-    let mut key = key;
-    for round in 0..10 {
-        if round > 0 {
-            key[0] = key[0].wrapping_add(PHILOX_W0);
-            key[1] = key[1].wrapping_add(PHILOX_W1);
-        }
-        let (hi0, lo0) = mulhilo(PHILOX_M0, ctr[0]);
-        let (hi1, lo1) = mulhilo(PHILOX_M1, ctr[2]);
-        ctr = [hi1 ^ ctr[1] ^ key[0], lo1, hi0 ^ ctr[3] ^ key[1], lo0];
-    }
-    ctr
+    let [[a], [b], [c], [d]] = philox_lanes(counter.map(|w| [w]), key);
+    [a, b, c, d]
 }
 
-/// Trajectories per call of `philox_wide`: sixteen u32 lanes fill one
-/// AVX-512 register (two AVX2 registers).
+/// Trajectories per call of `philox_lanes` in `stream_blocks`: sixteen u32
+/// lanes fill one AVX-512 register (two AVX2 registers).
 const WIDE: usize = 16;
 
-/// `philox4x32_10` for sixteen counters at once, word by word in arrays
+/// `philox4x32_10` for W counters at once, word by word in arrays
 /// (`counter[w][i]` is word w of counter i), which the compiler vectorizes
 /// across the counters.
 #[inline(always)]
-fn philox_wide(counter: [[u32; WIDE]; 4], key: [u32; 2]) -> [[u32; WIDE]; 4] {
+fn philox_lanes<const W: usize>(counter: [[u32; W]; 4], key: [u32; 2]) -> [[u32; W]; 4] {
     let mut ctr = counter;
     let mut key = key;
     for round in 0..10 {
@@ -52,8 +42,8 @@ fn philox_wide(counter: [[u32; WIDE]; 4], key: [u32; 2]) -> [[u32; WIDE]; 4] {
             key[0] = key[0].wrapping_add(PHILOX_W0);
             key[1] = key[1].wrapping_add(PHILOX_W1);
         }
-        let mut next = [[0u32; WIDE]; 4];
-        for i in 0..WIDE {
+        let mut next = [[0u32; W]; 4];
+        for i in 0..W {
             let (hi0, lo0) = mulhilo(PHILOX_M0, ctr[0][i]);
             let (hi1, lo1) = mulhilo(PHILOX_M1, ctr[2][i]);
             next[0][i] = hi1 ^ ctr[1][i] ^ key[0];
@@ -80,7 +70,7 @@ fn stream_blocks_inline(seed: u64, first: u64, blocks: usize, out: &mut [[u32; 4
                 [b as u32; WIDE],
                 [(b >> 32) as u32; WIDE],
             ];
-            let words = philox_wide(counter, key);
+            let words = philox_lanes(counter, key);
             for i in 0..WIDE.min(count - start) {
                 out[(start + i) * blocks + b as usize] =
                     [words[0][i], words[1][i], words[2][i], words[3][i]];
