@@ -131,15 +131,26 @@ impl Sweep {
         );
     }
 
-    /// The step size of each trajectory of `ids`, into `out`, looked up once
-    /// per cell.
-    pub fn step_sizes(&self, ids: Range<u64>, out: &mut [f64]) {
+    /// `ids` cut where the cell changes: each run's cell and its ids, in
+    /// order, so a cell is looked up once for all its trajectories.
+    pub fn cell_runs(&self, ids: Range<u64>) -> impl Iterator<Item = (&Cell, Range<u64>)> + '_ {
         let mut id = ids.start;
-        while id < ids.end {
-            let cell = self.cell_of(id);
-            let end = ((cell.index as u64 + 1) * self.trajectories_per_cell).min(ids.end);
-            out[(id - ids.start) as usize..(end - ids.start) as usize].fill(cell.step_size);
-            id = end;
+        std::iter::from_fn(move || {
+            (id < ids.end).then(|| {
+                let cell = self.cell_of(id);
+                let end = ((cell.index as u64 + 1) * self.trajectories_per_cell).min(ids.end);
+                let run = id..end;
+                id = end;
+                (cell, run)
+            })
+        })
+    }
+
+    /// The step size of each trajectory of `ids`, into `out`.
+    pub fn step_sizes(&self, ids: Range<u64>, out: &mut [f64]) {
+        let base = ids.start;
+        for (cell, run) in self.cell_runs(ids) {
+            out[(run.start - base) as usize..(run.end - base) as usize].fill(cell.step_size);
         }
     }
 
@@ -149,18 +160,16 @@ impl Sweep {
     /// in `blocks` (scratch kept by the caller).
     pub fn initials(&self, ids: Range<u64>, out: &mut [f64], blocks: &mut Vec<[u32; 4]>) {
         let dim = self.cell_of(ids.start).model.dim();
-        let mut id = ids.start;
+        let base = ids.start;
         // Cell by cell: the blocks drawn depend on the cell's initialization.
-        while id < ids.end {
-            let cell = self.cell_of(id);
-            let cell_end = (cell.index as u64 + 1) * self.trajectories_per_cell;
-            let end = cell_end.min(ids.end);
+        for (cell, run) in self.cell_runs(ids) {
+            let id = run.start;
             let per = cell.model.init_blocks(&cell.init);
-            let count = (end - id) as usize;
+            let count = (run.end - id) as usize;
             blocks.clear();
             blocks.resize(count * per, [0; 4]);
             crate::rng::stream_blocks(self.spec.seed, id, per, blocks);
-            let slots = &mut out[(id - ids.start) as usize * dim..][..count * dim];
+            let slots = &mut out[(id - base) as usize * dim..][..count * dim];
             if let InitSpec::Uniform { low, high } = cell.init {
                 // What `draw_scalar` draws, coordinate j from words 2j and
                 // 2j + 1 of the stream, as a loop the compiler vectorizes.
@@ -173,7 +182,6 @@ impl Sweep {
                         *x = crate::models::uniform_init(low, high, crate::rng::uniform_of(bits));
                     }
                 }
-                id = end;
                 continue;
             }
             for (t, slot) in slots.chunks_mut(dim).enumerate() {
@@ -187,7 +195,6 @@ impl Sweep {
                     slot,
                 );
             }
-            id = end;
         }
     }
 

@@ -269,12 +269,10 @@ fn tally_chunk(
             let mut own = Vec::new();
             // Cell by cell: the cell and its bound are looked up once for
             // all its trajectories in the block.
-            let mut j = 0;
-            while j < ends.len() {
-                let id = first_id + j as u64;
-                let cell = sweep.cell_of(id);
-                let cell_end = (cell.index as u64 + 1) * sweep.trajectories_per_cell;
-                let count = ((cell_end - id) as usize).min(ends.len() - j);
+            let ids = first_id..first_id + ends.len() as u64;
+            for (cell, run) in sweep.cell_runs(ids) {
+                let j = (run.start - first_id) as usize;
+                let count = (run.end - run.start) as usize;
                 let bound = cell.model.bound(cell.step_size);
                 let mut stats = CellStats::new(minimizers);
                 let theta = |k: usize| &thetas[k * result.dim..(k + 1) * result.dim];
@@ -305,7 +303,6 @@ fn tally_chunk(
                 }
                 steps += ends[j..j + count].iter().map(|e| e.iterations).sum::<u64>();
                 cells.push(stats);
-                j += count;
             }
             (first_cell, cells, steps)
         })

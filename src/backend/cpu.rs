@@ -218,20 +218,14 @@ impl<const N: usize> Stream<'_, '_, N> {
     /// None when none is left.
     #[inline(never)]
     fn take(&mut self) -> Option<()> {
-        {
-            let (b, (ends, finals)) = self.batches.lock().expect("the batches").next()?;
-            let first = self.base + (b * N) as u64;
-            let count = ends.len();
-            self.sweep.initials(
-                first..first + count as u64,
-                &mut self.starts[..count * self.dim],
-                &mut self.blocks,
-            );
-            let ids = first..first + count as u64;
-            self.sweep.step_sizes(ids, &mut self.step_sizes[..count]);
-            self.taken.push((b * N, ends, finals));
-            self.loaded = 0;
-        }
+        let (b, (ends, finals)) = self.batches.lock().expect("the batches").next()?;
+        let (first, count) = (self.base + (b * N) as u64, ends.len());
+        let ids = first..first + count as u64;
+        let starts = &mut self.starts[..count * self.dim];
+        self.sweep.initials(ids.clone(), starts, &mut self.blocks);
+        self.sweep.step_sizes(ids, &mut self.step_sizes[..count]);
+        self.taken.push((b * N, ends, finals));
+        self.loaded = 0;
         Some(())
     }
 }
