@@ -9,8 +9,8 @@
 
 use crate::real::{Pack, Real};
 use crate::stopping::{
-    classify, fingerprint, oscillation_limit, oscillation_period, oscillation_periods, strided_sum,
-    update, Record, StopRule, TrajectoryEnd,
+    classify_lanes, fingerprint, oscillation_limit, oscillation_periods, strided_sum, update,
+    Outcome, Record, StopRule, TrajectoryEnd,
 };
 
 /// Per-thread buffers for the lane engine, reused across packs.
@@ -144,6 +144,10 @@ fn stream<R: Real, const N: usize>(
     for t in theta.iter_mut() {
         *t = Pack::splat(R::zero());
     }
+    // The furthest lane's iteration (idle lanes are at k = 0), kept as the
+    // lanes move: found afresh by a pass over the lanes at every block, it
+    // was a twentieth of W1's bookkeeping.
+    let mut furthest = 0u64;
     let mut exhausted = false;
     for (lane, on) in active.iter_mut().enumerate() {
         match source.load(lane, theta) {
@@ -163,8 +167,6 @@ fn stream<R: Real, const N: usize>(
         // at two places at most: `shortest` (lanes in their last block) and
         // `longest`.
         let (mut longest, mut shortest, mut from, mut reach) = (0u64, u64::MAX, u64::MAX, 0u64);
-        // Idle lanes are at k = 0, so this is the furthest lane's iteration.
-        let furthest = k.iter().copied().max().unwrap_or(0);
         if furthest + every < rule.max_iters {
             // The common block: every lane runs a whole block, none its last.
             for (len, &on) in length.iter_mut().zip(&active) {
@@ -232,27 +234,32 @@ fn stream<R: Real, const N: usize>(
                 } else {
                     None
                 };
+                let mut at = [0u64; N];
+                for (a, &k) in at.iter_mut().zip(&k) {
+                    *a = k + s;
+                }
+                let verdicts = classify_lanes(
+                    rule,
+                    &at,
+                    theta,
+                    &grad_squared.0,
+                    past(0),
+                    past(1),
+                    periods.as_ref().unwrap_or(&[0; N]),
+                );
                 for lane in 0..N {
                     if !checking[lane] {
                         continue;
                     }
-                    let at = k[lane] + s;
-                    let verdict = classify(
-                        rule,
-                        at,
-                        || theta.iter().map(|t| t.0[lane]),
-                        || grad_squared.0[lane],
-                        |j| past(j)[lane],
-                        |limit| match &periods {
-                            Some(found) => (found[lane] > 0).then_some(found[lane]),
-                            None => oscillation_period(rule, depth, limit, |j| past(j)[lane]),
-                        },
-                    );
-                    if let Some((outcome, period)) = verdict {
+                    if let Some(outcome) = Outcome::from_code(verdicts[lane]) {
+                        let period = match (outcome, &periods) {
+                            (Outcome::Oscillating, Some(found)) => found[lane],
+                            _ => 0,
+                        };
                         let end = TrajectoryEnd {
                             outcome,
                             period,
-                            iterations: at,
+                            iterations: at[lane],
                         };
                         source.end(lane, end, theta);
                         for t in theta.iter_mut() {
@@ -289,8 +296,13 @@ fn stream<R: Real, const N: usize>(
                 s = next;
             }
         }
+        // Lanes that ended are at k = 0 with a block of 0 by now, and lanes
+        // loaded below start at 0, so this is the furthest lane's iteration
+        // for the next block.
+        furthest = 0;
         for (k, &block) in k.iter_mut().zip(&length) {
             *k += block;
+            furthest = furthest.max(*k);
         }
         if ended && !exhausted {
             for lane in 0..N {

@@ -24,7 +24,7 @@
 //! 2·max_period) written during the current block only, so a check sees
 //! min(B+1, H) iterates of a block of B iterations, whichever backend runs it.
 
-use crate::real::{Arith, Real};
+use crate::real::{Arith, Pack, Real};
 
 /// Outcome codes, shared with `shaders/common.wgsl`.
 pub const RUNNING: u32 = 0;
@@ -231,6 +231,52 @@ where
     (k >= rule.max_iters).then_some((Outcome::Undecided, 0))
 }
 
+/// `classify` for the N lanes of a pack at once, as outcome codes (RUNNING
+/// where the lane goes on): lane l's code is `classify`'s verdict for θ in
+/// lane l of `theta` at iteration `at[l]`, ‖∇f‖² in lane l of `grad_squared`,
+/// fingerprints s[k] and s[k−1] in lane l of `now` and `before`, and period
+/// `periods[l]` (0 for none; read only where the lane has not converged).
+/// The same comparisons, lane by lane, without branches: one lane at a time,
+/// `classify` was the largest part of ending a pack of a fixed-work sweep.
+#[inline(always)]
+pub fn classify_lanes<R: Real, const N: usize>(
+    rule: &StopRule,
+    at: &[u64; N],
+    theta: &[Pack<R, N>],
+    grad_squared: &[R; N],
+    now: &[R; N],
+    before: &[R; N],
+    periods: &[u32; N],
+) -> [u32; N] {
+    let cap = R::of(rule.divergence_cap);
+    let tol = R::of(rule.tol_grad);
+    let mut out_of_bounds = [false; N];
+    for coordinate in theta {
+        for (out, &t) in out_of_bounds.iter_mut().zip(&coordinate.0) {
+            *out |= !t.is_finite() | (t.abs() > cap);
+        }
+    }
+    let mut code = [RUNNING; N];
+    for l in 0..N {
+        let grad_norm = grad_squared[l].sqrt();
+        let last_step = (now[l] - before[l]).abs();
+        let diverged = out_of_bounds[l] | !grad_norm.is_finite();
+        let converged = (grad_norm <= tol) | (last_step == R::zero());
+        code[l] = if diverged {
+            DIVERGED
+        } else if converged {
+            CONVERGED
+        } else if periods[l] > 0 {
+            OSCILLATING
+        } else if at[l] >= rule.max_iters {
+            UNDECIDED
+        } else {
+            RUNNING
+        };
+    }
+    code
+}
+
 /// How close the fingerprints one period apart must come for an orbit:
 /// relative to the last step |s[k] − s[k−1]|.
 #[inline(always)]
@@ -389,6 +435,55 @@ mod tests {
         }
         // Found and not: several periods, and none (period 1, > 16, noisy).
         assert!(kinds.len() >= 8 && kinds.contains(&0), "{kinds:?}");
+    }
+
+    /// Lane by lane, the verdicts found for a pack are `classify`'s: every
+    /// outcome and its precedence (out of bounds, a non-finite or small
+    /// gradient, an iterate that stopped moving, an orbit, the budget spent).
+    #[test]
+    fn verdicts_found_together_are_each_lanes_own() {
+        const N: usize = 128;
+        let r = rule(1000);
+        let special = [0.0, 1.0, -2.5, 1e7, -1e7, f64::NAN, f64::INFINITY];
+        // Lane l mixes the special values at different rates, so the lanes
+        // cover their combinations (two coordinates, so either can be out).
+        let pick = |l: usize, rate: usize| special[(l / rate) % special.len()];
+        let theta: Vec<Pack<f64, N>> = (0..2)
+            .map(|i| {
+                Pack(std::array::from_fn(|l| {
+                    if l % 2 == i {
+                        pick(l, 7)
+                    } else {
+                        0.5
+                    }
+                }))
+            })
+            .collect();
+        let grad_squared: [f64; N] =
+            std::array::from_fn(|l| [1e-22, 4.0, f64::NAN, f64::INFINITY, 1e-19][l % 5]);
+        let now: [f64; N] = std::array::from_fn(|l| [0.25, 0.5][l % 2]);
+        let before: [f64; N] = std::array::from_fn(|l| [0.25, 0.5, 0.75][l % 3]);
+        let periods: [u32; N] = std::array::from_fn(|l| [0, 3][(l / 3) % 2]);
+        let at: [u64; N] = std::array::from_fn(|l| [64, 1000][(l / 5) % 2]);
+        let verdicts = classify_lanes(&r, &at, &theta, &grad_squared, &now, &before, &periods);
+        let mut seen = std::collections::HashSet::new();
+        for l in 0..N {
+            let own = classify(
+                &r,
+                at[l],
+                || theta.iter().map(|t| t.0[l]),
+                || grad_squared[l],
+                |j| [now[l], before[l]][j],
+                |_| (periods[l] > 0).then_some(periods[l]),
+            );
+            assert_eq!(
+                Outcome::from_code(verdicts[l]),
+                own.map(|v| v.0),
+                "lane {l}"
+            );
+            seen.insert(verdicts[l]);
+        }
+        assert_eq!(seen.len(), 5, "every code, RUNNING included: {seen:?}");
     }
 
     fn rule(max_iters: u64) -> StopRule {
