@@ -266,7 +266,7 @@ fn tally_chunk(
             let first_cell = sweep.cell_of(first_id).index;
             let mut cells = Vec::new();
             let mut steps = 0;
-            let mut own = Vec::new();
+            let (mut own, mut needs) = (Vec::new(), Vec::new());
             // Cell by cell: the cell and its bound are looked up once for
             // all its trajectories in the block.
             let ids = first_id..first_id + ends.len() as u64;
@@ -286,18 +286,21 @@ fn tally_chunk(
                         // The cell's trajectories that need one are assessed
                         // together (see `Model::assess_many`), then added in
                         // order.
-                        let needs = |k: &usize| needs_assessment(&ends[*k], theta(*k), false);
+                        // (Whether each needs one is found once, and kept.)
+                        needs.clear();
+                        needs.extend(
+                            (j..j + count).map(|k| needs_assessment(&ends[k], theta(k), false)),
+                        );
                         own.clear();
                         cell.model.assess_many(
                             (j..j + count)
-                                .filter(needs)
+                                .filter(|&k| needs[k - j])
                                 .map(|k| (theta(k), sweep.replicate_of(first_id + k as u64))),
                             &mut own,
                         );
                         let mut made = own.iter();
-                        for (k, end) in ends.iter().enumerate().skip(j).take(count) {
-                            let a = if needs(&k) { made.next() } else { None };
-                            stats.add(end, a, bound);
+                        for (end, &need) in ends[j..j + count].iter().zip(&needs) {
+                            stats.add(end, if need { made.next() } else { None }, bound);
                         }
                     }
                 }
