@@ -57,29 +57,32 @@ impl Isa {
 ///
 /// | model | precision | engine | lanes: trajectory-steps/s |
 /// | --- | --- | --- | --- |
-/// | W1 poly | f32 | Avx2 | 32: 3.64e9 · 64: 1.24e9 · 128: **5.45e9** · 256: 3.73e9 |
-/// | W2 scalar-deep | f32 | Avx2 | 16: 9.53e8 · 32: **1.21e9** · 64: 4.97e8 · 128: 8.12e8 |
-/// | W3 deep-linear | f32 | Avx2 | 16: 3.25e7 · 32: **3.05e7** · 64: 3.12e7 · 128: 2.80e7 |
-/// | W4 relu | f32 | Avx2 | 8: 1.81e6 · 16: **2.68e6** · 32: 2.06e6 · 64: 1.80e6 |
-/// | W1 poly | f32 | Avx512 | 32: 3.61e9 · 64: 1.25e9 · 128: 1.32e10 · 256: **1.42e10** |
-/// | W2 scalar-deep | f32 | Avx512 | 16: 1.62e8 · 32: 1.68e8 · 64: 7.58e8 · 128: **2.07e9** |
-/// | W3 deep-linear | f32 | Avx512 | 16: 1.57e7 · 32: 1.54e7 · 64: **5.24e7** · 128: 4.71e7 |
-/// | W4 relu | f32 | Avx512 | 8: 1.63e6 · 16: **2.78e6** · 32: 2.20e6 · 64: 1.97e6 |
-/// | W1 poly | f64 | Avx2 | 32: **2.93e9** · 64: 8.90e8 · 128: 2.00e9 · 256: 4.46e8 |
-/// | W2 scalar-deep | f64 | Avx2 | 16: 6.26e8 · 32: **5.39e8** · 64: 2.41e8 · 128: 3.30e8 |
-/// | W3 deep-linear | f64 | Avx2 | 16: 1.67e7 · 32: **1.53e7** · 64: 1.41e7 · 128: 1.22e7 |
-/// | W4 relu | f64 | Avx2 | 8: 1.34e6 · 16: **1.68e6** · 32: 1.21e6 · 64: 9.22e5 |
-/// | W1 poly | f64 | Avx512 | 32: 3.69e9 · 64: 1.15e9 · 128: **7.44e9** · 256: 5.39e9 |
-/// | W2 scalar-deep | f64 | Avx512 | 16: 1.45e8 · 32: 1.49e8 · 64: 4.96e8 · 128: **1.01e9** |
-/// | W3 deep-linear | f64 | Avx512 | 16: 1.22e7 · 32: 1.22e7 · 64: **2.43e7** · 128: 2.24e7 |
-/// | W4 relu | f64 | Avx512 | 8: 1.38e6 · 16: **2.10e6** · 32: 1.45e6 · 64: 1.34e6 |
+/// | W1 poly | f32 | Avx2 | 32: 3.72e9 · 64: 1.28e9 · 128: **7.41e9** · 256: 7.44e9 |
+/// | W2 scalar-deep | f32 | Avx2 | 16: 9.86e8 · 32: **1.26e9** · 64: 4.74e8 · 128: 8.34e8 |
+/// | W3 deep-linear | f32 | Avx2 | 16: 3.35e7 · 32: **3.18e7** · 64: 3.21e7 · 128: 2.87e7 |
+/// | W4 relu | f32 | Avx2 | 8: 1.87e6 · 16: **2.64e6** · 32: 2.09e6 · 64: 1.78e6 |
+/// | W1 poly | f32 | Avx512 | 32: 3.71e9 · 64: 1.31e9 · 128: 1.40e10 · 256: **1.51e10** |
+/// | W2 scalar-deep | f32 | Avx512 | 16: 1.66e8 · 32: 1.72e8 · 64: 7.79e8 · 128: **2.24e9** |
+/// | W3 deep-linear | f32 | Avx512 | 16: 1.60e7 · 32: 1.58e7 · 64: **5.43e7** · 128: 4.86e7 |
+/// | W4 relu | f32 | Avx512 | 8: 1.64e6 · 16: **2.86e6** · 32: 2.25e6 · 64: 2.23e6 |
+/// | W1 poly | f64 | Avx2 | 32: 2.47e9 · 64: 9.17e8 · 128: **3.74e9** · 256: 4.80e8 |
+/// | W2 scalar-deep | f64 | Avx2 | 16: 6.55e8 · 32: **5.51e8** · 64: 2.47e8 · 128: 3.29e8 |
+/// | W3 deep-linear | f64 | Avx2 | 16: 1.69e7 · 32: **1.55e7** · 64: 1.44e7 · 128: 1.21e7 |
+/// | W4 relu | f64 | Avx2 | 8: 1.32e6 · 16: **1.66e6** · 32: 1.21e6 · 64: 9.17e5 |
+/// | W1 poly | f64 | Avx512 | 32: 3.65e9 · 64: 1.13e9 · 128: **7.80e9** · 256: 7.39e9 |
+/// | W2 scalar-deep | f64 | Avx512 | 16: 1.49e8 · 32: 1.50e8 · 64: 5.05e8 · 128: **1.02e9** |
+/// | W3 deep-linear | f64 | Avx512 | 16: 1.22e7 · 32: 1.21e7 · 64: **2.40e7** · 128: 2.23e7 |
+/// | W4 relu | f64 | Avx512 | 8: 1.33e6 · 16: **2.11e6** · 32: 1.46e6 · 64: 1.36e6 |
 ///
 /// On AVX2, scalar-deep and deep-linear keep 32 lanes although 16 measured up
 /// to a sixth faster in f64: each width is one more compiled copy per model.
+/// Poly on AVX2 takes 128 lanes in f64 too: with Horner's loop unrolled for
+/// the paper's degree it measured 1.5 times the 32 it had before.
 pub fn engine<R: Real>(model: &Model, isa: Isa) -> (Isa, usize) {
     let single = std::mem::size_of::<R>() == 4;
     match (model, isa) {
         (Model::Poly(_), Isa::Avx512) => (isa, if single { 256 } else { 128 }),
+        (Model::Poly(_), Isa::Avx2) => (isa, 128),
         (Model::Poly(_), _) => (isa, if single { 128 } else { 32 }),
         (Model::ScalarDeep(_), Isa::Avx512) => (isa, 128),
         (Model::DeepLinear(_), Isa::Avx512) => (isa, 64),
