@@ -146,7 +146,7 @@ fn stream<R: Real, const N: usize>(
     }
     // The furthest lane's iteration (idle lanes are at k = 0), kept as the
     // lanes move: found afresh by a pass over the lanes at every block, it
-    // was a twentieth of W1's bookkeeping.
+    // took 3% of W1's time.
     let mut furthest = 0u64;
     let mut exhausted = false;
     for (lane, on) in active.iter_mut().enumerate() {
