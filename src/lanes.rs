@@ -224,15 +224,16 @@ fn stream<R: Real, const N: usize>(
                 // (A NaN norm counts as too large, as `classify` reads it.)
                 let small = |l: usize| grad_squared.0[l].sqrt() <= tol;
                 let search = (0..N).any(|l| checking[l] && !small(l));
+                // (0 for none, as where no lane is searched.)
                 let periods = if search {
                     let (now, before) = (past(0), past(1));
                     let mut limit = [R::zero(); N];
                     for (l, (a, b)) in limit.iter_mut().zip(now.iter().zip(before)) {
                         *l = oscillation_limit(rule, (*a - *b).abs());
                     }
-                    Some(oscillation_periods(rule, depth, &limit, past))
+                    oscillation_periods(rule, depth, &limit, past)
                 } else {
-                    None
+                    [0; N]
                 };
                 let mut at = [0u64; N];
                 for (a, &k) in at.iter_mut().zip(&k) {
@@ -245,17 +246,15 @@ fn stream<R: Real, const N: usize>(
                     &grad_squared.0,
                     past(0),
                     past(1),
-                    periods.as_ref().unwrap_or(&[0; N]),
+                    &periods,
                 );
                 for lane in 0..N {
                     if !checking[lane] {
                         continue;
                     }
                     if let Some(outcome) = Outcome::from_code(verdicts[lane]) {
-                        let period = match (outcome, &periods) {
-                            (Outcome::Oscillating, Some(found)) => found[lane],
-                            _ => 0,
-                        };
+                        let oscillating = outcome == Outcome::Oscillating;
+                        let period = if oscillating { periods[lane] } else { 0 };
                         let end = TrajectoryEnd {
                             outcome,
                             period,

@@ -214,7 +214,7 @@ where
     T: Iterator<Item = R>,
 {
     let cap = R::of(rule.divergence_cap);
-    if theta().any(|t| !t.is_finite() || t.abs() > cap) {
+    if theta().any(|t| out_of_bounds(cap, t)) {
         return Some((Outcome::Diverged, 0));
     }
     let grad_norm = grad_squared().sqrt();
@@ -222,13 +222,28 @@ where
         return Some((Outcome::Diverged, 0));
     }
     let last_step = (past(0) - past(1)).abs();
-    if grad_norm <= R::of(rule.tol_grad) || last_step == R::zero() {
+    if converged(R::of(rule.tol_grad), grad_norm, last_step) {
         return Some((Outcome::Converged, 0));
     }
     if let Some(p) = period(oscillation_limit(rule, last_step)) {
         return Some((Outcome::Oscillating, p));
     }
     (k >= rule.max_iters).then_some((Outcome::Undecided, 0))
+}
+
+/// Whether a coordinate t of θ puts the trajectory out of bounds (diverged),
+/// for `classify` and `classify_lanes` alike. (`|`, not `||`: without a
+/// branch, a pack's lanes are tested together.)
+#[inline(always)]
+fn out_of_bounds<R: Real>(cap: R, t: R) -> bool {
+    !t.is_finite() | (t.abs() > cap)
+}
+
+/// Whether a trajectory in bounds, with a finite gradient norm, has
+/// converged: its gradient is small, or its iterate stopped moving.
+#[inline(always)]
+fn converged<R: Real>(tol: R, grad_norm: R, last_step: R) -> bool {
+    (grad_norm <= tol) | (last_step == R::zero())
 }
 
 /// `classify` for the N lanes of a pack at once, as outcome codes (RUNNING
@@ -250,21 +265,19 @@ pub fn classify_lanes<R: Real, const N: usize>(
 ) -> [u32; N] {
     let cap = R::of(rule.divergence_cap);
     let tol = R::of(rule.tol_grad);
-    let mut out_of_bounds = [false; N];
+    let mut outside = [false; N];
     for coordinate in theta {
-        for (out, &t) in out_of_bounds.iter_mut().zip(&coordinate.0) {
-            *out |= !t.is_finite() | (t.abs() > cap);
+        for (out, &t) in outside.iter_mut().zip(&coordinate.0) {
+            *out |= out_of_bounds(cap, t);
         }
     }
     let mut code = [RUNNING; N];
     for l in 0..N {
         let grad_norm = grad_squared[l].sqrt();
         let last_step = (now[l] - before[l]).abs();
-        let diverged = out_of_bounds[l] | !grad_norm.is_finite();
-        let converged = (grad_norm <= tol) | (last_step == R::zero());
-        code[l] = if diverged {
+        code[l] = if outside[l] | !grad_norm.is_finite() {
             DIVERGED
-        } else if converged {
+        } else if converged(tol, grad_norm, last_step) {
             CONVERGED
         } else if periods[l] > 0 {
             OSCILLATING
