@@ -346,6 +346,23 @@ impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for &Packs<'_, R, N,
         steps: u64,
         record: Option<Record<'_, Pack<R, N>>>,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if K::ROLLED_ON_AVX512 && self.isa == Isa::Avx512 {
+            // SAFETY: `run` ran the AVX-512 copy of the engine, which this
+            // is inlined into, only on a processor that has the features.
+            return unsafe {
+                simd::advance_avx512::<R, N, K>(
+                    self.model,
+                    self.constants,
+                    theta,
+                    gradient,
+                    work,
+                    delta,
+                    steps,
+                    record,
+                )
+            };
+        }
         K::advance(
             self.model,
             self.constants,
@@ -379,6 +396,26 @@ mod simd {
 
     copy_for!(run_avx512, "avx512f,avx512vl,avx512bw,avx512dq,avx2");
     copy_for!(run_avx2, "avx2");
+
+    /// `Kernel::advance_rolled` compiled with AVX-512, as a function of its
+    /// own (see `Kernel::ROLLED_ON_AVX512`).
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2")]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn advance_avx512<R: Real, const N: usize, K: Kernel>(
+        model: &Model,
+        constants: &[R],
+        theta: &mut [Pack<R, N>],
+        gradient: &mut [Pack<R, N>],
+        work: &mut [Pack<R, N>],
+        delta: Pack<R, N>,
+        steps: u64,
+        record: Option<Record<'_, Pack<R, N>>>,
+    ) {
+        K::advance_rolled(
+            model, constants, theta, gradient, work, delta, steps, record,
+        )
+    }
 }
 
 /// Each cell's model constants in the working precision.
