@@ -162,6 +162,35 @@ impl CellStats {
     }
 }
 
+/// Whether a trajectory's final iterate is assessed: a converged one, or
+/// every one where rows are written (`all`); never a non-finite iterate.
+pub fn needs_assessment(end: &TrajectoryEnd, theta: &[f64], all: bool) -> bool {
+    (end.outcome == Outcome::Converged || all) && theta.iter().all(|t| t.is_finite())
+}
+
+/// Part of a sweep's tally: the statistics of the consecutive cells from
+/// `first_cell` on, and the gradient steps their trajectories took.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartialTally {
+    pub first_cell: usize,
+    pub cells: Vec<CellStats>,
+    pub trajectory_steps: u64,
+}
+
+impl PartialTally {
+    /// Adds another part over the same cells.
+    pub fn merge(&mut self, other: &PartialTally) {
+        debug_assert_eq!(
+            (self.first_cell, self.cells.len()),
+            (other.first_cell, other.cells.len())
+        );
+        for (a, b) in self.cells.iter_mut().zip(&other.cells) {
+            a.merge(b);
+        }
+        self.trajectory_steps += other.trajectory_steps;
+    }
+}
+
 /// The estimate and 95% Wilson score interval of a binomial proportion.
 pub fn wilson(successes: u64, n: u64) -> (f64, f64, f64) {
     if n == 0 {

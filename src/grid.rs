@@ -164,26 +164,21 @@ impl Sweep {
         // Cell by cell: the blocks drawn depend on the cell's initialization.
         for (cell, run) in self.cell_runs(ids) {
             let id = run.start;
-            let per = cell.model.init_blocks(&cell.init);
             let count = (run.end - id) as usize;
-            blocks.clear();
-            blocks.resize(count * per, [0; 4]);
-            crate::rng::stream_blocks(self.spec.seed, id, per, blocks);
             let slots = &mut out[(id - base) as usize * dim..][..count * dim];
             if let InitSpec::Uniform { low, high } = cell.init {
-                // What `draw_scalar` draws, coordinate j from words 2j and
-                // 2j + 1 of the stream, as a loop the compiler vectorizes.
-                let words = blocks.as_flattened();
-                let stride = 4 * per;
-                for (t, slot) in slots.chunks_mut(dim).enumerate() {
-                    for (j, x) in slot.iter_mut().enumerate() {
-                        let w = t * stride + 2 * j;
-                        let bits = u64::from(words[w]) | (u64::from(words[w + 1]) << 32);
-                        *x = crate::models::uniform_init(low, high, crate::rng::uniform_of(bits));
-                    }
+                // What `draw_scalar` draws: coordinate j is the stream's
+                // uniform j.
+                crate::rng::stream_uniforms(self.spec.seed, id, dim, slots);
+                for x in slots.iter_mut() {
+                    *x = crate::models::uniform_init(low, high, *x);
                 }
                 continue;
             }
+            let per = cell.model.init_blocks(&cell.init);
+            blocks.clear();
+            blocks.resize(count * per, [0; 4]);
+            crate::rng::stream_blocks(self.spec.seed, id, per, blocks);
             for (t, slot) in slots.chunks_mut(dim).enumerate() {
                 let given = &blocks[t * per..(t + 1) * per];
                 let mut rng = TrajectoryRng::with_blocks(self.spec.seed, id + t as u64, given);

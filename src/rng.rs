@@ -31,29 +31,30 @@ pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 const WIDE: usize = 16;
 
 /// `philox4x32_10` for W counters at once, word by word in arrays
-/// (`counter[w][i]` is word w of counter i), which the compiler vectorizes
-/// across the counters.
+/// (`counter[w][i]` is word w of counter i). Each counter's ten rounds are
+/// written as a loop the compiler unrolls, inside a loop over the counters
+/// that it vectorizes: with the rounds outside, each round's words went
+/// through memory.
 #[inline(always)]
 fn philox_lanes<const W: usize>(counter: [[u32; W]; 4], key: [u32; 2]) -> [[u32; W]; 4] {
-    let mut ctr = counter;
-    let mut key = key;
-    for round in 0..10 {
-        if round > 0 {
-            key[0] = key[0].wrapping_add(PHILOX_W0);
-            key[1] = key[1].wrapping_add(PHILOX_W1);
+    let mut out = [[0u32; W]; 4];
+    for i in 0..W {
+        let mut c = [counter[0][i], counter[1][i], counter[2][i], counter[3][i]];
+        let mut k = key;
+        for round in 0..10 {
+            if round > 0 {
+                k[0] = k[0].wrapping_add(PHILOX_W0);
+                k[1] = k[1].wrapping_add(PHILOX_W1);
+            }
+            let (hi0, lo0) = mulhilo(PHILOX_M0, c[0]);
+            let (hi1, lo1) = mulhilo(PHILOX_M1, c[2]);
+            c = [hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0];
         }
-        let mut next = [[0u32; W]; 4];
-        for i in 0..W {
-            let (hi0, lo0) = mulhilo(PHILOX_M0, ctr[0][i]);
-            let (hi1, lo1) = mulhilo(PHILOX_M1, ctr[2][i]);
-            next[0][i] = hi1 ^ ctr[1][i] ^ key[0];
-            next[1][i] = lo1;
-            next[2][i] = hi0 ^ ctr[3][i] ^ key[1];
-            next[3][i] = lo0;
+        for (o, w) in out.iter_mut().zip(c) {
+            o[i] = w;
         }
-        ctr = next;
     }
-    ctr
+    out
 }
 
 /// The body of `stream_blocks`, always inlined into a copy per instruction set.
@@ -77,6 +78,71 @@ fn stream_blocks_inline(seed: u64, first: u64, blocks: usize, out: &mut [[u32; 4
             }
         }
     }
+}
+
+/// The body of `stream_uniforms`, always inlined into a copy per instruction
+/// set.
+#[inline(always)]
+fn stream_uniforms_inline(seed: u64, first: u64, per: usize, out: &mut [f64]) {
+    let key = [seed as u32, (seed >> 32) as u32];
+    let count = out.len() / per;
+    for start in (0..count).step_by(WIDE) {
+        let n = WIDE.min(count - start);
+        for b in 0..per.div_ceil(2) {
+            let id = |i: usize| first.wrapping_add((start + i) as u64);
+            let counter = [
+                std::array::from_fn(|i| id(i) as u32),
+                std::array::from_fn(|i| (id(i) >> 32) as u32),
+                [b as u32; WIDE],
+                [(b >> 32) as u32; WIDE],
+            ];
+            let words = philox_lanes(counter, key);
+            // Draw 2b from words 0 and 1 of block b, draw 2b + 1 from words
+            // 2 and 3, the low word first (see `TrajectoryRng::next_u64`).
+            for half in 0..2 {
+                let j = 2 * b + half;
+                if j >= per {
+                    break;
+                }
+                let (lo, hi) = (&words[2 * half], &words[2 * half + 1]);
+                let u: [f64; WIDE] = std::array::from_fn(|i| {
+                    uniform_of(u64::from(lo[i]) | (u64::from(hi[i]) << 32))
+                });
+                if per == 1 {
+                    // (One draw each, as for the polynomial: stored together.)
+                    out[start..start + n].copy_from_slice(&u[..n]);
+                    continue;
+                }
+                for (i, &v) in u.iter().enumerate().take(n) {
+                    out[(start + i) * per + j] = v;
+                }
+            }
+        }
+    }
+}
+
+/// The first `per` uniforms of the streams of trajectories `first..`, as
+/// `TrajectoryRng::uniform` draws them: `out[t · per + j]` is draw j of
+/// trajectory first + t, for out.len() / per trajectories. Converted as
+/// Philox makes them, sixteen trajectories at once, where going through
+/// `stream_blocks`' blocks stored and read back took more time than Philox.
+pub fn stream_uniforms(seed: u64, first: u64, per: usize, out: &mut [f64]) {
+    if per == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
+            // SAFETY: the processor has every feature the copy is compiled for.
+            return unsafe { wide::stream_uniforms_avx512(seed, first, per, out) };
+        }
+        if has!("avx2") {
+            // SAFETY: as above.
+            return unsafe { wide::stream_uniforms_avx2(seed, first, per, out) };
+        }
+    }
+    stream_uniforms_inline(seed, first, per, out)
 }
 
 /// Blocks `0..blocks` of the streams of trajectories `first..`, as
@@ -113,6 +179,16 @@ mod wide {
     #[target_feature(enable = "avx2")]
     pub unsafe fn stream_blocks_avx2(seed: u64, first: u64, blocks: usize, out: &mut [[u32; 4]]) {
         super::stream_blocks_inline(seed, first, blocks, out)
+    }
+
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2")]
+    pub unsafe fn stream_uniforms_avx512(seed: u64, first: u64, per: usize, out: &mut [f64]) {
+        super::stream_uniforms_inline(seed, first, per, out)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn stream_uniforms_avx2(seed: u64, first: u64, per: usize, out: &mut [f64]) {
+        super::stream_uniforms_inline(seed, first, per, out)
     }
 }
 
@@ -300,6 +376,32 @@ mod tests {
                 }
                 let drawn: [u32; 4] = std::array::from_fn(|_| given.next_u32());
                 assert_eq!(drawn, words, "trajectory {id}, block {b}");
+            }
+        }
+    }
+
+    /// `stream_uniforms` gives each trajectory's first uniforms as
+    /// `TrajectoryRng::uniform` draws them, bit for bit: an odd count per
+    /// trajectory (the last block half used), trajectories not a multiple of
+    /// sixteen, ids across a 2^32 boundary.
+    #[test]
+    fn uniforms_computed_together_are_each_streams_own() {
+        let seed = 0xfedc_ba98_7654_3210;
+        let first = (1u64 << 32) - 9;
+        for per in [1, 2, 5] {
+            let count = 37;
+            let mut out = vec![0.0; count * per];
+            stream_uniforms(seed, first, per, &mut out);
+            for t in 0..count {
+                let id = first + t as u64;
+                let mut own = TrajectoryRng::new(seed, id);
+                for j in 0..per {
+                    assert_eq!(
+                        out[t * per + j].to_bits(),
+                        own.uniform().to_bits(),
+                        "trajectory {id}, draw {j} of {per}"
+                    );
+                }
             }
         }
     }

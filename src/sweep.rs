@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::aggregate::CellStats;
+use crate::aggregate::{needs_assessment, CellStats, PartialTally};
 use crate::backend::{self, ChunkResult, Engine};
 use crate::error::{Error, Result};
 use crate::grid::Sweep;
@@ -23,7 +23,7 @@ pub use crate::output::files::{summary_json, write_outputs};
 use crate::output::{self, progress::Progress, trajectories};
 use crate::shard::Shard;
 use crate::spec::{Precision, Spec};
-use crate::stopping::{Outcome, StopRule};
+use crate::stopping::StopRule;
 
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -132,6 +132,9 @@ fn drive<W: Write + Send>(
     let ranges = sweep.chunks(tally.next_id..ids.end, chunk);
     let (to_run, runnable) = std::sync::mpsc::sync_channel(1);
     let (to_post, postable) = std::sync::mpsc::sync_channel::<(Range<u64>, ChunkResult)>(1);
+    // Without rows, only the tally is wanted, which the CPU backend makes as
+    // its trajectories end.
+    let tally_only = rows.is_none();
     let (ran, posted) = std::thread::scope(|scope| {
         scope.spawn(move || {
             for range in ranges {
@@ -151,7 +154,9 @@ fn drive<W: Write + Send>(
         let poster = scope.spawn(move || -> Result<()> {
             for (range, result) in postable {
                 let base = range.start;
-                if let Some(w) = rows.as_deref_mut() {
+                if let Some(part) = &result.tally {
+                    fold(tally, part);
+                } else if let Some(w) = rows.as_deref_mut() {
                     // Rows need every trajectory's assessment, so they are kept.
                     let assessments: Vec<Option<Assessment>> = result
                         .ends
@@ -184,7 +189,7 @@ fn drive<W: Write + Send>(
             let base = range.start;
             let result = inputs.and_then(|inputs| {
                 p.engine
-                    .run_prepared(sweep, &p.rule, range.clone(), inputs, |done| {
+                    .run_prepared(sweep, &p.rule, range.clone(), inputs, tally_only, |done| {
                         progress
                             .lock()
                             .expect("progress")
@@ -231,11 +236,6 @@ fn assess(
     })
 }
 
-/// Whether `assess` assesses this trajectory.
-fn needs_assessment(end: &crate::stopping::TrajectoryEnd, theta: &[f64], all: bool) -> bool {
-    (end.outcome == Outcome::Converged || all) && theta.iter().all(|t| t.is_finite())
-}
-
 /// Trajectories per block of `tally_chunk`: small enough that a chunk of
 /// deep-linear trajectories, each assessed with an SVD and a Hessian's top
 /// eigenvalue, spreads over every core (W3's 2^14 trajectories were one block,
@@ -256,7 +256,7 @@ fn tally_chunk(
     tally: &mut Checkpoint,
 ) {
     let minimizers = sweep.cells[0].model.minimizers().len();
-    let partials: Vec<(usize, Vec<crate::aggregate::CellStats>, u64)> = result
+    let partials: Vec<PartialTally> = result
         .ends
         .par_chunks(TALLY_BLOCK)
         .zip(result.theta.par_chunks(TALLY_BLOCK * result.dim))
@@ -307,15 +307,24 @@ fn tally_chunk(
                 steps += ends[j..j + count].iter().map(|e| e.iterations).sum::<u64>();
                 cells.push(stats);
             }
-            (first_cell, cells, steps)
+            PartialTally {
+                first_cell,
+                cells,
+                trajectory_steps: steps,
+            }
         })
         .collect();
-    for (first_cell, cells, steps) in partials {
-        for (k, c) in cells.iter().enumerate() {
-            tally.cells[first_cell + k].merge(c);
-        }
-        tally.trajectory_steps += steps;
+    for part in &partials {
+        fold(tally, part);
     }
+}
+
+/// Adds part of a tally to the whole.
+fn fold(tally: &mut Checkpoint, part: &PartialTally) {
+    for (k, c) in part.cells.iter().enumerate() {
+        tally.cells[part.first_cell + k].merge(c);
+    }
+    tally.trajectory_steps += part.trajectory_steps;
 }
 
 fn blank_tally(sweep: &Sweep, ids: &Range<u64>) -> Checkpoint {

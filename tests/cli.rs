@@ -111,6 +111,15 @@ fn same_seed_same_cells_whatever_the_chunk_size_and_thread_count() {
         vec!["--chunk-size", "1000000", "--threads", "2"],
         vec!["--chunk-size", "37", "--threads", "1"],
         vec!["--chunk-size", "1024", "--threads", "3"],
+        // With rows, every trajectory's end is kept and tallied after its
+        // chunk; without, the CPU tallies each as it ends.
+        vec![
+            "--chunk-size",
+            "1000",
+            "--threads",
+            "2",
+            "--write-trajectories",
+        ],
     ]
     .iter()
     .enumerate()
@@ -123,6 +132,7 @@ fn same_seed_same_cells_whatever_the_chunk_size_and_thread_count() {
     }
     assert_eq!(results[0], results[1]);
     assert_eq!(results[0], results[2]);
+    assert_eq!(results[0], results[3]);
     // A different seed gives a different sweep.
     let out = dir.path().join("other-seed");
     run_ok(&["run", s, "--backend", "cpu", "--seed", "100"], &out);

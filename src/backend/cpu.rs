@@ -5,8 +5,10 @@
 
 use std::ops::Range;
 
-use crate::grid::Sweep;
 use std::sync::Mutex;
+
+use crate::aggregate::{needs_assessment, CellStats, PartialTally};
+use crate::grid::Sweep;
 
 use crate::lanes::{descend_lanes, LaneScratch, LaneSource, PackGradient};
 use crate::models::kernels::{DeepLinear, Kernel, Poly, Relu, ScalarDeep};
@@ -102,6 +104,20 @@ pub fn run_chunk<R: Real>(
     run_chunk_on(Isa::detect(), sweep, constants, rule, ids)
 }
 
+/// Runs trajectories `ids` to the end and returns their tally alone: each
+/// trajectory is assessed and counted by the thread that ran it, as it ends,
+/// so no end or final iterate is kept. What `run_chunk` and a tally of its
+/// results give, since every statistic is a count, a sum of integers or a
+/// maximum; for a run that writes no rows.
+pub fn tally_chunk<R: Real>(
+    sweep: &Sweep,
+    constants: &[Vec<R>],
+    rule: &StopRule,
+    ids: Range<u64>,
+) -> PartialTally {
+    tally_chunk_on(Isa::detect(), sweep, constants, rule, ids)
+}
+
 /// `run_chunk` with the engines of a processor that has `available`.
 fn run_chunk_on<R: Real>(
     available: Isa,
@@ -110,46 +126,7 @@ fn run_chunk_on<R: Real>(
     rule: &StopRule,
     ids: Range<u64>,
 ) -> (Vec<TrajectoryEnd>, Vec<f64>) {
-    // A chunk runs one model, with one set of constants (see `Sweep::chunks`).
-    let (isa, lanes) = engine::<R>(&sweep.cell_of(ids.start).model, available);
-    let model = &sweep.cell_of(ids.start).model;
-    // Only the engines `engine` picks are compiled, each for one model.
-    match (model, lanes) {
-        (Model::Poly(_), 256) => run_chunk_lanes::<R, 256, Poly>(isa, sweep, constants, rule, ids),
-        (Model::Poly(_), 128) => run_chunk_lanes::<R, 128, Poly>(isa, sweep, constants, rule, ids),
-        (Model::Poly(_), 32) => run_chunk_lanes::<R, 32, Poly>(isa, sweep, constants, rule, ids),
-        (Model::ScalarDeep(_), 128) => {
-            run_chunk_lanes::<R, 128, ScalarDeep>(isa, sweep, constants, rule, ids)
-        }
-        (Model::ScalarDeep(_), 32) => {
-            run_chunk_lanes::<R, 32, ScalarDeep>(isa, sweep, constants, rule, ids)
-        }
-        (Model::DeepLinear(_), 64) => {
-            run_chunk_lanes::<R, 64, DeepLinear>(isa, sweep, constants, rule, ids)
-        }
-        (Model::DeepLinear(_), 32) => {
-            run_chunk_lanes::<R, 32, DeepLinear>(isa, sweep, constants, rule, ids)
-        }
-        (Model::Relu(_), 16) => run_chunk_lanes::<R, 16, Relu>(isa, sweep, constants, rule, ids),
-        (_, n) => unreachable!("no engine of {n} lanes for this model"),
-    }
-}
-
-fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
-    isa: Isa,
-    sweep: &Sweep,
-    constants: &[Vec<R>],
-    rule: &StopRule,
-    ids: Range<u64>,
-) -> (Vec<TrajectoryEnd>, Vec<f64>) {
-    let first = sweep.cell_of(ids.start);
-    let model = &first.model;
-    let (dim, work) = (model.dim(), model.work_len());
-    let weights: Vec<Pack<R, N>> = fingerprint_weights::<R>(dim)
-        .into_iter()
-        .map(Pack::splat)
-        .collect();
-    let packs = Packs::<R, N, K>::new(isa, model, &constants[first.index], &weights, rule);
+    let dim = sweep.cell_of(ids.start).model.dim();
     let n = (ids.end - ids.start) as usize;
     let blank = TrajectoryEnd {
         outcome: Outcome::Undecided,
@@ -158,16 +135,103 @@ fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
     };
     let mut ends = vec![blank; n];
     let mut theta = vec![0.0f64; n * dim];
+    let lanes = engine::<R>(&sweep.cell_of(ids.start).model, available).1;
+    // Each batch's slots for ends and final iterates go with it.
+    let batches = ends
+        .chunks_mut(lanes)
+        .zip(theta.chunks_mut(lanes * dim))
+        .enumerate()
+        .map(|(b, (ends, finals))| (b * lanes, ends.len(), Slots { ends, finals }));
+    dispatch(available, sweep, constants, rule, ids, batches, || Keep);
+    (ends, theta)
+}
+
+/// `tally_chunk` with the engines of a processor that has `available`.
+fn tally_chunk_on<R: Real>(
+    available: Isa,
+    sweep: &Sweep,
+    constants: &[Vec<R>],
+    rule: &StopRule,
+    ids: Range<u64>,
+) -> PartialTally {
+    let n = (ids.end - ids.start) as usize;
+    let lanes = engine::<R>(&sweep.cell_of(ids.start).model, available).1;
+    let batches = (0..n)
+        .step_by(lanes)
+        .map(|first| (first, lanes.min(n - first), ()));
+    let first_cell = sweep.cell_of(ids.start).index;
+    let cells = sweep.cell_of(ids.end - 1).index + 1 - first_cell;
+    let parts = dispatch(
+        available,
+        sweep,
+        constants,
+        rule,
+        ids.clone(),
+        batches,
+        || Tally::new(sweep, first_cell, cells),
+    );
+    let mut parts = parts.into_iter().map(Tally::finish);
+    let mut total = parts.next().expect("a thread ran");
+    for part in parts {
+        total.merge(&part);
+    }
+    total
+}
+
+/// Runs a chunk's batches through the engine `engine` picks for its model,
+/// every thread with its own sink; returns the sinks.
+fn dispatch<'a, R: Real, S: Sink<'a>>(
+    available: Isa,
+    sweep: &'a Sweep,
+    constants: &[Vec<R>],
+    rule: &StopRule,
+    ids: Range<u64>,
+    batches: impl Iterator<Item = (usize, usize, S::Slots)> + Send,
+    sink: impl Fn() -> S + Sync,
+) -> Vec<S> {
+    // A chunk runs one model, with one set of constants (see `Sweep::chunks`).
+    let (isa, lanes) = engine::<R>(&sweep.cell_of(ids.start).model, available);
+    let model = &sweep.cell_of(ids.start).model;
+    let b = (isa, sweep, constants, rule, ids, batches, sink);
+    // Only the engines `engine` picks are compiled, each for one model.
+    match (model, lanes) {
+        (Model::Poly(_), 256) => run_chunk_lanes::<R, 256, Poly, S>(b),
+        (Model::Poly(_), 128) => run_chunk_lanes::<R, 128, Poly, S>(b),
+        (Model::Poly(_), 32) => run_chunk_lanes::<R, 32, Poly, S>(b),
+        (Model::ScalarDeep(_), 128) => run_chunk_lanes::<R, 128, ScalarDeep, S>(b),
+        (Model::ScalarDeep(_), 32) => run_chunk_lanes::<R, 32, ScalarDeep, S>(b),
+        (Model::DeepLinear(_), 64) => run_chunk_lanes::<R, 64, DeepLinear, S>(b),
+        (Model::DeepLinear(_), 32) => run_chunk_lanes::<R, 32, DeepLinear, S>(b),
+        (Model::Relu(_), 16) => run_chunk_lanes::<R, 16, Relu, S>(b),
+        (_, n) => unreachable!("no engine of {n} lanes for this model"),
+    }
+}
+
+/// `dispatch`'s arguments, passed on together.
+type Chunk<'a, 'c, R, I, F> = (Isa, &'a Sweep, &'c [Vec<R>], &'c StopRule, Range<u64>, I, F);
+
+fn run_chunk_lanes<'a, 'c, R: Real, const N: usize, K: Kernel, S: Sink<'a>>(
+    (isa, sweep, constants, rule, ids, batches, sink): Chunk<
+        'a,
+        'c,
+        R,
+        impl Iterator<Item = (usize, usize, S::Slots)> + Send,
+        impl Fn() -> S + Sync,
+    >,
+) -> Vec<S> {
+    let first = sweep.cell_of(ids.start);
+    let model = &first.model;
+    let (dim, work) = (model.dim(), model.work_len());
+    let weights: Vec<Pack<R, N>> = fingerprint_weights::<R>(dim)
+        .into_iter()
+        .map(Pack::splat)
+        .collect();
+    let packs = Packs::<R, N, K>::new(isa, model, &constants[first.index], &weights, rule);
     // Every thread streams trajectories through one pack, taking the next
     // unstarted batch of a pack's worth as lanes free up, so no thread waits
-    // on a slow pack while trajectories remain; each batch's slots for ends
-    // and final iterates go with it. Which lane runs a trajectory changes
-    // none of its bits.
-    let batches = Mutex::new(
-        ends.chunks_mut(N)
-            .zip(theta.chunks_mut(N * dim))
-            .enumerate(),
-    );
+    // on a slow pack while trajectories remain. Which lane runs a trajectory
+    // changes none of its bits.
+    let batches = Mutex::new(batches);
     rayon::broadcast(|_| {
         let mut source = Stream {
             sweep,
@@ -180,30 +244,175 @@ fn run_chunk_lanes<R: Real, const N: usize, K: Kernel>(
             starts: vec![0.0; N * dim],
             step_sizes: vec![0.0; N],
             blocks: Vec::new(),
+            last: vec![0.0; dim],
+            sink: sink(),
         };
         let mut scratch = LaneScratch::<R, N>::new(dim, work, rule);
         packs.run(&mut scratch, &mut source);
-    });
-    (ends, theta)
+        source.sink
+    })
 }
 
-/// A chunk's batches of N trajectories: the batch number, and the batch's
-/// slots for ends and final iterates.
-type Batches<'a> = std::iter::Enumerate<
-    std::iter::Zip<std::slice::ChunksMut<'a, TrajectoryEnd>, std::slice::ChunksMut<'a, f64>>,
->;
+/// What becomes of a thread's trajectories as they end.
+trait Sink<'a>: Send {
+    /// The part of the chunk's output that goes with a batch.
+    type Slots: Send + 'a;
+    /// Trajectory `id`, at `place` in its batch, ended at `last` (in f64).
+    fn end(
+        &mut self,
+        slots: &mut Self::Slots,
+        place: usize,
+        id: u64,
+        end: TrajectoryEnd,
+        last: &[f64],
+    );
+}
+
+/// A batch's slots for ends and final iterates.
+struct Slots<'a> {
+    ends: &'a mut [TrajectoryEnd],
+    finals: &'a mut [f64],
+}
+
+/// Every end and final iterate into its batch's slots.
+struct Keep;
+
+impl<'a> Sink<'a> for Keep {
+    type Slots = Slots<'a>;
+
+    #[inline(always)]
+    fn end(
+        &mut self,
+        slots: &mut Slots<'a>,
+        place: usize,
+        _: u64,
+        end: TrajectoryEnd,
+        last: &[f64],
+    ) {
+        slots.ends[place] = end;
+        let dim = last.len();
+        slots.finals[place * dim..(place + 1) * dim].copy_from_slice(last);
+    }
+}
+
+/// Ends needing an assessment kept until this many wait, then assessed
+/// together (see `Model::assess_many`).
+const ASSESSED_TOGETHER: usize = 64;
+
+/// One thread's tally of a chunk's cells, each trajectory counted as it ends.
+struct Tally<'a> {
+    sweep: &'a Sweep,
+    part: PartialTally,
+    /// Each cell's bound, looked up once.
+    bounds: Vec<f64>,
+    /// Converged trajectories (every one that needs an assessment here):
+    /// id and iterations, with their final iterates in `finals` (dim
+    /// apiece), waiting to be assessed together. (Kept as the two numbers:
+    /// a whole `TrajectoryEnd` was written field by field and read back as
+    /// one, which stalled every end.)
+    waiting: Vec<(u64, u64)>,
+    finals: Vec<f64>,
+    assessed: Vec<crate::models::Assessment>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(sweep: &'a Sweep, first_cell: usize, cells: usize) -> Self {
+        let minimizers = sweep.cells[0].model.minimizers().len();
+        let range = first_cell..first_cell + cells;
+        Tally {
+            sweep,
+            part: PartialTally {
+                first_cell,
+                cells: vec![CellStats::new(minimizers); cells],
+                trajectory_steps: 0,
+            },
+            bounds: sweep.cells[range]
+                .iter()
+                .map(|c| c.model.bound(c.step_size))
+                .collect(),
+            waiting: Vec::with_capacity(ASSESSED_TOGETHER),
+            finals: Vec::new(),
+            assessed: Vec::with_capacity(ASSESSED_TOGETHER),
+        }
+    }
+
+    /// Assesses and counts the waiting ends, cell by cell.
+    fn assess_waiting(&mut self) {
+        let dim = self.finals.len() / self.waiting.len().max(1);
+        let mut from = 0;
+        while from < self.waiting.len() {
+            let cell = self.sweep.cell_of(self.waiting[from].0);
+            let to = from
+                + self.waiting[from..]
+                    .iter()
+                    .take_while(|(id, _)| self.sweep.cell_of(*id).index == cell.index)
+                    .count();
+            self.assessed.clear();
+            cell.model.assess_many(
+                self.waiting[from..to]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (id, _))| {
+                        let k = from + i;
+                        (
+                            &self.finals[k * dim..(k + 1) * dim],
+                            self.sweep.replicate_of(*id),
+                        )
+                    }),
+                &mut self.assessed,
+            );
+            let c = cell.index - self.part.first_cell;
+            for (&(_, iterations), a) in self.waiting[from..to].iter().zip(&self.assessed) {
+                let end = TrajectoryEnd {
+                    outcome: Outcome::Converged,
+                    period: 0,
+                    iterations,
+                };
+                self.part.cells[c].add(&end, Some(a), self.bounds[c]);
+            }
+            from = to;
+        }
+        self.waiting.clear();
+        self.finals.clear();
+    }
+
+    fn finish(mut self) -> PartialTally {
+        self.assess_waiting();
+        self.part
+    }
+}
+
+impl<'a> Sink<'a> for Tally<'a> {
+    type Slots = ();
+
+    #[inline(always)]
+    fn end(&mut self, _: &mut (), _: usize, id: u64, end: TrajectoryEnd, last: &[f64]) {
+        self.part.trajectory_steps += end.iterations;
+        if needs_assessment(&end, last, false) {
+            debug_assert_eq!(end.outcome, Outcome::Converged);
+            self.waiting.push((id, end.iterations));
+            self.finals.extend_from_slice(last);
+            if self.waiting.len() == ASSESSED_TOGETHER {
+                self.assess_waiting();
+            }
+        } else {
+            let c = self.sweep.cell_of(id).index - self.part.first_cell;
+            self.part.cells[c].add(&end, None, self.bounds[c]);
+        }
+    }
+}
 
 /// A batch a thread took: its first index in the chunk and its slots.
-type Batch<'a> = (usize, &'a mut [TrajectoryEnd], &'a mut [f64]);
+type Batch<T> = (usize, T);
 
 /// One thread's share of a chunk: batches taken in order from those all
-/// threads share, each trajectory's end written to its batch's slots.
-struct Stream<'a, 'b, const N: usize> {
+/// threads share, each trajectory's end given to the thread's sink.
+struct Stream<'a, 'b, const N: usize, I, S: Sink<'a>> {
     sweep: &'a Sweep,
     base: u64,
-    batches: &'b Mutex<Batches<'a>>,
-    taken: Vec<Batch<'a>>,
-    /// Trajectories of the last batch taken that were loaded.
+    batches: &'b Mutex<I>,
+    taken: Vec<Batch<S::Slots>>,
+    /// Trajectories of the last batch taken that were loaded, and its size.
     loaded: usize,
     /// The batch (in `taken`) and place in it of each lane's trajectory.
     in_lane: [(usize, usize); N],
@@ -214,30 +423,43 @@ struct Stream<'a, 'b, const N: usize> {
     step_sizes: Vec<f64>,
     /// Scratch for `Sweep::initials`.
     blocks: Vec<[u32; 4]>,
+    /// An ended trajectory's final iterate, in f64.
+    last: Vec<f64>,
+    sink: S,
 }
 
-impl<const N: usize> Stream<'_, '_, N> {
+impl<'a, const N: usize, I, S> Stream<'a, '_, N, I, S>
+where
+    I: Iterator<Item = (usize, usize, S::Slots)>,
+    S: Sink<'a>,
+{
     /// Takes the next batch, drawing its initial parameters and step sizes;
     /// None when none is left.
     #[inline(never)]
     fn take(&mut self) -> Option<()> {
-        let (b, (ends, finals)) = self.batches.lock().expect("the batches").next()?;
-        let (first, count) = (self.base + (b * N) as u64, ends.len());
-        let ids = first..first + count as u64;
-        let starts = &mut self.starts[..count * self.dim];
-        self.sweep.initials(ids.clone(), starts, &mut self.blocks);
+        let (first, count, slots) = self.batches.lock().expect("the batches").next()?;
+        let start = self.base + first as u64;
+        let ids = start..start + count as u64;
+        self.starts.truncate(count * self.dim);
+        self.starts.resize(count * self.dim, 0.0);
+        self.sweep
+            .initials(ids.clone(), &mut self.starts, &mut self.blocks);
         self.sweep.step_sizes(ids, &mut self.step_sizes[..count]);
-        self.taken.push((b * N, ends, finals));
+        self.taken.push((first, slots));
         self.loaded = 0;
         Some(())
     }
 }
 
-impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, '_, N> {
+impl<'a, R: Real, const N: usize, I, S> LaneSource<R, N> for Stream<'a, '_, N, I, S>
+where
+    I: Iterator<Item = (usize, usize, S::Slots)>,
+    S: Sink<'a>,
+{
     /// Always inlined, into the engine's copy for its instruction set.
     #[inline(always)]
     fn load(&mut self, lane: usize, theta: &mut [Pack<R, N>]) -> Option<R> {
-        if self.taken.last().is_none_or(|b| self.loaded == b.1.len()) {
+        if self.taken.is_empty() || self.loaded * self.dim == self.starts.len() {
             self.take()?;
         }
         let batch = self.taken.len() - 1;
@@ -254,12 +476,12 @@ impl<R: Real, const N: usize> LaneSource<R, N> for Stream<'_, '_, N> {
     #[inline(always)]
     fn end(&mut self, lane: usize, end: TrajectoryEnd, theta: &[Pack<R, N>]) {
         let (batch, place) = self.in_lane[lane];
-        let (_, ends, finals) = &mut self.taken[batch];
-        ends[place] = end;
-        let dim = self.dim;
-        for (f, t) in finals[place * dim..(place + 1) * dim].iter_mut().zip(theta) {
+        let (first, slots) = &mut self.taken[batch];
+        for (f, t) in self.last.iter_mut().zip(theta) {
             *f = t.0[lane].to_f64_lossless();
         }
+        let id = self.base + (*first + place) as u64;
+        self.sink.end(slots, place, id, end, &self.last);
     }
 }
 
@@ -438,7 +660,8 @@ mod tests {
     /// has, each thread's pack refilled as trajectories end (several times
     /// the lanes per cell), last blocks that end inside a pack's block
     /// (max_iters = 14·50 + 13), fingerprints skipped where no check reads
-    /// them.
+    /// them; and the tally made as trajectories end is the tally of those
+    /// ends.
     fn matches_reference<R: Real>(model: &str, init: &str, steps: &str, precision: Precision) {
         let text = format!(
             "trajectories = 301\nmax_iters = 713\nseed = 3\n[model]\n{model}\n[init]\n{init}\n\
@@ -457,6 +680,50 @@ mod tests {
         }
         for isa in isas {
             held_to_reference::<R>(&sweep, &rule, &constants, isa);
+            tally_matches_one_by_one::<R>(&sweep, &rule, &constants, isa);
+        }
+    }
+
+    /// The tally the backend makes as trajectories end is the one that
+    /// assessing and adding each end, one at a time, gives: over chunks that
+    /// start and end inside cells, on every engine.
+    fn tally_matches_one_by_one<R: Real>(
+        sweep: &Sweep,
+        rule: &StopRule,
+        constants: &[Vec<R>],
+        isa: Isa,
+    ) {
+        let model = &sweep.cells[0].model;
+        let dim = model.dim();
+        let minimizers = model.minimizers().len();
+        for ids in [0..sweep.total(), 37..sweep.total() - 50] {
+            let (ends, finals) = run_chunk_on::<R>(isa, sweep, constants, rule, ids.clone());
+            let first_cell = sweep.cell_of(ids.start).index;
+            let cells = sweep.cell_of(ids.end - 1).index + 1 - first_cell;
+            let mut expected = PartialTally {
+                first_cell,
+                cells: vec![CellStats::new(minimizers); cells],
+                trajectory_steps: 0,
+            };
+            for (i, id) in ids.clone().enumerate() {
+                let cell = sweep.cell_of(id);
+                let last = &finals[i * dim..(i + 1) * dim];
+                let assessment = needs_assessment(&ends[i], last, false)
+                    .then(|| cell.model.assess(last, sweep.replicate_of(id)));
+                expected.cells[cell.index - first_cell].add(
+                    &ends[i],
+                    assessment.as_ref(),
+                    cell.model.bound(cell.step_size),
+                );
+                expected.trajectory_steps += ends[i].iterations;
+            }
+            let got = tally_chunk_on::<R>(isa, sweep, constants, rule, ids.clone());
+            assert_eq!(got, expected, "{isa:?} {model:?}: ids {ids:?}");
+            let converged: u64 = got.cells.iter().map(|c| c.converged).sum();
+            assert!(
+                converged > 0,
+                "{model:?}: some trajectories should converge"
+            );
         }
     }
 

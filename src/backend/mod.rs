@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Mutex;
 
+use crate::aggregate::PartialTally;
 use crate::error::{Error, Result};
 use crate::grid::Sweep;
 use crate::shaders;
@@ -22,6 +23,10 @@ pub struct ChunkResult {
     pub ends: Vec<TrajectoryEnd>,
     pub theta: Vec<f64>,
     pub dim: usize,
+    /// The chunk's tally instead, where only that was asked for and the
+    /// backend made it as the trajectories ended (the CPU's); `ends` and
+    /// `theta` are then empty.
+    pub tally: Option<PartialTally>,
 }
 
 /// A chunk's inputs, drawn on the host (and for the GPU copied to the
@@ -222,7 +227,7 @@ impl Engine {
         progress: impl FnMut(u64),
     ) -> Result<ChunkResult> {
         let inputs = self.prepare(sweep, rule, ids.clone())?;
-        self.run_prepared(sweep, rule, ids, inputs, progress)
+        self.run_prepared(sweep, rule, ids, inputs, false, progress)
     }
 
     /// Runs a chunk whose inputs `prepare` drew.
@@ -232,17 +237,40 @@ impl Engine {
         rule: &StopRule,
         ids: Range<u64>,
         inputs: ChunkInputs,
+        tally_only: bool,
         progress: impl FnMut(u64),
     ) -> Result<ChunkResult> {
         let dim = sweep.cell_of(ids.start).model.dim();
+        let tallied = |tally| ChunkResult {
+            ends: Vec::new(),
+            theta: Vec::new(),
+            dim,
+            tally: Some(tally),
+        };
         match (self, inputs) {
+            (Engine::CpuF64 { constants }, _) if tally_only => {
+                Ok(tallied(cpu::tally_chunk(sweep, constants, rule, ids)))
+            }
+            (Engine::CpuF32 { constants }, _) if tally_only => {
+                Ok(tallied(cpu::tally_chunk(sweep, constants, rule, ids)))
+            }
             (Engine::CpuF64 { constants }, _) => {
                 let (ends, theta) = cpu::run_chunk(sweep, constants, rule, ids);
-                Ok(ChunkResult { ends, theta, dim })
+                Ok(ChunkResult {
+                    ends,
+                    theta,
+                    dim,
+                    tally: None,
+                })
             }
             (Engine::CpuF32 { constants }, _) => {
                 let (ends, theta) = cpu::run_chunk(sweep, constants, rule, ids);
-                Ok(ChunkResult { ends, theta, dim })
+                Ok(ChunkResult {
+                    ends,
+                    theta,
+                    dim,
+                    tally: None,
+                })
             }
             (Engine::Gpu { ctx, .. }, ChunkInputs::Gpu { kernel, uploaded }) => {
                 use rayon::prelude::*;
@@ -251,6 +279,7 @@ impl Engine {
                     ends,
                     theta: theta.par_iter().map(|&v| f64::from(v)).collect(),
                     dim,
+                    tally: None,
                 })
             }
             (Engine::Gpu { .. }, ChunkInputs::Cpu) => {
