@@ -10,7 +10,7 @@
 use crate::real::{Pack, Real};
 use crate::stopping::{
     classify_lanes, fingerprint, oscillation_limit, oscillation_periods, strided_sum, update,
-    Outcome, Record, StopRule, TrajectoryEnd,
+    Outcome, Record, StopRule, TrajectoryEnd, RUNNING,
 };
 
 /// Per-thread buffers for the lane engine, reused across packs.
@@ -217,13 +217,19 @@ fn stream<R: Real, const N: usize>(
                 // compiler keeps out of line, it ran without the vector
                 // instructions.
                 gradient.write(theta, grad, work);
-                let grad_squared = strided_sum(grad.len(), |i| grad[i] * grad[i]);
+                let mut grad_norm = strided_sum(grad.len(), |i| grad[i] * grad[i]).0;
+                for g in grad_norm.iter_mut() {
+                    *g = g.sqrt();
+                }
                 let depth = (s as usize + 1).min(ring);
                 let past = |j: usize| &history[(s as usize).wrapping_sub(j) & mask].0;
                 let tol = R::of(rule.tol_grad);
                 // (A NaN norm counts as too large, as `classify` reads it.)
-                let small = |l: usize| grad_squared.0[l].sqrt() <= tol;
-                let search = (0..N).any(|l| checking[l] && !small(l));
+                let mut search = false;
+                for (&c, &g) in checking.iter().zip(&grad_norm) {
+                    let small = g <= tol;
+                    search |= c & !small;
+                }
                 // (0 for none, as where no lane is searched.)
                 let periods = if search {
                     let (now, before) = (past(0), past(1));
@@ -239,36 +245,40 @@ fn stream<R: Real, const N: usize>(
                 for (a, &k) in at.iter_mut().zip(&k) {
                     *a = k + s;
                 }
-                let verdicts = classify_lanes(
-                    rule,
-                    &at,
-                    theta,
-                    &grad_squared.0,
-                    past(0),
-                    past(1),
-                    &periods,
-                );
+                let verdicts =
+                    classify_lanes(rule, &at, theta, &grad_norm, past(0), past(1), &periods);
+                let mut ending = [false; N];
+                for ((e, &c), &v) in ending.iter_mut().zip(&checking).zip(&verdicts) {
+                    *e = c & (v != RUNNING);
+                }
                 for lane in 0..N {
-                    if !checking[lane] {
+                    if !ending[lane] {
                         continue;
                     }
-                    if let Some(outcome) = Outcome::from_code(verdicts[lane]) {
-                        let oscillating = outcome == Outcome::Oscillating;
-                        let period = if oscillating { periods[lane] } else { 0 };
-                        let end = TrajectoryEnd {
-                            outcome,
-                            period,
-                            iterations: at[lane],
-                        };
-                        source.end(lane, end, theta);
-                        for t in theta.iter_mut() {
-                            t.0[lane] = R::zero();
-                        }
-                        (step_size.0[lane], active[lane]) = (R::zero(), false);
-                        // Idle lanes stay at k = 0 (see `furthest`).
-                        (k[lane], length[lane]) = (0, 0);
-                        ended = true;
+                    let outcome = Outcome::from_code(verdicts[lane]).expect("an end's code");
+                    let oscillating = outcome == Outcome::Oscillating;
+                    let period = if oscillating { periods[lane] } else { 0 };
+                    let end = TrajectoryEnd {
+                        outcome,
+                        period,
+                        iterations: at[lane],
+                    };
+                    source.end(lane, end, theta);
+                }
+                // The ended lanes idle, all together (lane by lane, the
+                // stores were a tenth of ending a pack): θ = 0, δ = 0, and
+                // k = 0 (see `furthest`).
+                for t in theta.iter_mut() {
+                    for (v, &e) in t.0.iter_mut().zip(&ending) {
+                        *v = if e { R::zero() } else { *v };
                     }
+                }
+                for (l, &e) in ending.iter().enumerate() {
+                    step_size.0[l] = if e { R::zero() } else { step_size.0[l] };
+                    active[l] &= !e;
+                    k[l] = if e { 0 } else { k[l] };
+                    length[l] = if e { 0 } else { length[l] };
+                    ended |= e;
                 }
             }
             if s >= longest {

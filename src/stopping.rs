@@ -248,7 +248,8 @@ fn converged<R: Real>(tol: R, grad_norm: R, last_step: R) -> bool {
 
 /// `classify` for the N lanes of a pack at once, as outcome codes (RUNNING
 /// where the lane goes on): lane l's code is `classify`'s verdict for θ in
-/// lane l of `theta` at iteration `at[l]`, ‖∇f‖² in lane l of `grad_squared`,
+/// lane l of `theta` at iteration `at[l]`, ‖∇f‖ in lane l of `grad_norm` (the
+/// square root of ‖∇f‖² summed as `classify` sums it),
 /// fingerprints s[k] and s[k−1] in lane l of `now` and `before`, and period
 /// `periods[l]` (0 for none; read only where the lane has not converged).
 /// The same comparisons, lane by lane, without branches: one lane at a time,
@@ -258,7 +259,7 @@ pub fn classify_lanes<R: Real, const N: usize>(
     rule: &StopRule,
     at: &[u64; N],
     theta: &[Pack<R, N>],
-    grad_squared: &[R; N],
+    grad_norm: &[R; N],
     now: &[R; N],
     before: &[R; N],
     periods: &[u32; N],
@@ -273,7 +274,7 @@ pub fn classify_lanes<R: Real, const N: usize>(
     }
     let mut code = [RUNNING; N];
     for l in 0..N {
-        let grad_norm = grad_squared[l].sqrt();
+        let grad_norm = grad_norm[l];
         let last_step = (now[l] - before[l]).abs();
         code[l] = if outside[l] | !grad_norm.is_finite() {
             DIVERGED
@@ -478,7 +479,8 @@ mod tests {
         let before: [f64; N] = std::array::from_fn(|l| [0.25, 0.5, 0.75][l % 3]);
         let periods: [u32; N] = std::array::from_fn(|l| [0, 3][(l / 3) % 2]);
         let at: [u64; N] = std::array::from_fn(|l| [64, 1000][(l / 5) % 2]);
-        let verdicts = classify_lanes(&r, &at, &theta, &grad_squared, &now, &before, &periods);
+        let grad_norm = grad_squared.map(f64::sqrt);
+        let verdicts = classify_lanes(&r, &at, &theta, &grad_norm, &now, &before, &periods);
         let mut seen = std::collections::HashSet::new();
         for l in 0..N {
             let own = classify(

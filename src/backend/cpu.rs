@@ -313,6 +313,11 @@ struct Tally<'a> {
     waiting: Vec<(u64, u64)>,
     finals: Vec<f64>,
     assessed: Vec<crate::models::Assessment>,
+    /// The ids of the cell last looked up, and its place in `part.cells`:
+    /// a thread's trajectories come a batch at a time, so mostly from one
+    /// cell, and the lookup divides.
+    cell_ids: Range<u64>,
+    cell: usize,
 }
 
 impl<'a> Tally<'a> {
@@ -333,7 +338,21 @@ impl<'a> Tally<'a> {
             waiting: Vec::with_capacity(ASSESSED_TOGETHER),
             finals: Vec::new(),
             assessed: Vec::with_capacity(ASSESSED_TOGETHER),
+            cell_ids: 0..0,
+            cell: 0,
         }
+    }
+
+    /// The place in `part.cells` of trajectory `id`'s cell.
+    #[inline(always)]
+    fn cell_of(&mut self, id: u64) -> usize {
+        if !self.cell_ids.contains(&id) {
+            let index = self.sweep.cell_of(id).index;
+            let per = self.sweep.trajectories_per_cell;
+            self.cell_ids = index as u64 * per..(index as u64 + 1) * per;
+            self.cell = index - self.part.first_cell;
+        }
+        self.cell
     }
 
     /// Assesses and counts the waiting ends, cell by cell.
@@ -341,11 +360,13 @@ impl<'a> Tally<'a> {
         let dim = self.finals.len() / self.waiting.len().max(1);
         let mut from = 0;
         while from < self.waiting.len() {
-            let cell = self.sweep.cell_of(self.waiting[from].0);
+            let c = self.cell_of(self.waiting[from].0);
+            let cell = &self.sweep.cells[self.part.first_cell + c];
+            let ids = &self.cell_ids;
             let to = from
                 + self.waiting[from..]
                     .iter()
-                    .take_while(|(id, _)| self.sweep.cell_of(*id).index == cell.index)
+                    .take_while(|(id, _)| ids.contains(id))
                     .count();
             self.assessed.clear();
             cell.model.assess_many(
@@ -361,7 +382,6 @@ impl<'a> Tally<'a> {
                     }),
                 &mut self.assessed,
             );
-            let c = cell.index - self.part.first_cell;
             for (&(_, iterations), a) in self.waiting[from..to].iter().zip(&self.assessed) {
                 let end = TrajectoryEnd {
                     outcome: Outcome::Converged,
@@ -396,7 +416,7 @@ impl<'a> Sink<'a> for Tally<'a> {
                 self.assess_waiting();
             }
         } else {
-            let c = self.sweep.cell_of(id).index - self.part.first_cell;
+            let c = self.cell_of(id);
             self.part.cells[c].add(&end, None, self.bounds[c]);
         }
     }
