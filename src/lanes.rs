@@ -87,6 +87,19 @@ pub trait LaneSource<R, const N: usize> {
     /// (coordinate i in `theta[i]`) and returns its step size; None when no
     /// trajectory is left.
     fn load(&mut self, lane: usize, theta: &mut [Pack<R, N>]) -> Option<R>;
+    /// `load` into every lane, in order, their step sizes into `step_size`:
+    /// for a pack whose lanes are all idle. Returns how many were loaded (N
+    /// unless the trajectories ran out).
+    #[inline(always)]
+    fn load_all(&mut self, theta: &mut [Pack<R, N>], step_size: &mut Pack<R, N>) -> usize {
+        for lane in 0..N {
+            match self.load(lane, theta) {
+                Some(d) => step_size.0[lane] = d,
+                None => return lane,
+            }
+        }
+        N
+    }
     /// The trajectory in `lane` ended, at its iterate in `lane` of `theta`.
     fn end(&mut self, lane: usize, end: TrajectoryEnd, theta: &[Pack<R, N>]);
 }
@@ -148,16 +161,9 @@ fn stream<R: Real, const N: usize>(
     // lanes move: found afresh by a pass over the lanes at every block, it
     // took 3% of W1's time.
     let mut furthest = 0u64;
-    let mut exhausted = false;
-    for (lane, on) in active.iter_mut().enumerate() {
-        match source.load(lane, theta) {
-            Some(d) => (step_size.0[lane], *on) = (d, true),
-            None => {
-                exhausted = true;
-                break;
-            }
-        }
-    }
+    let loaded = source.load_all(theta, &mut step_size);
+    active[..loaded].fill(true);
+    let mut exhausted = loaded < N;
     // The bookkeeping below is a few passes over the lanes per block. With
     // poly's cheap steps it cost W1 a sixth of its time until the common
     // block (no lane in its last) got a short path.
@@ -313,7 +319,13 @@ fn stream<R: Real, const N: usize>(
             *k += block;
             furthest = furthest.max(*k);
         }
-        if ended && !exhausted {
+        if ended && !exhausted && !active.contains(&true) {
+            // Every lane ended at this block (as all do at once in a
+            // fixed-work sweep): the pack is loaded afresh, all together.
+            let loaded = source.load_all(theta, &mut step_size);
+            active[..loaded].fill(true);
+            exhausted = loaded < N;
+        } else if ended && !exhausted {
             for lane in 0..N {
                 if active[lane] {
                     continue;

@@ -493,6 +493,42 @@ where
         Some(R::of(self.step_sizes[place]))
     }
 
+    /// A fresh batch of N goes into the lanes together, converted as a
+    /// pack; otherwise lane by lane.
+    #[inline(always)]
+    fn load_all(&mut self, theta: &mut [Pack<R, N>], step_size: &mut Pack<R, N>) -> usize {
+        let dim = self.dim;
+        let fresh = self.taken.is_empty() || self.loaded * dim == self.starts.len();
+        if fresh {
+            if self.take().is_none() {
+                return 0;
+            }
+            if self.starts.len() == N * dim {
+                let batch = self.taken.len() - 1;
+                for (i, t) in theta.iter_mut().enumerate() {
+                    for (l, v) in t.0.iter_mut().enumerate() {
+                        *v = R::of(self.starts[l * dim + i]);
+                    }
+                }
+                for (d, &s) in step_size.0.iter_mut().zip(&self.step_sizes) {
+                    *d = R::of(s);
+                }
+                for (l, place) in self.in_lane.iter_mut().enumerate() {
+                    *place = (batch, l);
+                }
+                self.loaded = N;
+                return N;
+            }
+        }
+        for lane in 0..N {
+            match self.load(lane, theta) {
+                Some(d) => step_size.0[lane] = d,
+                None => return lane,
+            }
+        }
+        N
+    }
+
     #[inline(always)]
     fn end(&mut self, lane: usize, end: TrajectoryEnd, theta: &[Pack<R, N>]) {
         let (batch, place) = self.in_lane[lane];
@@ -599,7 +635,7 @@ impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for &Packs<'_, R, N,
                     theta,
                     gradient,
                     work,
-                    delta,
+                    &delta,
                     steps,
                     record,
                 )
@@ -650,12 +686,13 @@ mod simd {
         theta: &mut [Pack<R, N>],
         gradient: &mut [Pack<R, N>],
         work: &mut [Pack<R, N>],
-        delta: Pack<R, N>,
+        // (By reference: a pack passed by value was copied at every call.)
+        delta: &Pack<R, N>,
         steps: u64,
         record: Option<Record<'_, Pack<R, N>>>,
     ) {
         K::advance_rolled(
-            model, constants, theta, gradient, work, delta, steps, record,
+            model, constants, theta, gradient, work, *delta, steps, record,
         )
     }
 }
