@@ -79,7 +79,11 @@ impl Isa {
 /// On AVX2, scalar-deep and deep-linear keep 32 lanes although 16 measured up
 /// to a sixth faster in f64: each width is one more compiled copy per model.
 /// Poly on AVX2 takes 128 lanes in f64 too: with Horner's loop unrolled for
-/// the paper's degree it measured 1.5 times the 32 it had before.
+/// the paper's degree it measured 1.5 times the 32 it had before. The
+/// AVX-512 poly rows were measured before those steps ran rolled and out of
+/// line (`Kernel::ROLLED_ON_AVX512`): since, a sweep of 2^16 trajectories ×
+/// 20 000 steps (the descent alone, in effect) runs 1.8e10 trajectory-steps/s
+/// a core in f32, where it ran 1.4e10.
 pub fn engine<R: Real>(model: &Model, isa: Isa) -> (Isa, usize) {
     let single = std::mem::size_of::<R>() == 4;
     match (model, isa) {
