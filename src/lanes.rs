@@ -92,16 +92,26 @@ pub trait LaneSource<R, const N: usize> {
     /// unless the trajectories ran out).
     #[inline(always)]
     fn load_all(&mut self, theta: &mut [Pack<R, N>], step_size: &mut Pack<R, N>) -> usize {
-        for lane in 0..N {
-            match self.load(lane, theta) {
-                Some(d) => step_size.0[lane] = d,
-                None => return lane,
-            }
-        }
-        N
+        load_each(self, theta, step_size)
     }
     /// The trajectory in `lane` ended, at its iterate in `lane` of `theta`.
     fn end(&mut self, lane: usize, end: TrajectoryEnd, theta: &[Pack<R, N>]);
+}
+
+/// `LaneSource::load_all` lane by lane, with `load`.
+#[inline(always)]
+pub fn load_each<R, const N: usize, S: LaneSource<R, N> + ?Sized>(
+    source: &mut S,
+    theta: &mut [Pack<R, N>],
+    step_size: &mut Pack<R, N>,
+) -> usize {
+    for lane in 0..N {
+        match source.load(lane, theta) {
+            Some(d) => step_size.0[lane] = d,
+            None => return lane,
+        }
+    }
+    N
 }
 
 /// Runs every trajectory `source` gives, N lanes at a time, and hands each

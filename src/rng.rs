@@ -8,6 +8,9 @@
 
 use rand_core::{impls, RngCore};
 
+#[cfg(target_arch = "x86_64")]
+use crate::backend::cpu::Isa;
+
 const PHILOX_M0: u32 = 0xD251_1F53;
 const PHILOX_M1: u32 = 0xCD9E_8D57;
 const PHILOX_W0: u32 = 0x9E37_79B9;
@@ -131,16 +134,12 @@ pub fn stream_uniforms(seed: u64, first: u64, per: usize, out: &mut [f64]) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
-            // SAFETY: the processor has every feature the copy is compiled for.
-            return unsafe { wide::stream_uniforms_avx512(seed, first, per, out) };
-        }
-        if has!("avx2") {
-            // SAFETY: as above.
-            return unsafe { wide::stream_uniforms_avx2(seed, first, per, out) };
-        }
+    match Isa::detect() {
+        // SAFETY: the processor has every feature the copy is compiled for.
+        Isa::Avx512 => return unsafe { wide::stream_uniforms_avx512(seed, first, per, out) },
+        // SAFETY: as above.
+        Isa::Avx2 => return unsafe { wide::stream_uniforms_avx2(seed, first, per, out) },
+        Isa::Baseline => {}
     }
     stream_uniforms_inline(seed, first, per, out)
 }
@@ -155,16 +154,12 @@ pub fn stream_blocks(seed: u64, first: u64, blocks: usize, out: &mut [[u32; 4]])
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        if has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
-            // SAFETY: the processor has every feature the copy is compiled for.
-            return unsafe { wide::stream_blocks_avx512(seed, first, blocks, out) };
-        }
-        if has!("avx2") {
-            // SAFETY: as above.
-            return unsafe { wide::stream_blocks_avx2(seed, first, blocks, out) };
-        }
+    match Isa::detect() {
+        // SAFETY: the processor has every feature the copy is compiled for.
+        Isa::Avx512 => return unsafe { wide::stream_blocks_avx512(seed, first, blocks, out) },
+        // SAFETY: as above.
+        Isa::Avx2 => return unsafe { wide::stream_blocks_avx2(seed, first, blocks, out) },
+        Isa::Baseline => {}
     }
     stream_blocks_inline(seed, first, blocks, out)
 }

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use crate::aggregate::{needs_assessment, CellStats, PartialTally};
 use crate::grid::Sweep;
 
-use crate::lanes::{descend_lanes, LaneScratch, LaneSource, PackGradient};
+use crate::lanes::{descend_lanes, load_each, LaneScratch, LaneSource, PackGradient};
 use crate::models::kernels::{DeepLinear, Kernel, Poly, Relu, ScalarDeep};
 use crate::models::Model;
 use crate::real::{Pack, Real};
@@ -524,13 +524,7 @@ where
                 return N;
             }
         }
-        for lane in 0..N {
-            match self.load(lane, theta) {
-                Some(d) => step_size.0[lane] = d,
-                None => return lane,
-            }
-        }
-        N
+        load_each(self, theta, step_size)
     }
 
     #[inline(always)]
