@@ -717,25 +717,31 @@ mod tests {
     /// (max_iters = 14·50 + 13), fingerprints skipped where no check reads
     /// them; and the tally made as trajectories end is the tally of those
     /// ends.
+    ///
+    /// And so with early exit off (as in `stepsweep bench`'s fixed-work
+    /// workloads), where every lane of a pack ends at the one check of its
+    /// last block.
     fn matches_reference<R: Real>(model: &str, init: &str, steps: &str, precision: Precision) {
-        let text = format!(
-            "trajectories = 301\nmax_iters = 713\nseed = 3\n[model]\n{model}\n[init]\n{init}\n\
-             [steps]\nvalues = [{steps}]\n[stop]\ncheck_every = 50\n"
-        );
-        let sweep = Sweep::new(Spec::from_toml(&text, "test").unwrap()).unwrap();
-        let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
-        let constants = constants::<R>(&sweep);
-        // Every engine this processor can run, the baseline included.
-        let mut isas = vec![Isa::Baseline];
-        if Isa::detect() != Isa::Baseline {
-            isas.push(Isa::Avx2);
-        }
-        if Isa::detect() == Isa::Avx512 {
-            isas.push(Isa::Avx512);
-        }
-        for isa in isas {
-            held_to_reference::<R>(&sweep, &rule, &constants, isa);
-            tally_matches_one_by_one::<R>(&sweep, &rule, &constants, isa);
+        for early_exit in [true, false] {
+            let text = format!(
+                "trajectories = 301\nmax_iters = 713\nseed = 3\n[model]\n{model}\n[init]\n{init}\n\
+                 [steps]\nvalues = [{steps}]\n[stop]\ncheck_every = 50\nearly_exit = {early_exit}\n"
+            );
+            let sweep = Sweep::new(Spec::from_toml(&text, "test").unwrap()).unwrap();
+            let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
+            let constants = constants::<R>(&sweep);
+            // Every engine this processor can run, the baseline included.
+            let mut isas = vec![Isa::Baseline];
+            if Isa::detect() != Isa::Baseline {
+                isas.push(Isa::Avx2);
+            }
+            if Isa::detect() == Isa::Avx512 {
+                isas.push(Isa::Avx512);
+            }
+            for isa in isas {
+                held_to_reference::<R>(&sweep, &rule, &constants, isa);
+                tally_matches_one_by_one::<R>(&sweep, &rule, &constants, isa);
+            }
         }
     }
 
