@@ -59,31 +59,29 @@ impl Isa {
 ///
 /// | model | precision | engine | lanes: trajectory-steps/s |
 /// | --- | --- | --- | --- |
-/// | W1 poly | f32 | Avx2 | 32: 3.72e9 · 64: 1.28e9 · 128: **7.41e9** · 256: 7.44e9 |
-/// | W2 scalar-deep | f32 | Avx2 | 16: 9.86e8 · 32: **1.26e9** · 64: 4.74e8 · 128: 8.34e8 |
-/// | W3 deep-linear | f32 | Avx2 | 16: 3.35e7 · 32: **3.18e7** · 64: 3.21e7 · 128: 2.87e7 |
-/// | W4 relu | f32 | Avx2 | 8: 1.87e6 · 16: **2.64e6** · 32: 2.09e6 · 64: 1.78e6 |
-/// | W1 poly | f32 | Avx512 | 32: 3.71e9 · 64: 1.31e9 · 128: 1.40e10 · 256: **1.51e10** |
-/// | W2 scalar-deep | f32 | Avx512 | 16: 1.66e8 · 32: 1.72e8 · 64: 7.79e8 · 128: **2.24e9** |
-/// | W3 deep-linear | f32 | Avx512 | 16: 1.60e7 · 32: 1.58e7 · 64: **5.43e7** · 128: 4.86e7 |
-/// | W4 relu | f32 | Avx512 | 8: 1.64e6 · 16: **2.86e6** · 32: 2.25e6 · 64: 2.23e6 |
-/// | W1 poly | f64 | Avx2 | 32: 2.47e9 · 64: 9.17e8 · 128: **3.74e9** · 256: 4.80e8 |
-/// | W2 scalar-deep | f64 | Avx2 | 16: 6.55e8 · 32: **5.51e8** · 64: 2.47e8 · 128: 3.29e8 |
-/// | W3 deep-linear | f64 | Avx2 | 16: 1.69e7 · 32: **1.55e7** · 64: 1.44e7 · 128: 1.21e7 |
-/// | W4 relu | f64 | Avx2 | 8: 1.32e6 · 16: **1.66e6** · 32: 1.21e6 · 64: 9.17e5 |
-/// | W1 poly | f64 | Avx512 | 32: 3.65e9 · 64: 1.13e9 · 128: **7.80e9** · 256: 7.39e9 |
-/// | W2 scalar-deep | f64 | Avx512 | 16: 1.49e8 · 32: 1.50e8 · 64: 5.05e8 · 128: **1.02e9** |
-/// | W3 deep-linear | f64 | Avx512 | 16: 1.22e7 · 32: 1.21e7 · 64: **2.40e7** · 128: 2.23e7 |
-/// | W4 relu | f64 | Avx512 | 8: 1.33e6 · 16: **2.11e6** · 32: 1.46e6 · 64: 1.36e6 |
+/// | W1 poly | f32 | Avx2 | 32: 3.71e9 · 64: 1.28e9 · 128: **7.41e9** · 256: 7.41e9 |
+/// | W2 scalar-deep | f32 | Avx2 | 16: 9.94e8 · 32: **1.27e9** · 64: 5.05e8 · 128: 8.36e8 |
+/// | W3 deep-linear | f32 | Avx2 | 16: 3.31e7 · 32: **3.19e7** · 64: 3.26e7 · 128: 2.90e7 |
+/// | W4 relu | f32 | Avx2 | 8: 1.84e6 · 16: **2.93e6** · 32: 2.14e6 · 64: 1.89e6 |
+/// | W1 poly | f32 | Avx512 | 32: 3.71e9 · 64: 1.31e9 · 128: 1.41e10 · 256: **1.97e10** |
+/// | W2 scalar-deep | f32 | Avx512 | 16: 1.67e8 · 32: 1.73e8 · 64: 7.89e8 · 128: **2.27e9** |
+/// | W3 deep-linear | f32 | Avx512 | 16: 1.58e7 · 32: 1.58e7 · 64: **5.50e7** · 128: 4.91e7 |
+/// | W4 relu | f32 | Avx512 | 8: 1.68e6 · 16: **3.03e6** · 32: 2.36e6 · 64: 2.16e6 |
+/// | W1 poly | f64 | Avx2 | 32: 3.58e9 · 64: 9.15e8 · 128: **3.78e9** · 256: 4.81e8 |
+/// | W2 scalar-deep | f64 | Avx2 | 16: 6.67e8 · 32: **5.53e8** · 64: 2.50e8 · 128: 3.36e8 |
+/// | W3 deep-linear | f64 | Avx2 | 16: 1.70e7 · 32: **1.57e7** · 64: 1.45e7 · 128: 1.26e7 |
+/// | W4 relu | f64 | Avx2 | 8: 1.47e6 · 16: **1.67e6** · 32: 1.23e6 · 64: 9.33e5 |
+/// | W1 poly | f64 | Avx512 | 32: 3.71e9 · 64: 1.18e9 · 128: **1.02e10** · 256: 4.37e9 |
+/// | W2 scalar-deep | f64 | Avx512 | 16: 1.53e8 · 32: 1.54e8 · 64: 5.20e8 · 128: **1.05e9** |
+/// | W3 deep-linear | f64 | Avx512 | 16: 1.26e7 · 32: 1.25e7 · 64: **2.48e7** · 128: 2.28e7 |
+/// | W4 relu | f64 | Avx512 | 8: 1.55e6 · 16: **2.04e6** · 32: 1.47e6 · 64: 1.40e6 |
 ///
 /// On AVX2, scalar-deep and deep-linear keep 32 lanes although 16 measured up
-/// to a sixth faster in f64: each width is one more compiled copy per model.
+/// to a fifth faster in f64: each width is one more compiled copy per model.
 /// Poly on AVX2 takes 128 lanes in f64 too: with Horner's loop unrolled for
-/// the paper's degree it measured 1.5 times the 32 it had before. The
-/// AVX-512 poly rows were measured before those steps ran rolled and out of
-/// line (`Kernel::ROLLED_ON_AVX512`): since, a sweep of 2^16 trajectories ×
-/// 20 000 steps (the descent alone, in effect) runs 1.8e10 trajectory-steps/s
-/// a core in f32, where it ran 1.4e10.
+/// the paper's degree it measured 1.5 times the 32 it had before. Poly on
+/// AVX-512 runs its steps rolled and out of line (`Kernel::ROLLED_ON_AVX512`),
+/// which keeps 256 lanes of f32 in registers but not 256 of f64.
 pub fn engine<R: Real>(model: &Model, isa: Isa) -> (Isa, usize) {
     let single = std::mem::size_of::<R>() == 4;
     match (model, isa) {
