@@ -488,7 +488,7 @@ def main():
     check = None if args.skip_check else check_same_math(args.stepsweep, log)
 
     bench = run_stepsweep_bench(args.stepsweep, args.quick, args.runs, args.with_gpu, log)
-    cpu = {r["workload"]: r for r in bench if r["backend"].startswith("cpu")}
+    cpu = {r["workload"]: r for r in bench if r["backend"].startswith("cpu") and r.get("precision", "f32") == "f32"}
     runs = args.runs or (1 if args.quick else 3)
     rows = []
     for wid in ("W1", "W2", "W3", "W4"):

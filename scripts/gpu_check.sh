@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One pass on a machine with a GPU: build, run the GPU tests against the CPU
-# twins, then `stepsweep bench` (every workload, CPU and GPU rows, with kernel
-# time from timestamp queries where the adapter has them).
+# twins in f32 and f64 (the reproduction on the GPU in f64 among them), then
+# `stepsweep bench` (every workload, CPU and GPU rows in f32 and f64, with
+# kernel time from timestamp queries where the adapter has them).
 #
 #   scripts/gpu_check.sh [OUT_DIR]
 #
@@ -20,6 +21,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null | tee "$out/gpu.txt" || true
 timeout 400 cargo build --release --locked
-timeout 300 cargo test --release --locked --test gpu_vs_cpu --test gpu_models --test gpu_rng \
+timeout 400 cargo test --release --locked --test gpu_vs_cpu --test gpu_models --test gpu_rng \
+    --test reproduce \
     2>&1 | tee "$out/gpu_tests.log" | grep -E "^test |test result"
 timeout 300 target/release/stepsweep bench --runs 3 --json | tee "$out/bench.json"

@@ -7,9 +7,14 @@ const OSCILLATING: u32 = 3u;
 const UNDECIDED: u32 = 4u;
 
 // WGSL has no isnan/isinf, and compilers may fold comparisons with NaN, so test
-// the exponent bits: all ones means infinite or NaN.
-fn is_finite(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7f800000u) != 0x7f800000u;
+// the exponent bits: all ones means infinite or NaN. `real` is f32 or f64 (the
+// generated header's alias). An f64 is first scaled by FINITE_SCALE (1 in
+// f32, 2^-1000 in f64), exactly, into the range of f32, where infinities and
+// NaN stay what they are and every finite value stays finite; then its bits
+// are tested in f32, as WGSL has no 64-bit bitcast.
+fn is_finite(v: real) -> bool {
+    let narrowed = f32(v * FINITE_SCALE);
+    return (bitcast<u32>(narrowed) & 0x7f800000u) != 0x7f800000u;
 }
 
 // Parts of the sums over all parameters (fingerprint, gradient norm), the twin

@@ -11,7 +11,7 @@ fn dl_matmul(dst: u32, a: u32, a_t: bool, b: u32, b_t: bool, lane: u32) {
     for (var idx = lane; idx < NN; idx += LANES) {
         let i = idx / N;
         let k = idx % N;
-        var acc = 0.0f;
+        var acc: real = 0.0;
         for (var m = 0u; m < N; m++) {
             var x = region[a + i * N + m];
             if (a_t) {
@@ -45,7 +45,7 @@ fn model_gradient(lane: u32) {
         for (var idx = lane; idx < NN; idx += LANES) {
             let i = idx / N;
             let k = idx % N;
-            var acc = 0.0f;
+            var acc: real = 0.0;
             for (var m = 0u; m < N; m++) {
                 acc = acc + region[E_OFF + i * N + m] * model_constants[NN + m * N + k];
             }
@@ -58,7 +58,7 @@ fn model_gradient(lane: u32) {
         sync();
     }
     for (var idx = lane; idx < NN; idx += LANES) {
-        region[SUF_OFF + (LAYERS - 1u) * NN + idx] = select(0.0f, 1.0f, idx / N == idx % N);
+        region[SUF_OFF + (LAYERS - 1u) * NN + idx] = select(real(0.0), real(1.0), idx / N == idx % N);
     }
     sync();
     for (var j = LAYERS - 1u; j > 0u; j--) {

@@ -20,8 +20,8 @@
 // s = Σ rᵢθᵢ, in the order of `strided_sum` in src/stopping.rs. Up to PARTS
 // parameters that order is the plain one (each part holds one term, and
 // 0 + x = x exactly), which keeps the loop simple for the common sizes.
-fn fingerprint(w: ptr<function, array<f32, DIM>>) -> f32 {
-    var total = 0.0f;
+fn fingerprint(w: ptr<function, array<real, DIM>>) -> real {
+    var total: real = 0.0;
     if (DIM <= PARTS) {
         for (var i = 0u; i < DIM; i++) {
             total = total + fingerprint_weight(i) * (*w)[i];
@@ -29,7 +29,7 @@ fn fingerprint(w: ptr<function, array<f32, DIM>>) -> f32 {
         return total;
     }
     for (var p = 0u; p < PARTS; p++) {
-        var part = 0.0f;
+        var part: real = 0.0;
         for (var i = p; i < DIM; i += PARTS) {
             part = part + fingerprint_weight(i) * (*w)[i];
         }
@@ -39,8 +39,8 @@ fn fingerprint(w: ptr<function, array<f32, DIM>>) -> f32 {
 }
 
 // ‖g‖², in the same order.
-fn squared_norm(g: ptr<function, array<f32, DIM>>) -> f32 {
-    var total = 0.0f;
+fn squared_norm(g: ptr<function, array<real, DIM>>) -> real {
+    var total: real = 0.0;
     if (DIM <= PARTS) {
         for (var i = 0u; i < DIM; i++) {
             total = total + (*g)[i] * (*g)[i];
@@ -48,7 +48,7 @@ fn squared_norm(g: ptr<function, array<f32, DIM>>) -> f32 {
         return total;
     }
     for (var p = 0u; p < PARTS; p++) {
-        var part = 0.0f;
+        var part: real = 0.0;
         for (var i = p; i < DIM; i += PARTS) {
             part = part + (*g)[i] * (*g)[i];
         }
@@ -66,14 +66,14 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (status[t] != RUNNING) {
         return;
     }
-    var w: array<f32, DIM>;
+    var w: array<real, DIM>;
     for (var i = 0u; i < DIM; i++) {
         w[i] = theta[i * params.stride + t];
     }
     let delta = step_size[t];
     var k = iterations[t];
-    var g: array<f32, DIM>;
-    var hist: array<f32, RING>;
+    var g: array<real, DIM>;
+    var hist: array<real, RING>;
     if (k % CHECK_EVERY != 0u) {
         // The previous dispatch stopped inside this block.
         for (var i = 0u; i < RING; i++) {

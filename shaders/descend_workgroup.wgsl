@@ -23,13 +23,13 @@ var<workgroup> shared_state: vec4<u32>;
 
 // Parts of the sums over θ, one per lane (see `strided_sum` in src/stopping.rs),
 // and whether any coordinate in a part is out of bounds.
-var<workgroup> parts: array<f32, PARTS>;
+var<workgroup> parts: array<real, PARTS>;
 var<workgroup> part_out_of_bounds: array<u32, PARTS>;
 
 // Every lane calls this; afterwards parts[p] holds part p of Σ rᵢθᵢ.
 fn fingerprint_parts(lane: u32) {
     for (var p = lane; p < min(PARTS, DIM); p += LANES) {
-        var part = 0.0f;
+        var part: real = 0.0;
         for (var i = p; i < DIM; i += PARTS) {
             part = part + fingerprint_weight(i) * region[W_OFF + i];
         }
@@ -42,7 +42,7 @@ fn fingerprint_parts(lane: u32) {
 // part_out_of_bounds[p] whether a coordinate of that part is beyond the cap.
 fn check_parts(lane: u32) {
     for (var p = lane; p < min(PARTS, DIM); p += LANES) {
-        var part = 0.0f;
+        var part: real = 0.0;
         var out_of_bounds = 0u;
         for (var i = p; i < DIM; i += PARTS) {
             part = part + region[G_OFF + i] * region[G_OFF + i];
@@ -57,8 +57,8 @@ fn check_parts(lane: u32) {
 }
 
 // Lane 0 adds the parts in order.
-fn sum_parts() -> f32 {
-    var total = 0.0f;
+fn sum_parts() -> real {
+    var total: real = 0.0;
     for (var p = 0u; p < min(PARTS, DIM); p++) {
         total = total + parts[p];
     }
@@ -91,7 +91,7 @@ fn descend_workgroup_main(
     sync();
     let delta = step_size[t];
     var k = start.y;
-    var hist: array<f32, RING>;
+    var hist: array<real, RING>;
     if (lane == 0u) {
         for (var i = 0u; i < RING; i++) {
             hist[i] = scratch[t * SCRATCH_LEN + HISTORY_OFF + i];

@@ -12,7 +12,7 @@
 
 fn model_gradient(lane: u32) {
     for (var idx = lane; idx < SLICES * DIM; idx += LANES) {
-        region[G_OFF + idx] = 0.0f;
+        region[G_OFF + idx] = 0.0;
     }
     sync();
     for (var start = 0u; start < SAMPLES; start += TILE) {
@@ -21,19 +21,19 @@ fn model_gradient(lane: u32) {
         for (var idx = lane; idx < count * H; idx += LANES) {
             let t = idx / H;
             let k = idx % H;
-            var acc = 0.0f;
+            var acc: real = 0.0;
             for (var l = 0u; l < N_IN; l++) {
                 acc = acc + region[V_OFF + k * N_IN + l] * x_at(start + t, l);
             }
             let z = acc - model_constants[B_C + k];
-            region[A_OFF + t * H + k] = select(0.0f, z, z > 0.0f);
+            region[A_OFF + t * H + k] = select(real(0.0), z, z > 0.0);
         }
         sync();
         // r = Wa − y
         for (var idx = lane; idx < count * M; idx += LANES) {
             let t = idx / M;
             let j = idx % M;
-            var acc = 0.0f;
+            var acc: real = 0.0;
             for (var k = 0u; k < H; k++) {
                 acc = acc + region[W_OFF + j * H + k] * region[A_OFF + t * H + k];
             }
@@ -44,8 +44,8 @@ fn model_gradient(lane: u32) {
         for (var idx = lane; idx < count * H; idx += LANES) {
             let t = idx / H;
             let k = idx % H;
-            var acc = 0.0f;
-            if (region[A_OFF + t * H + k] > 0.0f) {
+            var acc: real = 0.0;
+            if (region[A_OFF + t * H + k] > 0.0) {
                 for (var j = 0u; j < M; j++) {
                     acc = acc + region[W_OFF + j * H + k] * region[R_OFF + t * M + j];
                 }

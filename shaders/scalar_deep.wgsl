@@ -1,15 +1,15 @@
 // Model `scalar-deep`, the twin of src/models/scalar_deep.rs:
 // ∂f/∂w_j = (p − λ)·(prefix_j·suffix_j) with p = Π wᵢ, prefix_j = Π_{i<j} wᵢ and
 // suffix_j = Π_{i>j} wᵢ. LAMBDA and DIM = L come from the generated header.
-fn gradient(w: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>) {
-    var prefix_at: array<f32, DIM>;
-    var prefix = 1.0f;
+fn gradient(w: ptr<function, array<real, DIM>>, g: ptr<function, array<real, DIM>>) {
+    var prefix_at: array<real, DIM>;
+    var prefix: real = 1.0;
     for (var i = 0u; i < DIM; i++) {
         prefix_at[i] = prefix;
         prefix = prefix * (*w)[i];
     }
     let residual = prefix - LAMBDA;
-    var suffix = 1.0f;
+    var suffix: real = 1.0;
     for (var j = DIM; j > 0u; j--) {
         let i = j - 1u;
         (*g)[i] = residual * (prefix_at[i] * suffix);

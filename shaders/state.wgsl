@@ -12,8 +12,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> theta: array<f32>;
-@group(0) @binding(2) var<storage, read> step_size: array<f32>;
+@group(0) @binding(1) var<storage, read_write> theta: array<real>;
+@group(0) @binding(2) var<storage, read> step_size: array<real>;
 @group(0) @binding(3) var<storage, read_write> status: array<u32>;
 @group(0) @binding(4) var<storage, read_write> iterations: array<u32>;
 @group(0) @binding(5) var<storage, read_write> active_count: atomic<u32>;

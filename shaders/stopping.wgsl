@@ -4,7 +4,7 @@
 // iterates at slot (iteration & RING_MASK); `depth` of them are valid.
 // `out_of_bounds` says whether any coordinate of θ is non-finite or beyond the
 // divergence cap. Returns (code, period).
-fn classify(hist: ptr<function, array<f32, RING>>, k: u32, depth: u32, out_of_bounds: bool, grad_norm: f32) -> vec2<u32> {
+fn classify(hist: ptr<function, array<real, RING>>, k: u32, depth: u32, out_of_bounds: bool, grad_norm: real) -> vec2<u32> {
     if (out_of_bounds || !is_finite(grad_norm)) {
         return vec2<u32>(DIVERGED, 0u);
     }
@@ -48,6 +48,6 @@ fn first_fingerprint_read(block: u32, end: u32) -> u32 {
 }
 
 // Whether a coordinate puts the trajectory out of bounds.
-fn beyond_cap(v: f32) -> bool {
+fn beyond_cap(v: real) -> bool {
     return !is_finite(v) || abs(v) > DIVERGENCE_CAP;
 }

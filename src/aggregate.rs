@@ -38,6 +38,12 @@ pub struct CellStats {
     pub violations: u64,
     pub iterations_sum: u64,
     pub periods: BTreeMap<u32, u64>,
+    /// f32 verdicts rerun in f64 (`recheck`), and how many f64 overturned;
+    /// the counts above hold the f64 verdicts of these.
+    #[serde(default)]
+    pub rechecked: u64,
+    #[serde(default)]
+    pub overturned: u64,
 }
 
 /// An optional f64 as the string of its shortest round-trip decimal form:
@@ -139,6 +145,8 @@ impl CellStats {
         for (p, n) in &other.periods {
             *self.periods.entry(*p).or_default() += n;
         }
+        self.rechecked += other.rechecked;
+        self.overturned += other.overturned;
     }
 
     pub fn p_converged(&self) -> (f64, f64, f64) {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::backend::gpu;
 use crate::error::Result;
 use crate::models::Model;
-use crate::spec::{BackendChoice, Spec};
+use crate::spec::{BackendChoice, Precision, Spec};
 use crate::sweep::{execute, RunOptions};
 
 pub struct Workload {
@@ -41,7 +41,7 @@ pub fn flops_per_step(model: &Model) -> f64 {
 }
 
 /// A fixed-work spec: 2^log2 trajectories over `cells` step sizes, every one
-/// run for exactly `iterations` steps in f32.
+/// run for exactly `iterations` steps (in the precision each bench row sets).
 fn fixed(log2: u32, cells: u32, iterations: u32, model: &str, init: &str, steps: &str) -> Spec {
     let per_cell = (1u64 << log2) / u64::from(cells);
     let text = format!(
@@ -122,13 +122,16 @@ pub struct BenchRow {
     pub description: String,
     pub backend: String,
     pub adapter: Option<String>,
+    /// The working precision, f32 or f64.
+    pub precision: String,
     pub runs: usize,
     pub seconds: f64,
     pub seconds_std: f64,
     pub trajectory_steps: u64,
     pub traj_steps_per_s: f64,
     pub gflops: f64,
-    /// This backend's time relative to the CPU's: CPU seconds / seconds.
+    /// This backend's time relative to the CPU's at the same precision: CPU
+    /// seconds / seconds.
     pub speedup_vs_cpu: Option<f64>,
     /// Processor time the whole process spent per run (user + system, every
     /// thread, setup included): on a shared machine it moves less than the
@@ -157,7 +160,8 @@ fn process_cpu_seconds() -> f64 {
 }
 
 /// Runs every workload (or those in `only`) on the CPU and, when an adapter
-/// exists, on the GPU.
+/// exists, on the GPU, each in f32 and in f64 (the GPU in f64 where the
+/// adapter has it).
 pub fn run(
     quick: bool,
     runs: usize,
@@ -174,14 +178,21 @@ pub fn run(
         if !only.is_empty() && !only.iter().any(|id| id == work.id) {
             continue;
         }
-        let mut cpu_seconds = None;
-        for &backend in &backends {
-            progress(&format!("{} on {:?}", work.id, backend));
+        let mut cpu_seconds = [None, None];
+        let runs_of = backends
+            .iter()
+            .flat_map(|&b| [(b, Precision::F32), (b, Precision::F64)]);
+        for (backend, precision) in runs_of {
+            progress(&format!(
+                "{} on {:?} in {}",
+                work.id,
+                backend,
+                precision.name()
+            ));
             let mut spec = work.spec.clone();
             spec.backend = backend;
-            if backend == BackendChoice::Gpu {
-                spec.precision = None;
-            }
+            spec.precision = Some(precision);
+            let same_precision = usize::from(precision == Precision::F64);
             let mut times = Vec::new();
             let mut kernel_times = Vec::new();
             let mut last = None;
@@ -218,7 +229,7 @@ pub fn run(
             let flops = flops_per_step(&report.sweep.cells[0].model);
             let steps = report.trajectory_steps;
             if backend == BackendChoice::Cpu {
-                cpu_seconds = Some(mean);
+                cpu_seconds[same_precision] = Some(mean);
             }
             let kernel_seconds = (!kernel_times.is_empty() && kernel_times.len() == times.len())
                 .then(|| kernel_times.iter().sum::<f64>() / kernel_times.len() as f64);
@@ -227,13 +238,14 @@ pub fn run(
                 description: work.what.clone(),
                 backend: report.backend.clone(),
                 adapter: report.adapter.clone(),
+                precision: report.precision.name().to_string(),
                 runs: times.len(),
                 seconds: mean,
                 seconds_std: std,
                 trajectory_steps: steps,
                 traj_steps_per_s: steps as f64 / mean,
                 gflops: steps as f64 * flops / mean / 1e9,
-                speedup_vs_cpu: cpu_seconds.map(|c| c / mean),
+                speedup_vs_cpu: cpu_seconds[same_precision].map(|c| c / mean),
                 process_cpu_seconds: process_seconds,
                 kernel_seconds,
                 kernel_traj_steps_per_s: kernel_seconds
@@ -249,7 +261,7 @@ pub fn run(
 pub fn render(rows: &[BenchRow]) -> String {
     let mut table = vec![[
         "workload".to_string(),
-        "backend (adapter)".into(),
+        "backend precision (adapter)".into(),
         "time (mean ± σ)".into(),
         "traj-steps/s".into(),
         "GFLOP/s".into(),
@@ -259,7 +271,12 @@ pub fn render(rows: &[BenchRow]) -> String {
     for r in rows {
         table.push([
             format!("{} {}", r.workload, r.description),
-            format!("{} ({})", r.backend, r.adapter.as_deref().unwrap_or("-")),
+            format!(
+                "{} {} ({})",
+                r.backend,
+                r.precision,
+                r.adapter.as_deref().unwrap_or("-")
+            ),
             format!(
                 "{:.3} s ± {:.3} ({} runs)",
                 r.seconds, r.seconds_std, r.runs

@@ -16,6 +16,7 @@ pub mod models;
 pub mod output;
 pub mod presets;
 pub mod real;
+pub mod recheck;
 pub mod reproduce;
 pub mod rng;
 pub mod shaders;

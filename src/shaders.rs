@@ -7,6 +7,7 @@
 mod relu;
 
 use crate::models::{DeepLinear, Model};
+use crate::spec::Precision;
 use crate::stopping::{fingerprint_weight, StopRule};
 
 pub const COMMON: &str = include_str!("../shaders/common.wgsl");
@@ -20,50 +21,81 @@ pub const DEEP_LINEAR: &str = include_str!("../shaders/deep_linear.wgsl");
 pub const DESCEND_WORKGROUP: &str = include_str!("../shaders/descend_workgroup.wgsl");
 pub const COMPACT: &str = include_str!("../shaders/compact.wgsl");
 
-/// An f32 literal that parses back to exactly `v as f32`.
-pub fn f32_literal(v: f64) -> String {
-    let v = v as f32;
-    let text = format!("{v:?}");
+/// A literal of the working precision that parses back to exactly `v` rounded
+/// to it (`v as f32` in f32, `v` itself in f64), as the CPU twin rounds it.
+pub fn real_literal(v: f64, precision: Precision) -> String {
+    let (text, suffix) = match precision {
+        Precision::F32 => (format!("{:?}", v as f32), "f"),
+        Precision::F64 => (format!("{v:?}"), "lf"),
+    };
     if text.contains(['.', 'e', 'i', 'N']) {
-        format!("{text}f")
+        format!("{text}{suffix}")
     } else {
-        format!("{text}.0f")
+        format!("{text}.0{suffix}")
     }
 }
 
-/// A private array constant: `var<private> NAME: array<f32, N> = array(...)`.
+/// A private array constant: `var<private> NAME: array<real, N> = array(...)`.
 /// Private rather than `const` so that loops may index it at run time.
-pub fn f32_array(name: &str, values: &[f64]) -> String {
-    let items: Vec<String> = values.iter().map(|&v| f32_literal(v)).collect();
+pub fn real_array(name: &str, values: &[f64], precision: Precision) -> String {
+    let items: Vec<String> = values.iter().map(|&v| real_literal(v, precision)).collect();
     format!(
-        "var<private> {name}: array<f32, {}> = array<f32, {}>({});\n",
+        "var<private> {name}: array<real, {}> = array<real, {}>({});\n",
         values.len(),
         values.len(),
         items.join(", ")
     )
 }
 
-/// Constants of the stopping rule, in f32, as the kernels see them.
-pub fn stop_header(rule: &StopRule, workgroup_size: u32) -> String {
+/// Bytes of one `real` of the working precision, on the device and in its buffers.
+pub fn real_bytes(precision: Precision) -> usize {
+    match precision {
+        Precision::F32 => 4,
+        Precision::F64 => 8,
+    }
+}
+
+/// The working precision of a kernel: every kernel is one WGSL source written
+/// over the alias `real`, which this header makes f32 or f64, with the scale
+/// that `is_finite` in `shaders/common.wgsl` narrows an f64 by (2^-1000:
+/// exact, and it brings the largest finite f64 within the range of f32).
+pub fn precision_header(precision: Precision) -> String {
+    format!(
+        "alias real = {};\nconst FINITE_SCALE: real = {};\n",
+        precision.name(),
+        real_literal(
+            match precision {
+                Precision::F32 => 1.0,
+                Precision::F64 => 2f64.powi(-1000),
+            },
+            precision
+        )
+    )
+}
+
+/// Constants of the stopping rule, in the working precision, as the kernels
+/// see them, after the precision's own header.
+pub fn stop_header(rule: &StopRule, workgroup_size: u32, precision: Precision) -> String {
     let ring = rule.history_len();
     format!(
-        "const WORKGROUP_SIZE: u32 = {workgroup_size}u;\n\
+        "{}const WORKGROUP_SIZE: u32 = {workgroup_size}u;\n\
          const CHECK_EVERY: u32 = {}u;\n\
          const MAX_ITERS: u32 = {}u;\n\
          const MAX_PERIOD: u32 = {}u;\n\
          const RING: u32 = {ring}u;\n\
          const RING_MASK: u32 = {}u;\n\
-         const TOL_GRAD: f32 = {};\n\
-         const OSC_REL_TOL: f32 = {};\n\
-         const DIVERGENCE_CAP: f32 = {};\n\
+         const TOL_GRAD: real = {};\n\
+         const OSC_REL_TOL: real = {};\n\
+         const DIVERGENCE_CAP: real = {};\n\
          const EARLY_EXIT: bool = {};\n",
+        precision_header(precision),
         rule.check_every,
         rule.max_iters,
         rule.max_period,
         ring - 1,
-        f32_literal(rule.tol_grad),
-        f32_literal(rule.osc_rel_tol),
-        f32_literal(rule.divergence_cap),
+        real_literal(rule.tol_grad, precision),
+        real_literal(rule.osc_rel_tol, precision),
+        real_literal(rule.divergence_cap, precision),
         rule.early_exit,
     )
 }
@@ -81,12 +113,15 @@ pub enum Layout {
 #[derive(Clone, Debug)]
 pub struct KernelPlan {
     pub source: String,
+    /// The working precision the source computes in.
+    pub precision: Precision,
     pub entry: &'static str,
     pub layout: Layout,
     pub workgroup_size: u32,
-    /// Read-only model constants bound at binding 6 (empty: none).
-    pub constants: Vec<f32>,
-    /// Floats of read-write scratch per trajectory bound at binding 7 (0: none).
+    /// Read-only model constants bound at binding 6 (empty: none), uploaded
+    /// in the working precision.
+    pub constants: Vec<f64>,
+    /// Reals of read-write scratch per trajectory bound at binding 7 (0: none).
     pub scratch_per_trajectory: usize,
     /// How many loop iterations one invocation runs in a dispatch (see
     /// `LLVMPIPE_LOOP_LIMIT`).
@@ -216,8 +251,11 @@ pub fn steps_per_dispatch(
 const INVOCATION_WORKGROUP: u32 = 64;
 
 /// Bytes of workgroup memory `descend_workgroup.wgsl` itself declares: the
-/// shared verdict (16) and the PARTS partial sums and out-of-bounds flags.
-pub const DRIVER_WORKGROUP_BYTES: usize = 16 + 2 * 4 * crate::stopping::PARTS;
+/// shared verdict (16) and the PARTS partial sums (reals) and out-of-bounds
+/// flags (u32).
+pub fn driver_workgroup_bytes(precision: Precision) -> usize {
+    16 + (real_bytes(precision) + 4) * crate::stopping::PARTS
+}
 
 /// What the adapter allows that decides a kernel's shape.
 #[derive(Clone, Copy, Debug)]
@@ -236,7 +274,7 @@ impl DeviceLimits {
 }
 
 const CONSTANTS_BINDING: &str =
-    "@group(0) @binding(6) var<storage, read> model_constants: array<f32>;\n";
+    "@group(0) @binding(6) var<storage, read> model_constants: array<real>;\n";
 
 /// A kernel of one invocation per trajectory around a model whose `gradient`
 /// costs `gradient_trips` loop trips.
@@ -246,16 +284,17 @@ fn per_invocation(
     dim: usize,
     rule: &StopRule,
     gradient_trips: u64,
+    precision: Precision,
 ) -> KernelPlan {
     let weights: Vec<f64> = (0..dim).map(fingerprint_weight).collect();
     let source = [
-        stop_header(rule, INVOCATION_WORKGROUP),
+        stop_header(rule, INVOCATION_WORKGROUP, precision),
         format!("const DIM: u32 = {dim}u;\n"),
-        f32_array("FINGERPRINT", &weights),
-        "fn fingerprint_weight(i: u32) -> f32 {\n    return FINGERPRINT[i];\n}\n".to_string(),
+        real_array("FINGERPRINT", &weights, precision),
+        "fn fingerprint_weight(i: u32) -> real {\n    return FINGERPRINT[i];\n}\n".to_string(),
         // The fingerprint ring of a dispatch that stops inside a block, RING
-        // floats per trajectory.
-        "@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;\n".to_string(),
+        // reals per trajectory.
+        "@group(0) @binding(7) var<storage, read_write> scratch: array<real>;\n".to_string(),
         model_header,
         COMMON.to_string(),
         STOPPING.to_string(),
@@ -266,6 +305,7 @@ fn per_invocation(
     .join("\n");
     KernelPlan {
         source,
+        precision,
         entry: "descend_main",
         layout: Layout::PerInvocation,
         workgroup_size: INVOCATION_WORKGROUP,
@@ -285,7 +325,12 @@ fn per_invocation(
 /// matches the CPU bit for bit; so only the smallest sizes stay per invocation.
 pub const DEEP_LINEAR_INVOCATION_MAX_DIM: usize = 8;
 
-fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> KernelPlan {
+fn deep_linear_kernel(
+    d: &DeepLinear,
+    rule: &StopRule,
+    limits: DeviceLimits,
+    precision: Precision,
+) -> KernelPlan {
     let (n, layers) = (d.size, d.layers);
     let nn = n * n;
     let dim = d.dim();
@@ -306,9 +351,9 @@ fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> 
     if dim <= DEEP_LINEAR_INVOCATION_MAX_DIM {
         let header = format!(
             "{offsets}const LANES: u32 = 1u;\n{CONSTANTS_BINDING}\
-             var<private> region: array<f32, REGION_LEN>;\n\
+             var<private> region: array<real, REGION_LEN>;\n\
              fn sync() {{}}\n\
-             fn gradient(w: ptr<function, array<f32, DIM>>, g: ptr<function, array<f32, DIM>>) {{\n\
+             fn gradient(w: ptr<function, array<real, DIM>>, g: ptr<function, array<real, DIM>>) {{\n\
                  for (var i = 0u; i < DIM; i++) {{ region[W_OFF + i] = (*w)[i]; }}\n\
                  model_gradient(0u);\n\
                  for (var i = 0u; i < DIM; i++) {{ (*g)[i] = region[G_OFF + i]; }}\n\
@@ -317,25 +362,26 @@ fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> 
         // The copies in and out, and the gradient with one lane.
         let trips = 2 * loop_trips(dim as u64, 0)
             + deep_linear_gradient_trips(n, layers, d.covariance.is_some(), 1);
-        let mut plan = per_invocation(header, DEEP_LINEAR, dim, rule, trips);
-        plan.constants = constants.iter().map(|&v| v as f32).collect();
+        let mut plan = per_invocation(header, DEEP_LINEAR, dim, rule, trips, precision);
+        plan.constants = constants;
         return plan;
     }
     // One workgroup per trajectory: lanes enough to cover an n × n product.
     let lanes = (nn.next_power_of_two() as u32).clamp(32, limits.max_invocations.min(256));
     let fingerprint_offset = constants.len();
     constants.extend((0..dim).map(fingerprint_weight));
-    let in_workgroup = region_len * 4 + DRIVER_WORKGROUP_BYTES <= limits.workgroup_storage as usize;
+    let in_workgroup = region_len * real_bytes(precision) + driver_workgroup_bytes(precision)
+        <= limits.workgroup_storage as usize;
     let (storage, scratch_len) = workgroup_storage(in_workgroup, region_len, rule);
     let mut body = [
-        stop_header(rule, lanes),
+        stop_header(rule, lanes, precision),
         format!("const DIM: u32 = {dim}u;\nconst LANES: u32 = {lanes}u;\n"),
         offsets,
         CONSTANTS_BINDING.to_string(),
         storage,
         "fn model_prepare(lane: u32) {}\n".to_string(),
         format!(
-            "fn fingerprint_weight(i: u32) -> f32 {{\n    return model_constants[{fingerprint_offset}u + i];\n}}\n"
+            "fn fingerprint_weight(i: u32) -> real {{\n    return model_constants[{fingerprint_offset}u + i];\n}}\n"
         ),
         COMMON.to_string(),
         STOPPING.to_string(),
@@ -350,10 +396,11 @@ fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> 
     }
     KernelPlan {
         source: body,
+        precision,
         entry: "descend_workgroup_main",
         layout: Layout::PerWorkgroup,
         workgroup_size: lanes,
-        constants: constants.iter().map(|&v| v as f32).collect(),
+        constants,
         scratch_per_trajectory: scratch_len,
         loop_trips: workgroup_trips(
             deep_linear_gradient_trips(n, layers, d.covariance.is_some(), lanes),
@@ -369,7 +416,7 @@ fn deep_linear_kernel(d: &DeepLinear, rule: &StopRule, limits: DeviceLimits) -> 
 /// it does not fit, in the trajectory's slice of the scratch buffer (binding
 /// 7), which also keeps the fingerprint ring between dispatches; `sync` and
 /// `set_region_base` to match. Returns the header and the floats of scratch
-/// per trajectory. The caller declares REGION_LEN and, for a region in
+/// per trajectory (reals). The caller declares REGION_LEN and, for a region in
 /// scratch, rewrites `region[` as `scratch[region_base + `.
 pub(crate) fn workgroup_storage(
     in_workgroup: bool,
@@ -380,11 +427,11 @@ pub(crate) fn workgroup_storage(
     let region = if in_workgroup { 0 } else { region_len };
     let scratch_len = region + ring;
     let mut header = format!(
-        "@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;\n\
+        "@group(0) @binding(7) var<storage, read_write> scratch: array<real>;\n\
          const SCRATCH_LEN: u32 = {scratch_len}u;\nconst HISTORY_OFF: u32 = {region}u;\n"
     );
     header.push_str(if in_workgroup {
-        "var<workgroup> region: array<f32, REGION_LEN>;\n\
+        "var<workgroup> region: array<real, REGION_LEN>;\n\
          fn sync() { workgroupBarrier(); }\n\
          fn set_region_base(t: u32) {}\n"
     } else {
@@ -414,31 +461,42 @@ fn deep_linear_gradient_trips(n: usize, layers: usize, covariance: bool, lanes: 
         + loop_trips(layers as u64 - 1, 2 * matmul)
 }
 
-/// The kernel for a model, specialized to its sizes and constants.
-pub fn kernel(model: &Model, rule: &StopRule, limits: DeviceLimits) -> KernelPlan {
+/// The kernel for a model, specialized to its sizes and constants, computing
+/// in `precision`.
+pub fn kernel(
+    model: &Model,
+    rule: &StopRule,
+    limits: DeviceLimits,
+    precision: Precision,
+) -> KernelPlan {
     match model {
         Model::Poly(p) => per_invocation(
             format!(
                 "const DERIVATIVE_LEN: u32 = {}u;\n{}",
                 p.derivative.len(),
-                f32_array("DERIVATIVE", &p.derivative)
+                real_array("DERIVATIVE", &p.derivative, precision)
             ),
             POLY,
             1,
             rule,
             // Horner's rule over the derivative's coefficients.
             loop_trips(p.derivative.len() as u64 - 1, 0),
+            precision,
         ),
         Model::ScalarDeep(s) => per_invocation(
-            format!("const LAMBDA: f32 = {};\n", f32_literal(s.lambda)),
+            format!(
+                "const LAMBDA: real = {};\n",
+                real_literal(s.lambda, precision)
+            ),
             SCALAR_DEEP,
             s.layers,
             rule,
             // The prefix products, then the suffix products.
             2 * loop_trips(s.layers as u64, 0),
+            precision,
         ),
-        Model::DeepLinear(d) => deep_linear_kernel(d, rule, limits),
-        Model::Relu(r) => relu::relu_kernel(r, rule, limits),
+        Model::DeepLinear(d) => deep_linear_kernel(d, rule, limits, precision),
+        Model::Relu(r) => relu::relu_kernel(r, rule, limits, precision),
     }
 }
 
@@ -515,17 +573,29 @@ mod tests {
             deep(3, 8, true),
             deep(16, 32, false),
         ];
-        let mut layouts = Vec::new();
-        for spec in models {
-            let plan = kernel(&spec.build().unwrap(), &rule, DeviceLimits::DEFAULT);
-            validate(&plan.source);
-            layouts.push((plan.layout, plan.source.contains("scratch[region_base")));
+        for precision in [Precision::F32, Precision::F64] {
+            let mut layouts = Vec::new();
+            for spec in &models {
+                let model = spec.build().unwrap();
+                let plan = kernel(&model, &rule, DeviceLimits::DEFAULT, precision);
+                validate(&plan.source);
+                assert_eq!(plan.precision, precision);
+                assert!(plan
+                    .source
+                    .contains(&format!("alias real = {};", precision.name())));
+                layouts.push((plan.layout, plan.source.contains("scratch[region_base")));
+            }
+            // Tiny models take an invocation each; (4,4) fits workgroup memory
+            // in both precisions and (8,3) in f32, where f64 needs twice the
+            // bytes and spills; (32,16) spills to storage.
+            assert_eq!(layouts[4], (Layout::PerInvocation, false));
+            assert_eq!(layouts[3], (Layout::PerWorkgroup, false));
+            assert_eq!(
+                layouts[5],
+                (Layout::PerWorkgroup, precision == Precision::F64)
+            );
+            assert_eq!(layouts[6], (Layout::PerWorkgroup, true));
         }
-        // Tiny models take an invocation each; (4,4) and (8,3) fit workgroup memory; (32,16) spills to storage.
-        assert_eq!(layouts[4], (Layout::PerInvocation, false));
-        assert_eq!(layouts[3], (Layout::PerWorkgroup, false));
-        assert_eq!(layouts[5], (Layout::PerWorkgroup, false));
-        assert_eq!(layouts[6], (Layout::PerWorkgroup, true));
         validate(&rng_stream_kernel());
         validate(COMPACT);
     }
@@ -564,18 +634,23 @@ mod tests {
             (1, 1, 1, 4096),
             (64, 1, 16, 1),
         ] {
-            for limits in [DeviceLimits::DEFAULT, lavapipe] {
-                let plan = kernel(&relu(n, h, m, samples), &rule, limits);
+            for (limits, precision) in [
+                (DeviceLimits::DEFAULT, Precision::F32),
+                (lavapipe, Precision::F32),
+                (DeviceLimits::DEFAULT, Precision::F64),
+                (lavapipe, Precision::F64),
+            ] {
+                let plan = kernel(&relu(n, h, m, samples), &rule, limits, precision);
                 validate(&plan.source);
                 assert!(plan.workgroup_size <= limits.max_invocations);
                 // Workgroup arrays (region, samples, the driver's verdict) within the limit.
-                let workgroup_floats: usize = plan
+                let workgroup_reals: usize = plan
                     .source
                     .lines()
-                    .filter(|l| l.starts_with("var<workgroup>") && l.contains("array<f32, "))
+                    .filter(|l| l.starts_with("var<workgroup>") && l.contains("array<real, "))
                     .map(|l| {
                         let len = l
-                            .split("array<f32, ")
+                            .split("array<real, ")
                             .nth(1)
                             .unwrap()
                             .trim_end_matches(">;");
@@ -587,19 +662,20 @@ mod tests {
                     })
                     .sum();
                 assert!(
-                    workgroup_floats * 4 + DRIVER_WORKGROUP_BYTES
+                    workgroup_reals * real_bytes(precision) + driver_workgroup_bytes(precision)
                         <= limits.workgroup_storage as usize,
-                    "({n},{h},{m},{samples})"
+                    "({n},{h},{m},{samples}) in {}",
+                    precision.name()
                 );
             }
         }
         // The notebook's model keeps region and samples in lavapipe's workgroup memory; the largest spills.
-        let small = kernel(&relu(1, 20, 1, 1000), &rule, lavapipe);
+        let small = kernel(&relu(1, 20, 1, 1000), &rule, lavapipe, Precision::F32);
         assert!(
             small.source.contains("var<workgroup> samples")
                 && small.source.contains("var<workgroup> region")
         );
-        let large = kernel(&relu(64, 256, 16, 4096), &rule, lavapipe);
+        let large = kernel(&relu(64, 256, 16, 4096), &rule, lavapipe, Precision::F32);
         assert!(
             large.source.contains("scratch[region_base")
                 && !large.source.contains("var<workgroup> samples")
@@ -618,7 +694,7 @@ mod tests {
                 LLVMPIPE_LOOP_LIMIT / 2,
             )
         };
-        let measured = kernel(&relu(4, 64, 2, 256), &rule, lavapipe);
+        let measured = kernel(&relu(4, 64, 2, 256), &rule, lavapipe, Precision::F32);
         let trips = measured.loop_trips;
         assert!(trips.per_step * 49 > LLVMPIPE_LOOP_LIMIT, "{trips:?}");
         assert!((1..64).contains(&steps(&measured)), "{}", steps(&measured));
@@ -658,7 +734,12 @@ mod tests {
                 ..StopSpec::default()
             }
             .rule(Precision::F32, 100_000);
-            let plan = kernel(&spec.build().unwrap(), &rule, DeviceLimits::DEFAULT);
+            let plan = kernel(
+                &spec.build().unwrap(),
+                &rule,
+                DeviceLimits::DEFAULT,
+                Precision::F32,
+            );
             assert_eq!(plan.layout, Layout::PerInvocation);
             assert_eq!(plan.scratch_per_trajectory, rule.history_len());
             plan
@@ -694,11 +775,34 @@ mod tests {
     }
 
     #[test]
-    fn f32_literals_round_trip() {
-        for v in [1e-4, 0.1, -12.0, 1e6, 3.4e38, 1.0 / 3.0] {
-            let lit = f32_literal(v);
-            let parsed: f32 = lit.trim_end_matches('f').parse().unwrap();
-            assert_eq!(parsed, v as f32, "{lit}");
+    fn real_literals_round_trip() {
+        for v in [
+            1e-4,
+            0.1,
+            -12.0,
+            1e6,
+            3.4e38,
+            1.0 / 3.0,
+            2f64.powi(-1000),
+            1e300,
+        ] {
+            if v < 3.5e38 {
+                let lit = real_literal(v, Precision::F32);
+                let parsed: f32 = lit.trim_end_matches('f').parse().unwrap();
+                assert_eq!(parsed, v as f32, "{lit}");
+            }
+            let lit = real_literal(v, Precision::F64);
+            let parsed: f64 = lit.trim_end_matches("lf").parse().unwrap();
+            assert_eq!(parsed, v, "{lit}");
+            // naga reads it back to the same f64.
+            let module = naga::front::wgsl::parse_str(&format!("const C: f64 = {lit};")).unwrap();
+            let (_, c) = module.constants.iter().next().unwrap();
+            let naga::Expression::Literal(naga::Literal::F64(read)) =
+                module.global_expressions[c.init]
+            else {
+                panic!("{lit} is not an f64 literal");
+            };
+            assert_eq!(read, v, "{lit}");
         }
     }
 }

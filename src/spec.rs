@@ -529,24 +529,10 @@ impl Spec {
         if self.max_iters == 0 {
             return Err(Error::spec("max_iters is 0; give at least one iteration"));
         }
-        if self.backend == BackendChoice::Gpu && self.precision == Some(Precision::F64) {
-            return Err(Error::spec(
-                "the GPU backend runs in f32 only; drop --precision f64 or use --backend cpu",
-            ));
-        }
         self.stop.validate()?;
         self.init.validate()?;
         self.model.build()?.check_init(&self.init)?;
         Ok(())
-    }
-
-    /// The precision the chosen backend runs at.
-    pub fn precision_for(&self, gpu: bool) -> Precision {
-        if gpu {
-            Precision::F32
-        } else {
-            self.precision.unwrap_or(Precision::F64)
-        }
     }
 
     /// A copy with the second-axis parameter set to `value`, validated.

@@ -21,6 +21,7 @@ use crate::memory;
 use crate::models::Assessment;
 pub use crate::output::files::{summary_json, write_outputs};
 use crate::output::{self, progress::Progress, trajectories};
+use crate::recheck::Rechecker;
 use crate::shard::Shard;
 use crate::spec::{Precision, Spec};
 use crate::stopping::StopRule;
@@ -63,6 +64,18 @@ pub struct SweepReport {
     pub note: Option<String>,
 }
 
+impl SweepReport {
+    /// Over every cell, the f32 verdicts rechecked in f64 and how many f64
+    /// overturned; None for a run in f64, which has nothing to recheck.
+    pub fn recheck_totals(&self) -> Option<(u64, u64)> {
+        (self.precision == Precision::F32).then(|| {
+            self.cells
+                .iter()
+                .fold((0, 0), |(r, o), c| (r + c.rechecked, o + c.overturned))
+        })
+    }
+}
+
 const CPU_CHUNK: u64 = 1 << 18;
 const GPU_CHUNK: u64 = 1 << 22;
 
@@ -77,11 +90,14 @@ struct Prepared {
 }
 
 fn prepare(sweep: Sweep, quiet: bool) -> Result<Prepared> {
-    let (gpu, note) = backend::select(sweep.spec.backend, sweep.spec.precision)?;
+    let backend::Selection {
+        gpu,
+        precision,
+        note,
+    } = backend::select(sweep.spec.backend, sweep.spec.precision)?;
     if let (Some(n), false) = (&note, quiet) {
         eprintln!("stepsweep: {n}");
     }
-    let precision = sweep.spec.precision_for(gpu.is_some());
     let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
     let engine = Engine::new(&sweep, gpu, precision, &rule)?;
     let backend_chunk = if matches!(engine, Engine::Gpu { .. }) {
@@ -133,8 +149,9 @@ fn drive<W: Write + Send>(
     let (to_run, runnable) = std::sync::mpsc::sync_channel(1);
     let (to_post, postable) = std::sync::mpsc::sync_channel::<(Range<u64>, ChunkResult)>(1);
     // Without rows, only the tally is wanted, which the CPU backend makes as
-    // its trajectories end.
-    let tally_only = rows.is_none();
+    // its trajectories end; f32 verdicts are rechecked from the ends first.
+    let rechecker = (p.engine.precision() == Precision::F32).then(|| Rechecker::new(sweep));
+    let tally_only = rows.is_none() && rechecker.is_none();
     let (ran, posted) = std::thread::scope(|scope| {
         scope.spawn(move || {
             for range in ranges {
@@ -151,9 +168,16 @@ fn drive<W: Write + Send>(
         });
         let progress = &progress;
         let tally = &mut *tally;
+        let rechecker = rechecker.as_ref();
         let poster = scope.spawn(move || -> Result<()> {
-            for (range, result) in postable {
+            for (range, mut result) in postable {
                 let base = range.start;
+                if let Some(r) = rechecker {
+                    for (cell, counts) in r.apply(sweep, base, &mut result) {
+                        tally.cells[cell].rechecked += counts.rechecked;
+                        tally.cells[cell].overturned += counts.overturned;
+                    }
+                }
                 if let Some(part) = &result.tally {
                     fold(tally, part);
                 } else if let Some(w) = rows.as_deref_mut() {

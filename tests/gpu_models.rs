@@ -1,5 +1,5 @@
-//! The scalar-deep, deep-linear and relu kernels against their CPU twins in
-//! f32, trajectory by trajectory.
+//! The scalar-deep, deep-linear and relu kernels against their CPU twins, in
+//! f32 and in f64, trajectory by trajectory.
 
 mod common;
 
@@ -22,13 +22,41 @@ fn compare(name: &str, spec_text: &str) {
 
 /// With `every_end`, the final iterates of every finite trajectory must agree,
 /// not only of the converged ones: for fixed-length runs of models that
-/// converge too slowly to test in CI time.
+/// converge too slowly to test in CI time. Each comparison runs in f32 and
+/// in f64 (`compare_at`).
 fn compare_ends(name: &str, spec_text: &str, every_end: bool) {
-    let Some(ctx) = common::gpu_or_skip(name) else {
-        return;
+    for precision in [Precision::F32, Precision::F64] {
+        let Some(ctx) = common::gpu_or_skip(name) else {
+            return;
+        };
+        let Some(ctx) = common::with_precision(ctx, precision, name) else {
+            return;
+        };
+        compare_at(name, spec_text, every_end, ctx, precision);
+    }
+}
+
+/// In f32 the kernels may fuse a multiply and an add that the CPU rounds
+/// twice, so final iterates agree to `PARAM_TOL`. In f64 on a CPU adapter
+/// (lavapipe, which fuses nothing) every finite end of the same class agrees
+/// bit for bit, iteration count and period included; on a hardware adapter,
+/// which may fuse, to 1e-9 of the parameters' scale.
+fn compare_at(
+    name: &str,
+    spec_text: &str,
+    every_end: bool,
+    ctx: stepsweep::backend::GpuContext,
+    precision: Precision,
+) {
+    let name = &format!("{name} in {}", precision.name());
+    let exact = precision == Precision::F64 && !stepsweep::backend::gpu::is_hardware(&ctx.info);
+    let every_end = every_end || exact;
+    let param_tol = match precision {
+        Precision::F32 => PARAM_TOL,
+        Precision::F64 => 1e-9,
     };
     let sweep = Sweep::new(common::spec(spec_text)).unwrap();
-    let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
+    let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
     let run = |engine: Engine| -> Vec<ChunkResult> {
         sweep
             .chunks(0..sweep.total(), u64::MAX)
@@ -36,8 +64,8 @@ fn compare_ends(name: &str, spec_text: &str, every_end: bool) {
             .map(|ids| engine.run(&sweep, &rule, ids, |_| {}).unwrap())
             .collect()
     };
-    let gpu = run(Engine::new(&sweep, Some(ctx), Precision::F32, &rule).unwrap());
-    let cpu = run(Engine::new(&sweep, None, Precision::F32, &rule).unwrap());
+    let gpu = run(Engine::new(&sweep, Some(ctx), precision, &rule).unwrap());
+    let cpu = run(Engine::new(&sweep, None, precision, &rule).unwrap());
     let (mut n, mut same, mut both_converged) = (0usize, 0usize, 0usize);
     let mut base = 0u64;
     for (g, c) in gpu.iter().zip(&cpu) {
@@ -54,13 +82,19 @@ fn compare_ends(name: &str, spec_text: &str, every_end: bool) {
             let both = eg.outcome == Outcome::Converged && ec.outcome == Outcome::Converged;
             if both || (every_end && eg.outcome == ec.outcome && finite) {
                 both_converged += 1;
+                if exact {
+                    let bits = |t: &[f64]| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(eg, ec, "{name}: trajectory {i}'s end");
+                    assert_eq!(bits(tg), bits(tc), "{name}: trajectory {i}'s final iterate");
+                    continue;
+                }
                 let scale = tc.iter().fold(1.0f64, |m, v| m.max(v.abs()));
                 let worst = tg
                     .iter()
                     .zip(tc)
                     .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
                 assert!(
-                    worst <= PARAM_TOL * scale + block_drift,
+                    worst <= param_tol * scale + block_drift,
                     "{name}: trajectory {i} differs by {worst} (iterations: gpu {}, cpu {})",
                     eg.iterations,
                     ec.iterations
@@ -325,7 +359,12 @@ fn scalar_deep_kernel_matches_cpu_with_64_layers() {
         );
         let sweep = Sweep::new(common::spec(&spec)).unwrap();
         let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
-        let plan = kernel(&sweep.cells[0].model, &rule, DeviceLimits::DEFAULT);
+        let plan = kernel(
+            &sweep.cells[0].model,
+            &rule,
+            DeviceLimits::DEFAULT,
+            Precision::F32,
+        );
         let steps = steps_per_dispatch(
             plan.layout,
             &plan.loop_trips,

@@ -1,4 +1,5 @@
-//! The poly kernel against its CPU twin in f32, trajectory by trajectory.
+//! The poly kernel against its CPU twin in f32 and f64, trajectory by
+//! trajectory, and the GPU's precision as the command line chooses it.
 
 mod common;
 
@@ -7,23 +8,53 @@ use stepsweep::grid::Sweep;
 use stepsweep::spec::Precision;
 use stepsweep::stopping::Outcome;
 
-/// The whole sweep as one chunk on the GPU and on the CPU in f32.
-fn gpu_and_cpu(sweep: &Sweep, ctx: GpuContext) -> (ChunkResult, ChunkResult) {
-    let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
+/// The whole sweep as one chunk on the GPU and on the CPU in `precision`.
+fn gpu_and_cpu(sweep: &Sweep, ctx: GpuContext, precision: Precision) -> (ChunkResult, ChunkResult) {
+    let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
     let ids = 0..sweep.total();
     let run = |engine: Engine| engine.run(sweep, &rule, ids.clone(), |_| {}).unwrap();
     (
-        run(Engine::new(sweep, Some(ctx), Precision::F32, &rule).unwrap()),
-        run(Engine::new(sweep, None, Precision::F32, &rule).unwrap()),
+        run(Engine::new(sweep, Some(ctx), precision, &rule).unwrap()),
+        run(Engine::new(sweep, None, precision, &rule).unwrap()),
     )
+}
+
+/// The GPU in `precision` where the adapter has it, with the test's name.
+fn gpu_in(test: &str, precision: Precision) -> Option<GpuContext> {
+    common::with_precision(common::gpu_or_skip(test)?, precision, test)
+}
+
+/// In f64 on a CPU adapter (lavapipe, which fuses no multiply and add) every
+/// trajectory ends as on the CPU, bit for bit: outcome, period, iteration and
+/// final iterate.
+fn assert_bit_for_bit(gpu: &ChunkResult, cpu: &ChunkResult, what: &str) {
+    assert_eq!(gpu.ends.len(), cpu.ends.len());
+    for (i, (g, c)) in gpu.ends.iter().zip(&cpu.ends).enumerate() {
+        assert_eq!(g, c, "{what}: trajectory {i}'s end");
+        let (tg, tc) = (gpu.theta[i], cpu.theta[i]);
+        assert!(
+            tg.to_bits() == tc.to_bits() || (tg.is_nan() && tc.is_nan()),
+            "{what}: trajectory {i} ended at {tg} on the GPU and {tc} on the CPU"
+        );
+    }
 }
 
 #[test]
 fn poly_kernel_matches_cpu_f32_trajectory_by_trajectory() {
-    let Some(ctx) = common::gpu_or_skip("poly_kernel_matches_cpu_f32_trajectory_by_trajectory")
-    else {
+    poly_kernel_matches_cpu(Precision::F32);
+}
+
+#[test]
+fn poly_kernel_matches_cpu_f64_trajectory_by_trajectory() {
+    poly_kernel_matches_cpu(Precision::F64);
+}
+
+fn poly_kernel_matches_cpu(precision: Precision) {
+    let test = format!("poly_kernel_matches_cpu_{}", precision.name());
+    let Some(ctx) = gpu_in(&test, precision) else {
         return;
     };
+    let exact = precision == Precision::F64 && !stepsweep::backend::gpu::is_hardware(&ctx.info);
     // 60 step sizes × 1100 trajectories = 66 000 trajectories over δ ∈ [0.01, 0.6].
     let sweep = Sweep::new(common::spec(
         r#"
@@ -42,7 +73,10 @@ fn poly_kernel_matches_cpu_f32_trajectory_by_trajectory() {
         "#,
     ))
     .unwrap();
-    let (gpu, cpu) = gpu_and_cpu(&sweep, ctx);
+    let (gpu, cpu) = gpu_and_cpu(&sweep, ctx, precision);
+    if exact {
+        assert_bit_for_bit(&gpu, &cpu, &test);
+    }
 
     let n = gpu.ends.len();
     let same_class = gpu
@@ -70,8 +104,12 @@ fn poly_kernel_matches_cpu_f32_trajectory_by_trajectory() {
                 poly.nearest_minimizer(xc),
                 "trajectory {i}: GPU ended at {xg}, CPU at {xc}"
             );
+            let tol = match precision {
+                Precision::F32 => 1e-5,
+                Precision::F64 => 1e-10,
+            };
             assert!(
-                (xg - xc).abs() <= 1e-5,
+                (xg - xc).abs() <= tol,
                 "trajectory {i}: GPU x = {xg}, CPU x = {xc}"
             );
         }
@@ -93,12 +131,17 @@ fn poly_kernel_matches_cpu_f32_trajectory_by_trajectory() {
 fn poly_kernel_keeps_the_fingerprints_the_last_check_reads() {
     // The last check sees periods up to half the iterates it reads: 7 after a
     // block of 13 steps, 16 after 64.
-    for (max_iters, long_period) in [(1037, 4), (1088, 8)] {
-        let Some(ctx) =
-            common::gpu_or_skip("poly_kernel_keeps_the_fingerprints_the_last_check_reads")
-        else {
-            return;
+    for (max_iters, long_period, precision) in [
+        (1037, 4, Precision::F32),
+        (1088, 8, Precision::F32),
+        (1037, 4, Precision::F64),
+        (1088, 8, Precision::F64),
+    ] {
+        let test = "poly_kernel_keeps_the_fingerprints_the_last_check_reads";
+        let Some(ctx) = gpu_in(test, precision) else {
+            continue;
         };
+        let exact = precision == Precision::F64 && !stepsweep::backend::gpu::is_hardware(&ctx.info);
         let sweep = Sweep::new(common::spec(&format!(
             r#"
             trajectories = 256
@@ -117,7 +160,10 @@ fn poly_kernel_keeps_the_fingerprints_the_last_check_reads() {
             "#
         )))
         .unwrap();
-        let (gpu, cpu) = gpu_and_cpu(&sweep, ctx);
+        let (gpu, cpu) = gpu_and_cpu(&sweep, ctx, precision);
+        if exact {
+            assert_bit_for_bit(&gpu, &cpu, &format!("{test} at {max_iters}"));
+        }
         let n = gpu.ends.len();
         let same = gpu
             .ends
@@ -189,5 +235,207 @@ fn gpu_cells_match_cpu_f32_cells_through_the_cli() {
             let (a, b): (i64, i64) = (rg[k].parse().unwrap(), rc[k].parse().unwrap());
             assert!((a - b).abs() <= 1, "cell {}: gpu {rg:?} cpu {rc:?}", rg[0]);
         }
+    }
+}
+
+/// Without --precision the GPU runs f64 where the adapter has it, says so in
+/// summary.json, and gives the CPU's cells: on a CPU adapter (lavapipe) the
+/// very same cells.csv.
+#[test]
+fn gpu_runs_f64_by_default_and_gives_the_cpus_cells() {
+    let test = "gpu_runs_f64_by_default_and_gives_the_cpus_cells";
+    let Some(ctx) = gpu_in(test, Precision::F64) else {
+        return;
+    };
+    let exact = !stepsweep::backend::gpu::is_hardware(&ctx.info);
+    drop(ctx);
+    let dir = tempfile::tempdir().unwrap();
+    let run = |backend: &str| {
+        let out = dir.path().join(backend);
+        let status = common::bin()
+            .args([
+                "run",
+                "poly",
+                "--trajectories",
+                "300",
+                "-q",
+                "--backend",
+                backend,
+            ])
+            .args(["--steps", "0.05,0.19,0.21,0.3,0.45,0.55", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["backend"]["precision"], "f64", "{backend}");
+        assert!(summary["recheck"].is_null(), "an f64 run rechecks nothing");
+        std::fs::read_to_string(out.join("cells.csv")).unwrap()
+    };
+    let (gpu, cpu) = (run("gpu"), run("cpu"));
+    if exact {
+        assert_eq!(gpu, cpu);
+    }
+    for (g, c) in gpu.lines().zip(cpu.lines()).skip(1) {
+        let counts = |l: &str| -> Vec<i64> {
+            l.split(',')
+                .skip(2)
+                .take(4)
+                .map(|v| v.parse().unwrap())
+                .collect()
+        };
+        for (a, b) in counts(g).iter().zip(counts(c)) {
+            assert!((a - b).abs() <= 1, "gpu {g} cpu {c}");
+        }
+    }
+}
+
+/// On an adapter without f64 (simulated by STEPSWEEP_GPU_NO_F64) the GPU runs
+/// f32 and says so in one line, rechecking its suspect verdicts in f64; an
+/// explicit --precision f64 there is refused in one sentence, with nothing
+/// written.
+#[test]
+fn an_adapter_without_f64_runs_f32_with_a_notice_and_refuses_f64() {
+    if common::gpu_or_skip("an_adapter_without_f64_runs_f32_with_a_notice_and_refuses_f64")
+        .is_none()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f32");
+    let run = |extra: &[&str], out: &std::path::Path| {
+        common::bin()
+            .env(stepsweep::backend::gpu::NO_F64_ENV, "1")
+            .args(["run", "poly", "--trajectories", "200", "--backend", "gpu"])
+            .args(["--steps", "0.1,0.3"])
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let fallback = run(&["-q"], &out);
+    assert!(
+        fallback.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fallback.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&fallback.stderr);
+    let notices: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("no f64 arithmetic"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{stderr}");
+    assert!(
+        notices[0].contains("this run is f32") && notices[0].contains("rechecked in f64"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["backend"]["precision"], "f32");
+    // Replicates 0, 64, 128 and 192 of each cell at least.
+    assert!(
+        summary["recheck"]["rechecked"].as_u64().unwrap() >= 8,
+        "{}",
+        summary["recheck"]
+    );
+    let cells = std::fs::read_to_string(out.join("cells.csv")).unwrap();
+    assert!(
+        cells
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("rechecked,overturned"),
+        "{cells}"
+    );
+
+    let refused_dir = dir.path().join("f64");
+    let refused = run(&["--precision", "f64"], &refused_dir);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("no f64 arithmetic") && stderr.contains("--backend cpu"),
+        "{stderr}"
+    );
+    assert!(!refused_dir.join("cells.csv").exists());
+}
+
+/// From x0 = 1.8148614168167114 (an f32) at δ = 0.2525, GD in f32 lands
+/// exactly on x = 2 within its first block, where f'(2) = 0, and reports a
+/// convergence to x = 2, whose threshold 2/f''(2) = 0.2 is below δ. In f64
+/// the same start is repelled from x = 2, as the theory says. An f32 run
+/// rechecks the verdict, f64 overturns it, and the cell counts f64's
+/// verdict: on the CPU, and on the GPU in f32.
+#[test]
+fn an_f32_landing_on_x2_past_its_threshold_is_rechecked_and_overturned() {
+    let spec_text = r#"
+        trajectories = 3
+        max_iters = 20000
+        seed = 1
+        [model]
+        kind = "poly"
+        [init]
+        kind = "point"
+        x0 = 1.8148614168167114
+        [steps]
+        values = [0.2525]
+        "#;
+    // The f32 verdict itself, before any recheck: converged, at exactly 2.
+    let sweep = Sweep::new(common::spec(spec_text)).unwrap();
+    let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
+    let f32_run = Engine::new(&sweep, None, Precision::F32, &rule)
+        .unwrap()
+        .run(&sweep, &rule, 0..3, |_| {})
+        .unwrap();
+    for (end, &x) in f32_run.ends.iter().zip(&f32_run.theta) {
+        assert_eq!((end.outcome, x), (Outcome::Converged, 2.0), "{end:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cell = |backend: &str| -> std::collections::HashMap<String, String> {
+        let spec = dir.path().join("spec.toml");
+        std::fs::write(&spec, spec_text).unwrap();
+        let out = dir.path().join(backend);
+        let o = common::bin()
+            .arg("run")
+            .arg(&spec)
+            .args(["--precision", "f32", "--backend", backend, "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            stdout.contains("f32 verdicts rechecked in f64: 3 ")
+                && stdout.contains("f64 overturned 3"),
+            "{stdout}"
+        );
+        let csv = std::fs::read_to_string(out.join("cells.csv")).unwrap();
+        let mut lines = csv.lines();
+        let header = lines.next().unwrap().split(',');
+        header
+            .zip(lines.next().unwrap().split(','))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let mut backends = vec!["cpu"];
+    if common::gpu_or_skip("an_f32_landing_on_x2_past_its_threshold_is_rechecked_and_overturned")
+        .is_some()
+    {
+        backends.push("gpu");
+    }
+    for backend in backends {
+        let row = cell(backend);
+        assert_eq!(row["rechecked"], "3", "{backend}: {row:?}");
+        assert_eq!(row["overturned"], "3", "{backend}: {row:?}");
+        // x = 2 is the second minimizer; f64 never reaches it at δ > 0.2.
+        assert_eq!(row["converged_min_1"], "0", "{backend}: {row:?}");
+        assert_eq!(row["violations"], "0", "{backend}: {row:?}");
     }
 }

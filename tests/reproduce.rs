@@ -61,6 +61,44 @@ fn quick_reproduction_passes_every_claim_with_every_row_reported() {
     assert!(!html.contains("http://") && !html.contains("https://"));
 }
 
+/// On the GPU (lavapipe in CI) the reproduction runs f64 and every claim
+/// holds there too; the report names the backend and precision of each
+/// experiment.
+#[test]
+fn quick_reproduction_on_the_gpu_runs_f64_and_passes_every_claim() {
+    let test = "quick_reproduction_on_the_gpu_runs_f64_and_passes_every_claim";
+    let Some(ctx) = common::gpu_or_skip(test) else {
+        return;
+    };
+    if common::with_precision(ctx, stepsweep::spec::Precision::F64, test).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reproduce");
+    let o = common::bin()
+        .args(["reproduce", "--quick", "-q", "--backend", "gpu", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap_or_default();
+    assert!(
+        o.status.success(),
+        "reproduce --quick --backend gpu failed:\n{}\n{}\n{md}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let claims = reproduce::paper()
+        .into_iter()
+        .flat_map(|e| e.claims)
+        .count();
+    assert_eq!(
+        md.lines().filter(|l| l.ends_with("| pass |")).count(),
+        claims,
+        "{md}"
+    );
+    assert!(md.contains("gpu (f64)") && !md.contains("(f32"), "{md}");
+}
+
 const REQUIRE_BROWSER: &str = "STEPSWEEP_REQUIRE_BROWSER";
 
 fn chromium() -> Option<&'static str> {

@@ -106,6 +106,40 @@ pub fn run_chunk<R: Real>(
     run_chunk_on(Isa::detect(), sweep, constants, rule, ids)
 }
 
+/// Runs each of `ids` (any ids, in any order) alone with the one-trajectory
+/// reference `stopping::descend`, which every pack engine matches bit for
+/// bit; returns each one's end and final iterate (in f64). For the f64
+/// rechecks of scattered trajectories (`recheck`), where packs would idle.
+pub fn run_each<R: Real>(
+    sweep: &Sweep,
+    constants: &[Vec<R>],
+    rule: &StopRule,
+    ids: &[u64],
+) -> Vec<(TrajectoryEnd, Vec<f64>)> {
+    use crate::stopping::{descend, Scratch};
+    use rayon::prelude::*;
+    ids.par_iter()
+        .map(|&id| {
+            let cell = sweep.cell_of(id);
+            let model = &cell.model;
+            let dim = model.dim();
+            let mut start = vec![0.0; dim];
+            sweep.initial(id, &mut start);
+            let mut theta: Vec<R> = start.iter().map(|&v| R::of(v)).collect();
+            let mut scratch = Scratch::<R>::new(dim, model.work_len(), rule);
+            let end = descend(
+                &mut theta,
+                R::of(cell.step_size),
+                rule,
+                &fingerprint_weights::<R>(dim),
+                &mut scratch,
+                |t, g, w| model.gradient(&constants[cell.index], t, g, w),
+            );
+            (end, theta.iter().map(|t| t.to_f64_lossless()).collect())
+        })
+        .collect()
+}
+
 /// Runs trajectories `ids` to the end and returns their tally alone: each
 /// trajectory is assessed and counted by the thread that ran it, as it ends,
 /// so no end or final iterate is kept. What `run_chunk` and a tally of its

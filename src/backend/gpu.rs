@@ -1,23 +1,33 @@
 //! The GPU backend: wgpu plumbing in one place, so no model file has to know
 //! about staging buffers. Kernels follow one binding layout (see
-//! `shaders/poly.wgsl`): params, θ, step sizes, status, iterations, active count.
+//! `shaders/state.wgsl`): params, θ, step sizes, status, iterations, active
+//! count, and the model's constants and scratch. θ, step sizes, constants and
+//! scratch hold the kernel's working precision, f32 or f64.
 
 use std::sync::{mpsc, Arc, Mutex};
 
 use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
-use crate::shaders::{DeviceLimits, KernelPlan, Layout};
+use crate::shaders::{real_bytes, DeviceLimits, KernelPlan, Layout};
+use crate::spec::Precision;
 use crate::stopping::{Outcome, StopRule, TrajectoryEnd, RUNNING};
 
 /// Set this variable to make a missing adapter a failure instead of a skip (CI sets it).
 pub const REQUIRE_GPU_ENV: &str = "STEPSWEEP_REQUIRE_GPU";
+
+/// Set this variable to open adapters as if they had no f64 arithmetic
+/// (`SHADER_F64`), as Metal and many mobile GPUs have none: the tests of the
+/// f32 fallback and its rechecks use it on adapters that do have f64.
+pub const NO_F64_ENV: &str = "STEPSWEEP_GPU_NO_F64";
 
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// Whether the device was opened with f64 arithmetic in its shaders.
+    pub f64: bool,
     /// The first validation or device error the driver reported, if any.
     error: Arc<Mutex<Option<String>>>,
     /// Nanoseconds per timestamp tick, when the adapter has timestamp queries.
@@ -74,8 +84,13 @@ impl GpuContext {
         };
         let info = adapter.get_info();
         let limits = adapter.limits();
-        // Kernel time comes from timestamp queries where the adapter has them.
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // Kernel time comes from timestamp queries where the adapter has them,
+        // and f64 kernels run where it has f64 arithmetic.
+        let mut wanted = wgpu::Features::TIMESTAMP_QUERY;
+        if std::env::var_os(NO_F64_ENV).is_none() {
+            wanted |= wgpu::Features::SHADER_F64;
+        }
+        let features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("stepsweep"),
             required_features: features,
@@ -99,6 +114,7 @@ impl GpuContext {
                 .contains(wgpu::Features::TIMESTAMP_QUERY)
                 .then(|| queue.get_timestamp_period()),
             kernel_ns: std::sync::atomic::AtomicU64::new(0),
+            f64: features.contains(wgpu::Features::SHADER_F64),
             device,
             queue,
             info,
@@ -255,7 +271,7 @@ impl GpuContext {
             .limits
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size)
-            / (4 * per_trajectory);
+            / (real_bytes(plan.precision) as u64 * per_trajectory);
         let groups = u64::from(self.limits.max_compute_workgroups_per_dimension);
         let per_dispatch = match plan.layout {
             Layout::PerInvocation => groups * u64::from(plan.workgroup_size),
@@ -335,8 +351,10 @@ pub struct StateKernel {
     compact: wgpu::ComputePipeline,
     layout: Layout,
     workgroup_size: u32,
-    constants: Vec<f32>,
-    /// Floats of scratch per trajectory, at binding 7 when `binds_scratch`
+    precision: Precision,
+    /// The model's constants, in the working precision's bytes.
+    constants: Vec<u8>,
+    /// Reals of scratch per trajectory, at binding 7 when `binds_scratch`
     /// (0: a placeholder, which a per-invocation kernel whose dispatches end
     /// on block boundaries never touches).
     scratch_per_trajectory: usize,
@@ -388,20 +406,21 @@ impl StateKernel {
             compact: ctx.pipeline(crate::shaders::COMPACT, "compact_main")?,
             layout: plan.layout,
             workgroup_size: plan.workgroup_size,
-            constants: plan.constants.clone(),
+            precision: plan.precision,
+            constants: to_device(&plan.constants, plan.precision),
             scratch_per_trajectory,
         })
     }
 
-    /// Copies a chunk's inputs to the device: initial parameters `theta`
-    /// (count × dim, trajectory-major) and step sizes (count). Done on the
-    /// host thread that drew them, so the copies overlap the previous
-    /// chunk's descent.
-    pub fn upload(&self, ctx: &GpuContext, theta: &[f32], step_size: &[f32]) -> Result<Uploaded> {
+    /// Copies a chunk's inputs to the device in the kernel's precision:
+    /// initial parameters `theta` (count × dim, trajectory-major, drawn in
+    /// f64) and step sizes (count). Done on the host thread that drew them,
+    /// so the copies overlap the previous chunk's descent.
+    pub fn upload(&self, ctx: &GpuContext, theta: &[f64], step_size: &[f64]) -> Result<Uploaded> {
         let count = step_size.len();
         // Chunks are sized to the limits (`max_chunk`); this guards a caller
         // that was not, before wgpu turns it into a validation error.
-        let bytes = std::mem::size_of_val(theta) as u64;
+        let bytes = (theta.len() * real_bytes(self.precision)) as u64;
         let limit = ctx
             .limits
             .max_storage_buffer_binding_size
@@ -414,9 +433,12 @@ impl StateKernel {
         let dim = theta.len() / count.max(1);
         let soa = self.layout == Layout::PerInvocation && dim > 1;
         let theta_buf = if soa {
-            ctx.storage("theta", bytemuck::cast_slice(&transpose(theta, count, dim)))
+            ctx.storage(
+                "theta",
+                &to_device(&transpose(theta, count, dim), self.precision),
+            )
         } else {
-            ctx.storage("theta", bytemuck::cast_slice(theta))
+            ctx.storage("theta", &to_device(theta, self.precision))
         };
         // Buffers made without contents start zeroed (statuses RUNNING,
         // iteration counts 0); the second index list is written by
@@ -437,7 +459,7 @@ impl StateKernel {
             dim,
             soa,
             theta: theta_buf,
-            step_size: ctx.storage("step_size", bytemuck::cast_slice(step_size)),
+            step_size: ctx.storage("step_size", &to_device(step_size, self.precision)),
             status: zeroed("status", 4 * count),
             iterations: zeroed("iterations", 4 * count),
             index: [
@@ -448,14 +470,14 @@ impl StateKernel {
     }
 
     /// Runs an uploaded chunk to the end; returns the ends and the final
-    /// iterates (count × dim, trajectory-major). `progress` is told how many
-    /// have finished after each dispatch.
+    /// iterates (count × dim, trajectory-major, widened to f64 exactly).
+    /// `progress` is told how many have finished after each dispatch.
     pub fn run(
         &self,
         ctx: &GpuContext,
         uploaded: Uploaded,
         mut progress: impl FnMut(u64),
-    ) -> Result<(Vec<TrajectoryEnd>, Vec<f32>)> {
+    ) -> Result<(Vec<TrajectoryEnd>, Vec<f64>)> {
         let Uploaded {
             count,
             dim,
@@ -483,12 +505,13 @@ impl StateKernel {
                 contents: bytemuck::bytes_of(&params),
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             });
-        let constants_buf = (!self.constants.is_empty())
-            .then(|| ctx.storage("model_constants", bytemuck::cast_slice(&self.constants)));
+        let constants_buf =
+            (!self.constants.is_empty()).then(|| ctx.storage("model_constants", &self.constants));
         let scratch_buf = self.binds_scratch.then(|| {
             ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("scratch"),
-                size: ((count * self.scratch_per_trajectory).max(1) * 4) as u64,
+                size: ((count * self.scratch_per_trajectory).max(1) * real_bytes(self.precision))
+                    as u64,
                 usage: wgpu::BufferUsages::STORAGE,
                 mapped_at_creation: false,
             })
@@ -671,17 +694,20 @@ impl StateKernel {
                 queued.push_back(dispatch(listed, current));
             }
         }
-        let bytes = |n: usize| (n * 4) as u64;
+        let words = |n: usize| (n * 4) as u64;
         // θ, statuses and iteration counts come back in one round trip.
-        let mut words = ctx
+        let mut reads = ctx
             .read_all::<u32>(&[
-                (&theta_buf, bytes(count * dim)),
-                (&status_buf, bytes(count)),
-                (&iter_buf, bytes(count)),
+                (
+                    &theta_buf,
+                    (count * dim * real_bytes(self.precision)) as u64,
+                ),
+                (&status_buf, words(count)),
+                (&iter_buf, words(count)),
             ])?
             .into_iter();
-        let mut next = || words.next().expect("three readbacks");
-        let finals: Vec<f32> = bytemuck::cast_slice(&next()).to_vec();
+        let mut next = || reads.next().expect("three readbacks");
+        let finals = from_device(bytemuck::cast_slice(&next()), self.precision);
         let (status, iterations) = (next(), next());
         let finals = if soa {
             transpose(&finals, dim, count)
@@ -723,14 +749,42 @@ impl StateKernel {
     }
 }
 
+/// Values as the device holds them in `precision`: f64 rounded to f32, or
+/// kept. On every core, as `transpose`.
+fn to_device(values: &[f64], precision: Precision) -> Vec<u8> {
+    use rayon::prelude::*;
+    match precision {
+        Precision::F32 => {
+            let narrow: Vec<f32> = values.par_iter().map(|&v| v as f32).collect();
+            bytemuck::cast_slice(&narrow).to_vec()
+        }
+        Precision::F64 => bytemuck::cast_slice(values).to_vec(),
+    }
+}
+
+/// Values read back from the device in `precision`, widened to f64 (exactly).
+fn from_device(bytes: &[u8], precision: Precision) -> Vec<f64> {
+    use rayon::prelude::*;
+    match precision {
+        Precision::F32 => bytes
+            .par_chunks_exact(4)
+            .map(|b| f64::from(f32::from_ne_bytes(b.try_into().expect("4 bytes"))))
+            .collect(),
+        Precision::F64 => bytes
+            .par_chunks_exact(8)
+            .map(|b| f64::from_ne_bytes(b.try_into().expect("8 bytes")))
+            .collect(),
+    }
+}
+
 /// A rows × cols row-major matrix transposed: trajectory-major θ to
 /// structure-of-arrays and back.
 /// On every core: a chunk's θ is millions of words, and this is on the path
 /// between the device's runs.
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+fn transpose<T: Copy + Default + Send + Sync>(values: &[T], rows: usize, cols: usize) -> Vec<T> {
     use rayon::prelude::*;
     const BLOCK: usize = 1 << 14;
-    let mut out = vec![0.0; values.len()];
+    let mut out = vec![T::default(); values.len()];
     out.par_chunks_mut(rows.max(1))
         .enumerate()
         .for_each(|(c, column)| {

@@ -1,5 +1,6 @@
 //! Backends run chunks of trajectories: `cpu` (rayon, f64 or f32) and `gpu`
-//! (wgpu + WGSL, f32). Both return the same thing for the same ids.
+//! (wgpu + WGSL, f64 where the adapter has it, or f32). Both return the same
+//! thing for the same ids.
 
 pub mod cpu;
 pub mod gpu;
@@ -40,42 +41,81 @@ pub enum ChunkInputs {
     },
 }
 
-/// Picks the backend. `auto` takes a hardware GPU when one exists and otherwise
-/// the CPU, and says so; `gpu` takes any adapter, lavapipe included.
-pub fn select(
-    choice: BackendChoice,
-    precision: Option<Precision>,
-) -> Result<(Option<GpuContext>, Option<String>)> {
-    match choice {
-        BackendChoice::Cpu => Ok((None, None)),
+/// The backend a sweep runs on, with its precision and, where the choice
+/// was not the obvious one, a line that says why.
+pub struct Selection {
+    pub gpu: Option<GpuContext>,
+    pub precision: Precision,
+    pub note: Option<String>,
+}
+
+/// Picks the backend and its precision. `auto` takes a hardware GPU when one
+/// exists and otherwise the CPU, and says so; `gpu` takes any adapter,
+/// lavapipe included. Without `--precision` every backend runs f64, except a
+/// GPU without f64 arithmetic, which runs f32 and says so in one line (its
+/// suspect verdicts are rechecked in f64: see `recheck`). `--precision f64`
+/// on such a GPU is refused with `gpu`, and runs on the CPU with `auto`.
+pub fn select(choice: BackendChoice, precision: Option<Precision>) -> Result<Selection> {
+    let cpu = |note: Option<String>| Selection {
+        gpu: None,
+        precision: precision.unwrap_or(Precision::F64),
+        note,
+    };
+    let ctx = match choice {
+        BackendChoice::Cpu => return Ok(cpu(None)),
         BackendChoice::Gpu => match GpuContext::open(false)? {
-            Some(ctx) => Ok((Some(ctx), None)),
-            None => Err(Error::Gpu(
+            Some(ctx) => ctx,
+            None => return Err(Error::Gpu(
                 "no GPU adapter found; install a Vulkan driver (for example mesa-vulkan-drivers) or use --backend cpu".into(),
             )),
         },
-        BackendChoice::Auto => {
-            if precision == Some(Precision::F64) {
-                return Ok((
-                    None,
-                    Some("f64 was asked for, so the CPU backend runs".into()),
-                ));
+        BackendChoice::Auto => match GpuContext::open(true) {
+            Ok(Some(ctx)) => ctx,
+            Ok(None) => {
+                return Ok(cpu(Some(
+                    "no hardware GPU found, so the CPU backend runs".into(),
+                )))
             }
-            match GpuContext::open(true) {
-                Ok(Some(ctx)) => Ok((Some(ctx), None)),
-                Ok(None) => Ok((
-                    None,
-                    Some("no hardware GPU found, so the CPU backend runs".into()),
-                )),
-                Err(e) => Ok((None, Some(format!("{e}; the CPU backend runs instead")))),
+            Err(e) => return Ok(cpu(Some(format!("{e}; the CPU backend runs instead")))),
+        },
+    };
+    let adapter = gpu::describe(&ctx.info);
+    match (precision, ctx.f64) {
+        (Some(p), _) => {
+            if p == Precision::F64 && !ctx.f64 {
+                if choice == BackendChoice::Gpu {
+                    return Err(Error::spec(format!(
+                        "the GPU {adapter} has no f64 arithmetic (SHADER_F64), so --precision f64 cannot run on it; drop --precision to run f32 with f64 rechecks of its suspect verdicts, or use --backend cpu"
+                    )));
+                }
+                return Ok(cpu(Some(format!(
+                    "the GPU {adapter} has no f64 arithmetic and f64 was asked for, so the CPU backend runs"
+                ))));
             }
+            Ok(Selection {
+                gpu: Some(ctx),
+                precision: p,
+                note: None,
+            })
         }
+        (None, true) => Ok(Selection {
+            gpu: Some(ctx),
+            precision: Precision::F64,
+            note: None,
+        }),
+        (None, false) => Ok(Selection {
+            gpu: Some(ctx),
+            precision: Precision::F32,
+            note: Some(format!(
+                "the GPU {adapter} has no f64 arithmetic, so this run is f32; its verdicts near the thresholds are rechecked in f64 on the CPU"
+            )),
+        }),
     }
 }
 
 /// A kernel's identity: its source and the bits of its constants buffer (two
 /// targets of one size compile to the same source but bind different constants).
-type KernelKey = (String, Vec<u32>);
+type KernelKey = (String, Vec<u64>);
 
 /// A backend prepared for one sweep.
 pub enum Engine {
@@ -87,6 +127,7 @@ pub enum Engine {
     },
     Gpu {
         ctx: Box<GpuContext>,
+        precision: Precision,
         /// Compiled kernels by source and constants: cells that share a model share one.
         kernels: Mutex<HashMap<KernelKey, std::sync::Arc<gpu::StateKernel>>>,
         max_chunk: u64,
@@ -122,14 +163,21 @@ impl Engine {
             .iter()
             .map(|c| {
                 ctx.max_chunk(
-                    &shaders::kernel(&c.model, rule, ctx.device_limits()),
+                    &shaders::kernel(&c.model, rule, ctx.device_limits(), precision),
                     c.model.dim(),
                 )
             })
             .min()
             .unwrap_or(1);
+        if precision == Precision::F64 && !ctx.f64 {
+            return Err(Error::spec(format!(
+                "the GPU {} has no f64 arithmetic (SHADER_F64); run f32 on it, or use --backend cpu",
+                gpu::describe(&ctx.info)
+            )));
+        }
         Ok(Engine::Gpu {
             ctx: Box::new(ctx),
+            precision,
             kernels: Mutex::new(HashMap::new()),
             max_chunk,
         })
@@ -154,7 +202,8 @@ impl Engine {
     pub fn precision(&self) -> Precision {
         match self {
             Engine::CpuF64 { .. } => Precision::F64,
-            _ => Precision::F32,
+            Engine::CpuF32 { .. } => Precision::F32,
+            Engine::Gpu { precision, .. } => *precision,
         }
     }
 
@@ -172,11 +221,17 @@ impl Engine {
     /// (the GPU's; the CPU backend draws inside its packs).
     pub fn prepare(&self, sweep: &Sweep, rule: &StopRule, ids: Range<u64>) -> Result<ChunkInputs> {
         use rayon::prelude::*;
-        let Engine::Gpu { ctx, kernels, .. } = self else {
+        let Engine::Gpu {
+            ctx,
+            kernels,
+            precision,
+            ..
+        } = self
+        else {
             return Ok(ChunkInputs::Cpu);
         };
         let model = &sweep.cell_of(ids.start).model;
-        let plan = shaders::kernel(model, rule, ctx.device_limits());
+        let plan = shaders::kernel(model, rule, ctx.device_limits(), *precision);
         let kernel = {
             let mut cache = kernels.lock().expect("kernel cache");
             let key: KernelKey = (
@@ -194,24 +249,20 @@ impl Engine {
         };
         let dim = model.dim();
         let n = (ids.end - ids.start) as usize;
-        let mut theta = vec![0.0f32; n * dim];
-        // Drawn a block of trajectories at a time (see `Sweep::initials`).
+        // Drawn in f64 a block of trajectories at a time (see
+        // `Sweep::initials`); the upload rounds them to the kernel's precision.
+        let mut theta = vec![0.0f64; n * dim];
         const DRAWN: usize = 1024;
         theta.par_chunks_mut(DRAWN * dim).enumerate().for_each_init(
-            || (vec![0.0f64; DRAWN * dim], Vec::new()),
-            |(starts, blocks), (b, slots)| {
+            Vec::new,
+            |blocks, (b, slots)| {
                 let first = ids.start + (b * DRAWN) as u64;
-                let starts = &mut starts[..slots.len()];
-                sweep.initials(first..first + (slots.len() / dim) as u64, starts, blocks);
-                for (s, &v) in slots.iter_mut().zip(starts.iter()) {
-                    *s = v as f32;
-                }
+                sweep.initials(first..first + (slots.len() / dim) as u64, slots, blocks);
             },
         );
         let mut step_sizes = vec![0.0; n];
         sweep.step_sizes(ids, &mut step_sizes);
-        let step_size: Vec<f32> = step_sizes.iter().map(|&s| s as f32).collect();
-        let uploaded = kernel.upload(ctx, &theta, &step_size)?;
+        let uploaded = kernel.upload(ctx, &theta, &step_sizes)?;
         Ok(ChunkInputs::Gpu {
             kernel,
             uploaded: Box::new(uploaded),
@@ -273,11 +324,10 @@ impl Engine {
                 })
             }
             (Engine::Gpu { ctx, .. }, ChunkInputs::Gpu { kernel, uploaded }) => {
-                use rayon::prelude::*;
                 let (ends, theta) = kernel.run(ctx, *uploaded, progress)?;
                 Ok(ChunkResult {
                     ends,
-                    theta: theta.par_iter().map(|&v| f64::from(v)).collect(),
+                    theta,
                     dim,
                     tally: None,
                 })

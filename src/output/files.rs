@@ -33,6 +33,12 @@ pub fn summary_json(report: &SweepReport) -> serde_json::Value {
         "theory": sweep.cells[0].model.theory(),
         "minimizers": sweep.cells[0].model.minimizers(),
         "cells": output::cells_json(sweep, &report.cells),
+        "recheck": report.recheck_totals().map(|(rechecked, overturned)| json!({
+            "rechecked": rechecked,
+            "overturned": overturned,
+            "sample_every": crate::recheck::SAMPLE_EVERY,
+            "rule": "f32 verdicts rerun in f64 on the CPU: every converged trajectory whose metric is above the bound or whose minimizer's threshold is below its step size, and replicates 0, 64, 128, … of every cell; the counts hold the f64 verdicts",
+        })),
     })
 }
 

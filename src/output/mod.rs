@@ -47,6 +47,8 @@ pub fn cell_row(sweep: &Sweep, index: usize, stats: &CellStats) -> Vec<(String, 
         row.push((format!("converged_min_{k}"), json!(n)));
     }
     row.push(("converged_other".into(), json!(stats.converged_other)));
+    row.push(("rechecked".into(), json!(stats.rechecked)));
+    row.push(("overturned".into(), json!(stats.overturned)));
     row
 }
 

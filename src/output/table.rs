@@ -23,6 +23,13 @@ pub fn render(report: &SweepReport) -> String {
         report.seconds,
         report.trajectory_steps as f64 / report.seconds.max(1e-9),
     );
+    if let Some((rechecked, overturned)) = report.recheck_totals() {
+        let _ = writeln!(
+            out,
+            "f32 verdicts rechecked in f64: {rechecked} (the suspect ones and 1 in {} of the rest); f64 overturned {overturned}, and the counts below hold its verdicts",
+            crate::recheck::SAMPLE_EVERY
+        );
+    }
     let minimizers = sweep.cells[0].model.minimizers();
     let mut header = vec!["step_size".to_string()];
     if let Some(a) = &sweep.spec.axis {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::output::{self, figures};
 use crate::presets;
-use crate::spec::{BackendChoice, Overrides, Precision, Spec};
+use crate::spec::{BackendChoice, Overrides, Spec};
 use crate::sweep::{self, RunOptions};
 
 pub use paper::paper;
@@ -89,8 +89,9 @@ pub fn experiment_spec(e: &Experiment, opts: &Options) -> Result<Spec> {
         spec.apply(&e.quick)?;
     }
     spec.backend = opts.backend.unwrap_or(BackendChoice::Cpu);
-    // The GPU runs f32 only; elsewhere the claims are checked in f64.
-    spec.precision = (spec.backend != BackendChoice::Gpu).then_some(Precision::F64);
+    // The claims are checked in f64 on every backend: a GPU without f64
+    // arithmetic runs f32, says so, and rechecks its suspect verdicts in f64.
+    spec.precision = None;
     Ok(spec)
 }
 
@@ -143,9 +144,14 @@ pub fn run(experiments: &[Experiment], out: &Path, opts: &Options) -> Result<Rep
         let report = sweep::run(spec, e.preset, &dir, &run_opts, &dir_opts)?
             .expect("a run without --resume always runs");
         figures::plot_dir(&dir)?;
+        let recheck = report
+            .recheck_totals()
+            .map_or(String::new(), |(rechecked, overturned)| {
+                format!(", f64 overturned {overturned} of {rechecked} rechecked f32 verdicts")
+            });
         backends.push((
             e.preset.to_string(),
-            format!("{} ({})", report.backend, report.precision.name()),
+            format!("{} ({}{recheck})", report.backend, report.precision.name()),
         ));
         for claim in &e.claims {
             rows.push(Row {

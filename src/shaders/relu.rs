@@ -5,10 +5,11 @@
 //! the constants buffer otherwise. The sum over samples is split into the
 //! model's `Shape::slices` partial sums, whatever the device.
 
+use super::{driver_workgroup_bytes, real_bytes, COMMON, DESCEND_WORKGROUP, STATE, STOPPING};
 use super::{loop_trips, strided, workgroup_storage, workgroup_trips};
 use super::{stop_header, DeviceLimits, KernelPlan, Layout, CONSTANTS_BINDING};
-use super::{COMMON, DESCEND_WORKGROUP, DRIVER_WORKGROUP_BYTES, STATE, STOPPING};
 use crate::models::Relu;
+use crate::spec::Precision;
 use crate::stopping::{fingerprint_weight, StopRule};
 
 pub const RELU: &str = include_str!("../../shaders/relu.wgsl");
@@ -45,10 +46,18 @@ fn gradient_trips(r: &Relu, tile: usize, lanes: u32) -> u64 {
         + tree
 }
 
-pub fn relu_kernel(r: &Relu, rule: &StopRule, limits: DeviceLimits) -> KernelPlan {
+pub fn relu_kernel(
+    r: &Relu,
+    rule: &StopRule,
+    limits: DeviceLimits,
+    precision: Precision,
+) -> KernelPlan {
     let s = r.shape;
     let dim = s.dim();
-    let budget = (limits.workgroup_storage as usize).saturating_sub(DRIVER_WORKGROUP_BYTES) / 4;
+    // Reals of workgroup memory left beside the driver's.
+    let budget = (limits.workgroup_storage as usize)
+        .saturating_sub(driver_workgroup_bytes(precision))
+        / real_bytes(precision);
     // A tile is a power of two and a multiple of the slices, so every tile
     // starts at a multiple of SLICES.
     let widest = MAX_TILE.min(s.samples.next_power_of_two()).max(s.slices);
@@ -91,29 +100,29 @@ pub fn relu_kernel(r: &Relu, rule: &StopRule, limits: DeviceLimits) -> KernelPla
     );
     let samples = if samples_in_workgroup {
         format!(
-            "var<workgroup> samples: array<f32, {samples_len}>;\n\
+            "var<workgroup> samples: array<real, {samples_len}>;\n\
              fn model_prepare(lane: u32) {{\n\
                  for (var i = lane; i < {samples_len}u; i += LANES) {{ samples[i] = model_constants[{x_c}u + i]; }}\n\
              }}\n\
-             fn x_at(i: u32, l: u32) -> f32 {{ return samples[i * N_IN + l]; }}\n\
-             fn y_at(i: u32, j: u32) -> f32 {{ return samples[{y_c}u + i * M + j]; }}\n"
+             fn x_at(i: u32, l: u32) -> real {{ return samples[i * N_IN + l]; }}\n\
+             fn y_at(i: u32, j: u32) -> real {{ return samples[{y_c}u + i * M + j]; }}\n"
         )
     } else {
         format!(
             "fn model_prepare(lane: u32) {{}}\n\
-             fn x_at(i: u32, l: u32) -> f32 {{ return model_constants[{x_c}u + i * N_IN + l]; }}\n\
-             fn y_at(i: u32, j: u32) -> f32 {{ return model_constants[{y_c}u + i * M + j]; }}\n"
+             fn x_at(i: u32, l: u32) -> real {{ return model_constants[{x_c}u + i * N_IN + l]; }}\n\
+             fn y_at(i: u32, j: u32) -> real {{ return model_constants[{y_c}u + i * M + j]; }}\n"
         )
     };
     let (storage, scratch_len) = workgroup_storage(in_workgroup, len, rule);
     let mut source = [
-        stop_header(rule, lanes),
+        stop_header(rule, lanes, precision),
         offsets,
         CONSTANTS_BINDING.to_string(),
         storage,
         samples,
         format!(
-            "fn fingerprint_weight(i: u32) -> f32 {{\n    return model_constants[{fingerprint_offset}u + i];\n}}\n"
+            "fn fingerprint_weight(i: u32) -> real {{\n    return model_constants[{fingerprint_offset}u + i];\n}}\n"
         ),
         COMMON.to_string(),
         STOPPING.to_string(),
@@ -128,10 +137,11 @@ pub fn relu_kernel(r: &Relu, rule: &StopRule, limits: DeviceLimits) -> KernelPla
     }
     KernelPlan {
         source,
+        precision,
         entry: "descend_workgroup_main",
         layout: Layout::PerWorkgroup,
         workgroup_size: lanes,
-        constants: constants.iter().map(|&v| v as f32).collect(),
+        constants,
         scratch_per_trajectory: scratch_len,
         loop_trips: workgroup_trips(
             gradient_trips(r, tile, lanes),

@@ -1,9 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use stepsweep::backend::gpu::REQUIRE_GPU_ENV;
+use stepsweep::backend::gpu::{NO_F64_ENV, REQUIRE_GPU_ENV};
 use stepsweep::backend::GpuContext;
-use stepsweep::spec::Spec;
+use stepsweep::spec::{Precision, Spec};
 
 /// Any GPU adapter (lavapipe included). Without one the test is skipped with a
 /// message, unless STEPSWEEP_REQUIRE_GPU is set (as CI does), when it fails.
@@ -22,6 +22,20 @@ pub fn gpu_or_skip(test: &str) -> Option<GpuContext> {
             None
         }
     }
+}
+
+/// `ctx` where it can run `precision`; an adapter without f64 skips the f64
+/// half of a test with a message, unless STEPSWEEP_REQUIRE_GPU is set (CI's
+/// lavapipe has f64), when it fails.
+pub fn with_precision(ctx: GpuContext, precision: Precision, test: &str) -> Option<GpuContext> {
+    if precision == Precision::F32 || ctx.f64 {
+        return Some(ctx);
+    }
+    if std::env::var_os(REQUIRE_GPU_ENV).is_some() && std::env::var_os(NO_F64_ENV).is_none() {
+        panic!("{test}: the adapter has no f64 arithmetic, and {REQUIRE_GPU_ENV} is set");
+    }
+    eprintln!("skipping {test} in f64: the adapter has no f64 arithmetic");
+    None
 }
 
 pub fn spec(text: &str) -> Spec {

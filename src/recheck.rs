@@ -1,0 +1,142 @@
+//! f64 rechecks of f32 verdicts. In f32 a verdict within a few percent of a
+//! stability threshold can be wrong: rounding can land an iterate exactly on
+//! a minimizer that GD could not reach at that step size, or turn a
+//! convergence into a period-2 orbit. So every f32 run (on either backend)
+//! reruns in f64, on the CPU, with the one-trajectory reference:
+//!
+//! 1. every **suspect** trajectory: one that converged to a minimum with its
+//!    metric above the bound at its step size, or (the polynomial) to a
+//!    minimizer whose threshold 2/f''(x*) is below its step size. The theory
+//!    rules these out, so each is either a rounding artefact or a finding,
+//!    and f64 tells which;
+//! 2. a fixed **sample** of the others: replicate r of every cell where
+//!    r is a multiple of `SAMPLE_EVERY`, chosen by id, so the choice does not
+//!    depend on chunking, threads or shards.
+//!
+//! The f64 verdict replaces the f32 one in the counts (and in the
+//! trajectory's row), and the cell counts how many it `rechecked` and how
+//! many of those verdicts f64 `overturned`: another outcome, or for a
+//! converged trajectory another minimizer or no minimum at all.
+//!
+//! Cost: each trajectory is rechecked at most once, within the same
+//! max_iters, so a recheck never runs more trajectories than the sweep did;
+//! the sample adds 1/`SAMPLE_EVERY` of them, and suspects are the verdicts
+//! the theory rules out.
+
+use rayon::prelude::*;
+
+use crate::backend::{cpu, ChunkResult};
+use crate::grid::Sweep;
+use crate::models::Assessment;
+use crate::spec::Precision;
+use crate::stopping::{Outcome, StopRule, TrajectoryEnd};
+
+/// Replicates 0, SAMPLE_EVERY, 2·SAMPLE_EVERY, … of every cell are rechecked
+/// whatever their verdict.
+pub const SAMPLE_EVERY: u64 = 64;
+
+/// What a recheck did to one cell of a chunk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CellRecheck {
+    pub rechecked: u64,
+    pub overturned: u64,
+}
+
+/// The f64 side of an f32 sweep's rechecks: the model constants and the
+/// stopping rule in f64.
+pub struct Rechecker {
+    constants: Vec<Vec<f64>>,
+    rule: StopRule,
+}
+
+/// The verdict a cell counts for a trajectory: its outcome and, where it
+/// converged, the minimum it reached (the polynomial's minimizer, or none
+/// where it stalled elsewhere).
+fn verdict(
+    end: &TrajectoryEnd,
+    assessment: Option<&Assessment>,
+) -> (Outcome, Option<(bool, Option<usize>)>) {
+    let at = (end.outcome == Outcome::Converged)
+        .then(|| assessment.map_or((false, None), |a| (a.at_minimum, a.minimizer)));
+    (end.outcome, at)
+}
+
+impl Rechecker {
+    pub fn new(sweep: &Sweep) -> Self {
+        Rechecker {
+            constants: cpu::constants::<f64>(sweep),
+            rule: sweep.spec.stop.rule(Precision::F64, sweep.spec.max_iters),
+        }
+    }
+
+    /// Whether a trajectory's f32 verdict is one the theory rules out.
+    fn suspect(
+        sweep: &Sweep,
+        id: u64,
+        end: &TrajectoryEnd,
+        assessment: Option<&Assessment>,
+    ) -> bool {
+        let Some(a) = assessment.filter(|a| a.at_minimum) else {
+            return false;
+        };
+        if end.outcome != Outcome::Converged {
+            return false;
+        }
+        let cell = sweep.cell_of(id);
+        let beyond_threshold = a
+            .minimizer
+            .and_then(|i| cell.model.minimizers().get(i))
+            .is_some_and(|m| m.threshold < cell.step_size);
+        a.metric > cell.model.bound(cell.step_size) || beyond_threshold
+    }
+
+    /// Rechecks a chunk of f32 results (ids from `base`) in place, and
+    /// returns what it did per cell, as (cell index, counts) for the cells
+    /// where it rechecked any.
+    pub fn apply(
+        &self,
+        sweep: &Sweep,
+        base: u64,
+        result: &mut ChunkResult,
+    ) -> Vec<(usize, CellRecheck)> {
+        let dim = result.dim;
+        // The assessment a converged trajectory's verdict depends on.
+        let assess = |i: usize, end: &TrajectoryEnd, theta: &[f64]| -> Option<Assessment> {
+            let id = base + i as u64;
+            crate::aggregate::needs_assessment(end, theta, false).then(|| {
+                sweep
+                    .cell_of(id)
+                    .model
+                    .assess(theta, sweep.replicate_of(id))
+            })
+        };
+        // The trajectories to recheck, with their f32 verdicts.
+        let chosen: Vec<(usize, _)> = (0..result.ends.len())
+            .into_par_iter()
+            .filter_map(|i| {
+                let id = base + i as u64;
+                let sampled = sweep.replicate_of(id).is_multiple_of(SAMPLE_EVERY);
+                let end = &result.ends[i];
+                let assessment = assess(i, end, &result.theta[i * dim..(i + 1) * dim]);
+                (sampled || Self::suspect(sweep, id, end, assessment.as_ref()))
+                    .then(|| (i, verdict(end, assessment.as_ref())))
+            })
+            .collect();
+        let ids: Vec<u64> = chosen.iter().map(|&(i, _)| base + i as u64).collect();
+        let reruns = cpu::run_each(sweep, &self.constants, &self.rule, &ids);
+        let mut counts: Vec<(usize, CellRecheck)> = Vec::new();
+        for ((i, before), (end, theta)) in chosen.into_iter().zip(reruns) {
+            let cell = sweep.cell_of(base + i as u64).index;
+            let after = verdict(&end, assess(i, &end, &theta).as_ref());
+            result.ends[i] = end;
+            result.theta[i * dim..(i + 1) * dim].copy_from_slice(&theta);
+            if counts.last().is_none_or(|&(c, _)| c != cell) {
+                counts.push((cell, CellRecheck::default()));
+            }
+            let slot = &mut counts.last_mut().expect("a cell").1;
+            slot.rechecked += 1;
+            slot.overturned += u64::from(after != before);
+        }
+        counts
+    }
+}
