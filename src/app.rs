@@ -212,9 +212,17 @@ pub fn devices() -> Result<()> {
         println!("no GPU adapters found; sweeps run on the CPU (install a Vulkan driver such as mesa-vulkan-drivers for lavapipe)");
         return Ok(());
     }
-    for (info, limits) in adapters {
+    for (info, limits, f64) in adapters {
         println!("{}", gpu::describe(&info));
         println!("  driver: {} {}", info.driver, info.driver_info);
+        println!(
+            "  f64 in shaders: {}",
+            if f64 {
+                "yes (sweeps run f64)"
+            } else {
+                "no (sweeps run f32, rechecked in f64 on the CPU)"
+            }
+        );
         println!("  max_buffer_size: {}", limits.max_buffer_size);
         println!(
             "  max_storage_buffer_binding_size: {}",

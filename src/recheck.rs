@@ -9,9 +9,12 @@
 //!    minimizer whose threshold 2/f''(x*) is below its step size. The theory
 //!    rules these out, so each is either a rounding artefact or a finding,
 //!    and f64 tells which;
-//! 2. a fixed **sample** of the others: replicate r of every cell where
-//!    r is a multiple of `SAMPLE_EVERY`, chosen by id, so the choice does not
-//!    depend on chunking, threads or shards.
+//! 2. a fixed **sample** of the others: the first ⌈T/`SAMPLE_EVERY`⌉ of the
+//!    T replicates of every cell, chosen by id, so the choice does not depend
+//!    on chunking, threads or shards. Consecutive ids run through the CPU's
+//!    pack engines as fast as a sweep; a `grid` or `point` start gives the
+//!    sample the low end of the grid (it measures f32's error rate, not the
+//!    grid).
 //!
 //! The f64 verdict replaces the f32 one in the counts (and in the
 //! trajectory's row), and the cell counts how many it `rechecked` and how
@@ -20,8 +23,8 @@
 //!
 //! Cost: each trajectory is rechecked at most once, within the same
 //! max_iters, so a recheck never runs more trajectories than the sweep did;
-//! the sample adds 1/`SAMPLE_EVERY` of them, and suspects are the verdicts
-//! the theory rules out.
+//! the sample adds 1/`SAMPLE_EVERY` of them on the pack engines, and suspects
+//! (the verdicts the theory rules out) run one by one on the reference.
 
 use rayon::prelude::*;
 
@@ -31,7 +34,7 @@ use crate::models::Assessment;
 use crate::spec::Precision;
 use crate::stopping::{Outcome, StopRule, TrajectoryEnd};
 
-/// Replicates 0, SAMPLE_EVERY, 2·SAMPLE_EVERY, … of every cell are rechecked
+/// The first ⌈T/SAMPLE_EVERY⌉ replicates of every cell of T are rechecked
 /// whatever their verdict.
 pub const SAMPLE_EVERY: u64 = 64;
 
@@ -90,16 +93,18 @@ impl Rechecker {
         a.metric > cell.model.bound(cell.step_size) || beyond_threshold
     }
 
-    /// Rechecks a chunk of f32 results (ids from `base`) in place, and
-    /// returns what it did per cell, as (cell index, counts) for the cells
-    /// where it rechecked any.
+    /// Rechecks a chunk of f32 results (ids from `base`) in place. Returns
+    /// what it did per cell, as (cell index, counts) for the cells where it
+    /// rechecked any, and every trajectory's assessment as the tally takes it
+    /// (`needs_assessment`: converged and finite), after the rechecks.
     pub fn apply(
         &self,
         sweep: &Sweep,
         base: u64,
         result: &mut ChunkResult,
-    ) -> Vec<(usize, CellRecheck)> {
+    ) -> (Vec<(usize, CellRecheck)>, Vec<Option<Assessment>>) {
         let dim = result.dim;
+        let n = result.ends.len();
         // The assessment a converged trajectory's verdict depends on.
         let assess = |i: usize, end: &TrajectoryEnd, theta: &[f64]| -> Option<Assessment> {
             let id = base + i as u64;
@@ -110,24 +115,50 @@ impl Rechecker {
                     .assess(theta, sweep.replicate_of(id))
             })
         };
-        // The trajectories to recheck, with their f32 verdicts.
-        let chosen: Vec<(usize, _)> = (0..result.ends.len())
+        let mut assessed: Vec<Option<Assessment>> = (0..n)
             .into_par_iter()
-            .filter_map(|i| {
+            .map(|i| assess(i, &result.ends[i], &result.theta[i * dim..(i + 1) * dim]))
+            .collect();
+        // The sample: each cell's first replicates, consecutive ids.
+        let per_cell = sweep.trajectories_per_cell;
+        let sampled = per_cell.div_ceil(SAMPLE_EVERY);
+        let mut reruns: Vec<(usize, TrajectoryEnd, Vec<f64>)> = Vec::new();
+        for (cell, run) in sweep.cell_runs(base..base + n as u64) {
+            let first = cell.index as u64 * per_cell;
+            let ids = run.start..run.end.min(first + sampled);
+            if ids.is_empty() {
+                continue;
+            }
+            let (ends, theta) = cpu::run_chunk(sweep, &self.constants, &self.rule, ids.clone());
+            for (k, end) in ends.into_iter().enumerate() {
+                let i = (ids.start - base) as usize + k;
+                reruns.push((i, end, theta[k * dim..(k + 1) * dim].to_vec()));
+            }
+        }
+        // The suspects outside the sample, one by one.
+        let suspects: Vec<usize> = (0..n)
+            .into_par_iter()
+            .filter(|&i| {
                 let id = base + i as u64;
-                let sampled = sweep.replicate_of(id).is_multiple_of(SAMPLE_EVERY);
-                let end = &result.ends[i];
-                let assessment = assess(i, end, &result.theta[i * dim..(i + 1) * dim]);
-                (sampled || Self::suspect(sweep, id, end, assessment.as_ref()))
-                    .then(|| (i, verdict(end, assessment.as_ref())))
+                sweep.replicate_of(id) >= sampled
+                    && Self::suspect(sweep, id, &result.ends[i], assessed[i].as_ref())
             })
             .collect();
-        let ids: Vec<u64> = chosen.iter().map(|&(i, _)| base + i as u64).collect();
-        let reruns = cpu::run_each(sweep, &self.constants, &self.rule, &ids);
+        let ids: Vec<u64> = suspects.iter().map(|&i| base + i as u64).collect();
+        let alone = cpu::run_each(sweep, &self.constants, &self.rule, &ids);
+        reruns.extend(
+            suspects
+                .into_iter()
+                .zip(alone)
+                .map(|(i, (end, theta))| (i, end, theta)),
+        );
+        reruns.sort_by_key(|r| r.0);
         let mut counts: Vec<(usize, CellRecheck)> = Vec::new();
-        for ((i, before), (end, theta)) in chosen.into_iter().zip(reruns) {
+        for (i, end, theta) in reruns {
             let cell = sweep.cell_of(base + i as u64).index;
-            let after = verdict(&end, assess(i, &end, &theta).as_ref());
+            let before = verdict(&result.ends[i], assessed[i].as_ref());
+            assessed[i] = assess(i, &end, &theta);
+            let after = verdict(&end, assessed[i].as_ref());
             result.ends[i] = end;
             result.theta[i * dim..(i + 1) * dim].copy_from_slice(&theta);
             if counts.last().is_none_or(|&(c, _)| c != cell) {
@@ -137,6 +168,6 @@ impl Rechecker {
             slot.rechecked += 1;
             slot.overturned += u64::from(after != before);
         }
-        counts
+        (counts, assessed)
     }
 }

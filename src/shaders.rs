@@ -572,6 +572,7 @@ mod tests {
             deep(1, 1, true),
             deep(3, 8, true),
             deep(16, 32, false),
+            deep(3, 12, false),
         ];
         for precision in [Precision::F32, Precision::F64] {
             let mut layouts = Vec::new();
@@ -585,16 +586,18 @@ mod tests {
                     .contains(&format!("alias real = {};", precision.name())));
                 layouts.push((plan.layout, plan.source.contains("scratch[region_base")));
             }
-            // Tiny models take an invocation each; (4,4) fits workgroup memory
-            // in both precisions and (8,3) in f32, where f64 needs twice the
-            // bytes and spills; (32,16) spills to storage.
+            // Tiny models take an invocation each; (4,4) and (8,3) fit
+            // workgroup memory in both precisions; (12,3), 2016 reals, fits in
+            // f32 but spills in f64, which needs twice the bytes; (32,16)
+            // spills in both.
             assert_eq!(layouts[4], (Layout::PerInvocation, false));
             assert_eq!(layouts[3], (Layout::PerWorkgroup, false));
+            assert_eq!(layouts[5], (Layout::PerWorkgroup, false));
+            assert_eq!(layouts[6], (Layout::PerWorkgroup, true));
             assert_eq!(
-                layouts[5],
+                layouts[7],
                 (Layout::PerWorkgroup, precision == Precision::F64)
             );
-            assert_eq!(layouts[6], (Layout::PerWorkgroup, true));
         }
         validate(&rng_stream_kernel());
         validate(COMPACT);

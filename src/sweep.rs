@@ -172,11 +172,16 @@ fn drive<W: Write + Send>(
         let poster = scope.spawn(move || -> Result<()> {
             for (range, mut result) in postable {
                 let base = range.start;
+                // An f32 chunk's assessments, made for its rechecks and kept
+                // for its tally.
+                let mut rechecked_assessments = None;
                 if let Some(r) = rechecker {
-                    for (cell, counts) in r.apply(sweep, base, &mut result) {
+                    let (counts, assessed) = r.apply(sweep, base, &mut result);
+                    for (cell, counts) in counts {
                         tally.cells[cell].rechecked += counts.rechecked;
                         tally.cells[cell].overturned += counts.overturned;
                     }
+                    rechecked_assessments = Some(assessed);
                 }
                 if let Some(part) = &result.tally {
                     fold(tally, part);
@@ -192,7 +197,13 @@ fn drive<W: Write + Send>(
                     tally_chunk(sweep, base, &result, Some(&assessments), tally);
                     trajectories::write_rows(w, sweep, base, &result, &assessments)?;
                 } else {
-                    tally_chunk(sweep, base, &result, None, tally);
+                    tally_chunk(
+                        sweep,
+                        base,
+                        &result,
+                        rechecked_assessments.as_deref(),
+                        tally,
+                    );
                 }
                 tally.next_id = range.end;
                 tally.seconds = seconds_before + started.elapsed().as_secs_f64();

@@ -303,8 +303,8 @@ fn bad_input_gets_one_sentence_a_failing_status_and_no_output() {
     }
 }
 
-/// `bench --workload` runs only the workloads named, and `--json` gives each
-/// row's time, throughput and processor time.
+/// `bench --workload` runs only the workloads named, in f32 and in f64, and
+/// `--json` gives each row's time, throughput and processor time.
 #[test]
 fn bench_runs_the_workloads_asked_for() {
     let o = common::bin()
@@ -315,16 +315,18 @@ fn bench_runs_the_workloads_asked_for() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 1, "{rows:?}");
-    let row = &rows[0];
-    assert_eq!(row["workload"], "W2");
-    assert_eq!(row["backend"], "cpu");
-    // 2^14 trajectories × 1000 steps.
-    assert_eq!(row["trajectory_steps"], 16_384_000u64);
-    let seconds = row["seconds"].as_f64().unwrap();
-    let rate = row["traj_steps_per_s"].as_f64().unwrap();
-    assert!((rate * seconds / 16_384_000.0 - 1.0).abs() < 1e-9, "{row}");
-    assert!(row["process_cpu_seconds"].as_f64().unwrap() > 0.0, "{row}");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (row, precision) in rows.iter().zip(["f32", "f64"]) {
+        assert_eq!(row["workload"], "W2");
+        assert_eq!(row["backend"], "cpu");
+        assert_eq!(row["precision"], precision);
+        // 2^14 trajectories × 1000 steps.
+        assert_eq!(row["trajectory_steps"], 16_384_000u64);
+        let seconds = row["seconds"].as_f64().unwrap();
+        let rate = row["traj_steps_per_s"].as_f64().unwrap();
+        assert!((rate * seconds / 16_384_000.0 - 1.0).abs() < 1e-9, "{row}");
+        assert!(row["process_cpu_seconds"].as_f64().unwrap() > 0.0, "{row}");
+    }
 }
 
 /// On a GPU, a bench row also gives the descent kernels' device time, from
@@ -344,15 +346,24 @@ fn bench_gives_the_kernel_time_of_gpu_rows() {
     let rows = rows.as_array().unwrap();
     let cpu = rows.iter().find(|r| r["backend"] == "cpu").unwrap();
     assert!(cpu["kernel_seconds"].is_null(), "{cpu}");
-    let gpu = rows.iter().find(|r| r["backend"] == "gpu").unwrap();
-    if ctx.has_timestamps() {
-        let kernel = gpu["kernel_seconds"].as_f64().unwrap();
-        let seconds = gpu["seconds"].as_f64().unwrap();
-        assert!(kernel > 0.0 && kernel <= seconds, "{gpu}");
-        let rate = gpu["kernel_traj_steps_per_s"].as_f64().unwrap();
-        assert!((rate * kernel / 65_536_000.0 - 1.0).abs() < 1e-9, "{gpu}");
-    } else {
-        assert!(gpu["kernel_seconds"].is_null(), "{gpu}");
+    // A row in f64 where the adapter has it.
+    let precisions: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["backend"] == "gpu")
+        .map(|r| r["precision"].as_str().unwrap())
+        .collect();
+    let expected: &[&str] = if ctx.f64 { &["f32", "f64"] } else { &["f32"] };
+    assert_eq!(precisions, expected, "{rows:?}");
+    for gpu in rows.iter().filter(|r| r["backend"] == "gpu") {
+        if ctx.has_timestamps() {
+            let kernel = gpu["kernel_seconds"].as_f64().unwrap();
+            let seconds = gpu["seconds"].as_f64().unwrap();
+            assert!(kernel > 0.0 && kernel <= seconds, "{gpu}");
+            let rate = gpu["kernel_traj_steps_per_s"].as_f64().unwrap();
+            assert!((rate * kernel / 65_536_000.0 - 1.0).abs() < 1e-9, "{gpu}");
+        } else {
+            assert!(gpu["kernel_seconds"].is_null(), "{gpu}");
+        }
     }
 }
 

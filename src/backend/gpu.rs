@@ -40,11 +40,16 @@ fn instance() -> wgpu::Instance {
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
 }
 
-/// Every adapter wgpu sees, with its limits.
-pub fn adapters() -> Vec<(wgpu::AdapterInfo, wgpu::Limits)> {
+/// Every adapter wgpu sees, with its limits and whether its shaders have
+/// f64 arithmetic (as stepsweep would open it: see `NO_F64_ENV`).
+pub fn adapters() -> Vec<(wgpu::AdapterInfo, wgpu::Limits, bool)> {
+    let f64_allowed = std::env::var_os(NO_F64_ENV).is_none();
     pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()))
         .into_iter()
-        .map(|a| (a.get_info(), a.limits()))
+        .map(|a| {
+            let f64 = f64_allowed && a.features().contains(wgpu::Features::SHADER_F64);
+            (a.get_info(), a.limits(), f64)
+        })
         .collect()
 }
 

@@ -37,7 +37,7 @@ pub fn summary_json(report: &SweepReport) -> serde_json::Value {
             "rechecked": rechecked,
             "overturned": overturned,
             "sample_every": crate::recheck::SAMPLE_EVERY,
-            "rule": "f32 verdicts rerun in f64 on the CPU: every converged trajectory whose metric is above the bound or whose minimizer's threshold is below its step size, and replicates 0, 64, 128, … of every cell; the counts hold the f64 verdicts",
+            "rule": "f32 verdicts rerun in f64 on the CPU: every converged trajectory whose metric is above the bound or whose minimizer's threshold is below its step size, and the first 1 in 64 replicates of every cell; the counts hold the f64 verdicts",
         })),
     })
 }

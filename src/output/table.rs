@@ -26,7 +26,7 @@ pub fn render(report: &SweepReport) -> String {
     if let Some((rechecked, overturned)) = report.recheck_totals() {
         let _ = writeln!(
             out,
-            "f32 verdicts rechecked in f64: {rechecked} (the suspect ones and 1 in {} of the rest); f64 overturned {overturned}, and the counts below hold its verdicts",
+            "f32 verdicts rechecked in f64: {rechecked} (the suspect ones, and the first 1 in {} replicates of each cell); f64 overturned {overturned}, and the counts below hold its verdicts",
             crate::recheck::SAMPLE_EVERY
         );
     }
