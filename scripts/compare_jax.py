@@ -63,7 +63,7 @@ SAME_MATH_TOLERANCE = 1e-4
 F32 = np.float32
 
 # ---------------------------------------------------------------------------
-# Models (PAPER.md §1-§4), each as a loss for jax.grad and as the hand-written
+# Models (docs/theory.md §1-§4), each as a loss for jax.grad and as the hand-written
 # gradient in the order of operations of src/models/*.rs.
 # ---------------------------------------------------------------------------
 
@@ -149,7 +149,7 @@ def deep_linear_grad(target, matmul=jnp.matmul):
 
 
 class Relu:
-    """f̂(x) = W (V x − b)_+ with b fixed; f = ½ Σ_i ‖f̂(x_i) − y_i‖² (PAPER.md §4).
+    """f̂(x) = W (V x − b)_+ with b fixed; f = ½ Σ_i ‖f̂(x_i) − y_i‖² (docs/theory.md §4).
     Parameters: V (h×n) then W (m×h), flattened."""
 
     def __init__(self, n, h, m, samples, seed=963):

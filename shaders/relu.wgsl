@@ -1,4 +1,4 @@
-// Model `relu`, the twin of `gradient` in src/models/relu.rs (PAPER.md §4):
+// Model `relu`, the twin of `gradient` in src/models/relu.rs (docs/theory.md §4):
 // ∂f/∂W = Σ_i r_i a_iᵀ and ∂f/∂V = Σ_i ((Wᵀr_i) ⊙ d_i) x_iᵀ for f̂(x) = W(Vx − b)₊.
 //
 // `region` holds [W | V | G: SLICES partial gradients | A | R | E], where A, R

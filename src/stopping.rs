@@ -1,5 +1,5 @@
-//! The stopping rule and outcome classification (DESIGN.md, "Stopping and
-//! classification"). `shaders/stopping.wgsl` holds the WGSL twin.
+//! The stopping rule and outcome classification (README.md, "Outcomes").
+//! `shaders/stopping.wgsl` holds the WGSL twin.
 //!
 //! Gradient descent θ[k+1] = θ[k] − δ ∇f(θ[k]) runs in blocks of `check_every`
 //! iterations (the last block may be shorter). After each block, at iteration k:

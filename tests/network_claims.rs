@@ -1,4 +1,4 @@
-//! PAPER.md §2 and §3 on the CPU reference (f64): the step size bounds the
+//! docs/theory.md §2 and §3 on the CPU reference (f64): the step size bounds the
 //! sharpness of the minima GD can reach in deep linear networks.
 
 mod common;

@@ -1,4 +1,4 @@
-//! PAPER.md §1 on the CPU reference (f64): GD reaches x = 2 only for δ ≤ 0.2
+//! docs/theory.md §1 on the CPU reference (f64): GD reaches x = 2 only for δ ≤ 0.2
 //! and x = 1 only for δ ≤ 0.5, and past 0.2 the orbit near x = 2 doubles its period.
 
 mod common;

@@ -1,4 +1,4 @@
-//! PAPER.md §4 on the CPU in f64: the bound on random data, its tightness with
+//! docs/theory.md §4 on the CPU in f64: the bound on random data, its tightness with
 //! one sample, and what the notebook setup really does with stepsweep's draws.
 
 mod common;

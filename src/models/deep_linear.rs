@@ -1,5 +1,5 @@
 //! Model `deep-linear`: f(W) = ½ tr((P − R) Σ_x (P − R)ᵀ) with P = W_L⋯W_1, all
-//! n × n (PAPER.md §3); with whitened data Σ_x = I and f = ½‖P − R‖²_F. The WGSL
+//! n × n (docs/theory.md §3); with whitened data Σ_x = I and f = ½‖P − R‖²_F. The WGSL
 //! twin is `shaders/deep_linear.wgsl`.
 //!
 //! ∂f/∂W_j = S_jᵀ (P − R) Σ_x P_{j−1}ᵀ with prefix products P_j = W_j⋯W_1 (P_0 = I)

@@ -1,6 +1,6 @@
 //! The sharpness S(θ), the top Hessian eigenvalue, for models whose Hessian
 //! is too large to form: power iteration on Hessian-vector products from
-//! central differences of the exact gradient, in f64 (PAPER.md, "What a sweep
+//! central differences of the exact gradient, in f64 (docs/theory.md, "What a sweep
 //! measures").
 
 use crate::rng::TrajectoryRng;

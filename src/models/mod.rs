@@ -1,5 +1,5 @@
 //! The models a sweep can run. Each has a CPU reference here and a WGSL twin of
-//! the same name in `shaders/` (the mirror principle of DESIGN.md).
+//! the same name in `shaders/` (the mirror principle: README.md, "GPU kernels").
 
 pub mod deep_linear;
 pub mod hessian;
@@ -23,13 +23,13 @@ pub use scalar_deep::{ScalarDeep, ScalarDeepSpec};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ModelSpec {
-    /// A 1-D polynomial; the default is (x²+1)(x−1)²(x−2)² (PAPER.md §1).
+    /// A 1-D polynomial; the default is (x²+1)(x−1)²(x−2)² (docs/theory.md §1).
     Poly(PolySpec),
-    /// ½(w_L⋯w_1 − λ)² (PAPER.md §2).
+    /// ½(w_L⋯w_1 − λ)² (docs/theory.md §2).
     ScalarDeep(ScalarDeepSpec),
-    /// ½‖W_L⋯W_1 − R‖²_F on whitened data, or with a given input covariance (PAPER.md §3).
+    /// ½‖W_L⋯W_1 − R‖²_F on whitened data, or with a given input covariance (docs/theory.md §3).
     DeepLinear(DeepLinearSpec),
-    /// ½Σ_i‖W(Vx_i − b)₊ − y_i‖², b fixed (PAPER.md §4).
+    /// ½Σ_i‖W(Vx_i − b)₊ − y_i‖², b fixed (docs/theory.md §4).
     Relu(ReluSpec),
 }
 
@@ -244,7 +244,7 @@ impl Model {
         match self {
             Model::Poly(_) | Model::ScalarDeep(_) => 2.0 / step_size,
             Model::DeepLinear(d) => d.bound(step_size),
-            // max_i ‖x_i‖‖f̂(x_i)‖ ≤ 1/δ (PAPER.md §4).
+            // max_i ‖x_i‖‖f̂(x_i)‖ ≤ 1/δ (docs/theory.md §4).
             Model::Relu(_) => 1.0 / step_size,
         }
     }

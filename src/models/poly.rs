@@ -1,4 +1,4 @@
-//! Model `poly`: gradient descent on a 1-D polynomial (PAPER.md §1).
+//! Model `poly`: gradient descent on a 1-D polynomial (docs/theory.md §1).
 //!
 //! The default is f(x) = (x²+1)(x−1)²(x−2)² = x⁶ − 6x⁵ + 14x⁴ − 18x³ + 17x² − 12x + 4,
 //! with minimizers x = 1 (f'' = 4, threshold δ ≤ 0.5) and x = 2 (f'' = 10,

@@ -1,6 +1,6 @@
 //! Model `relu`: f̂(x) = W(Vx − b)₊ with V (h × n) and W (m × h) trained and b
 //! fixed, on the loss f = ½ Σ_i ‖f̂(x_i) − y_i‖², a sum over the N samples
-//! (PAPER.md §4). The WGSL twin is `shaders/relu.wgsl`.
+//! (docs/theory.md §4). The WGSL twin is `shaders/relu.wgsl`.
 //!
 //! With z_i = Vx_i − b, a_i = (z_i)₊, d_i = 1[z_i > 0] and r_i = Wa_i − y_i:
 //! ∂f/∂W = Σ_i r_i a_iᵀ and ∂f/∂V = Σ_i ((Wᵀr_i) ⊙ d_i) x_iᵀ. If GD converges

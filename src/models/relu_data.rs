@@ -1,4 +1,4 @@
-//! The data of model `relu` (PAPER.md §4): inputs x_i ∈ ℝⁿ and targets
+//! The data of model `relu` (docs/theory.md §4): inputs x_i ∈ ℝⁿ and targets
 //! y_i ∈ ℝᵐ, i = 1…N, generated from the spec or read from CSV files.
 //! Every random draw has its own seed and a stream reserved for it, so the
 //! data never depends on the sweep's seed or on which trajectories run.

@@ -1,4 +1,4 @@
-//! Model `scalar-deep`: f(w) = ½(w_L⋯w_1 − λ)² (PAPER.md §2). The WGSL twin is
+//! Model `scalar-deep`: f(w) = ½(w_L⋯w_1 − λ)² (docs/theory.md §2). The WGSL twin is
 //! `shaders/scalar_deep.wgsl`.
 //!
 //! ∂f/∂w_j = (p − λ)·Π_{i≠j} wᵢ with p = Π wᵢ, from prefix and suffix products

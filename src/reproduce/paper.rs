@@ -37,7 +37,7 @@ fn preset_step_size_max(preset: &str) -> f64 {
         .expect("the network models give δ_max")
 }
 
-/// PAPER.md §2 and §3: the scalar and matrix deep linear networks.
+/// docs/theory.md §2 and §3: the scalar and matrix deep linear networks.
 fn networks() -> Vec<Experiment> {
     let scalar = preset_step_size_max("scalar-deep-threshold");
     let matrix = preset_step_size_max("deep-linear-random");
@@ -117,7 +117,7 @@ fn networks() -> Vec<Experiment> {
     ]
 }
 
-/// PAPER.md §4: the ReLU bound max_i ‖x_i‖‖f̂(x_i)‖ ≤ 1/δ, its tightness with
+/// docs/theory.md §4: the ReLU bound max_i ‖x_i‖‖f̂(x_i)‖ ≤ 1/δ, its tightness with
 /// one sample, and the notebook's period-2 orbit.
 fn relu() -> Vec<Experiment> {
     vec![
@@ -146,7 +146,7 @@ fn relu() -> Vec<Experiment> {
                 Claim {
                     id: "relu-bound".into(),
                     statement: "Every fit GD reaches satisfies max_i ‖x_i‖‖f̂(x_i)‖ ≤ 1/δ".into(),
-                    explanation: "The theorem of PAPER.md §4, checked on every converged fit of the \
+                    explanation: "The theorem of docs/theory.md §4, checked on every converged fit of the \
                                   one-sample sweep; tests/relu_claims.rs checks it on random data \
                                   with many samples too."
                         .into(),
@@ -176,7 +176,7 @@ fn relu() -> Vec<Experiment> {
     ]
 }
 
-/// PAPER.md §1: f(x) = (x²+1)(x−1)²(x−2)², minimizers x = 1 (f'' = 4) and x = 2 (f'' = 10).
+/// docs/theory.md §1: f(x) = (x²+1)(x−1)²(x−2)², minimizers x = 1 (f'' = 4) and x = 2 (f'' = 10).
 fn poly() -> Vec<Experiment> {
     let model = Poly::new(&PolySpec::default()).expect("the paper's polynomial");
     let (x1, x2) = (&model.minimizers[0], &model.minimizers[1]);

@@ -1,7 +1,7 @@
 //! Bifurcation diagram of a 1-D model: for each step size δ, the values that
 //! the gradient map x ↦ x − δ f'(x) visits after its transient, started just
 //! beside each minimizer. Past a minimizer's threshold 2/f''(x*) its fixed
-//! point gives way to a period-2 orbit, then 4, 8, … and chaos (PAPER.md §1).
+//! point gives way to a period-2 orbit, then 4, 8, … and chaos (docs/theory.md §1).
 //! Computed here on the CPU with the sweep's own f' (Horner, f64).
 
 use plotters::coord::Shift;

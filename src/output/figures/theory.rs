@@ -22,7 +22,7 @@ pub struct Boundary {
 
 /// The step-size thresholds of a one-axis sweep.
 ///
-/// `poly`: δ = 2/f''(x*) for each minimizer x* (PAPER.md §1).
+/// `poly`: δ = 2/f''(x*) for each minimizer x* (docs/theory.md §1).
 pub fn thresholds(sweep: &Sweep) -> Vec<Threshold> {
     match &sweep.cells[0].model {
         Model::Poly(p) => p
@@ -33,7 +33,7 @@ pub fn thresholds(sweep: &Sweep) -> Vec<Threshold> {
                 label: format!("2/f''({}) = {}", short(m.x), short(m.threshold)),
             })
             .collect(),
-        // PAPER.md §4: no fit past δ = 1/max_i(‖x_i‖‖y_i‖), tight for N = 1.
+        // docs/theory.md §4: no fit past δ = 1/max_i(‖x_i‖‖y_i‖), tight for N = 1.
         Model::Relu(r) => r
             .step_size_max()
             .map(|d| Threshold {
@@ -58,7 +58,7 @@ pub fn thresholds(sweep: &Sweep) -> Vec<Threshold> {
 ///
 /// `poly`: for each minimizer, δ = 2/f''(x*); past the largest of them nothing
 /// converges, which is the edge of the p_converged heatmap. The networks: δ_max
-/// of the model at each axis value (PAPER.md §2–4).
+/// of the model at each axis value (docs/theory.md §2–4).
 pub fn boundaries(sweep: &Sweep) -> Vec<Boundary> {
     if sweep.axis.is_none() {
         return Vec::new();
