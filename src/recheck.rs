@@ -2,7 +2,7 @@
 //! stability threshold can be wrong: rounding can land an iterate exactly on
 //! a minimizer that GD could not reach at that step size, or turn a
 //! convergence into a period-2 orbit. So every f32 run (on either backend)
-//! reruns in f64, on the CPU, with the one-trajectory reference:
+//! reruns in f64, on the CPU:
 //!
 //! 1. every **suspect** trajectory: one that converged to a minimum with its
 //!    metric above the bound at its step size, or (the polynomial) to a

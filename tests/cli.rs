@@ -24,28 +24,12 @@ fn write_spec(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
-fn run_ok(args: &[&str], out: &Path) -> String {
-    let o = common::bin()
-        .args(args)
-        .arg("--out")
-        .arg(out)
-        .arg("-q")
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
 #[test]
 fn a_run_writes_every_output_with_the_named_columns() {
     let dir = tempfile::tempdir().unwrap();
     let spec = write_spec(dir.path(), "small.toml", SMALL);
     let out = dir.path().join("out");
-    let stdout = run_ok(
+    let stdout = common::run_ok(
         &[
             "run",
             spec.to_str().unwrap(),
@@ -87,7 +71,7 @@ fn a_run_writes_every_output_with_the_named_columns() {
     assert_eq!(trajectories.lines().count(), 1 + 6 * 400);
     // spec.toml reruns the same sweep.
     let again = dir.path().join("again");
-    run_ok(&["run", out.join("spec.toml").to_str().unwrap()], &again);
+    common::run_ok(&["run", out.join("spec.toml").to_str().unwrap()], &again);
     assert_eq!(
         cells,
         std::fs::read_to_string(again.join("cells.csv")).unwrap()
@@ -127,7 +111,7 @@ fn same_seed_same_cells_whatever_the_chunk_size_and_thread_count() {
         let out = dir.path().join(format!("o{i}"));
         let mut args = vec!["run", s, "--backend", "cpu"];
         args.extend(extra);
-        run_ok(&args, &out);
+        common::run_ok(&args, &out);
         results.push(std::fs::read_to_string(out.join("cells.csv")).unwrap());
     }
     assert_eq!(results[0], results[1]);
@@ -135,7 +119,7 @@ fn same_seed_same_cells_whatever_the_chunk_size_and_thread_count() {
     assert_eq!(results[0], results[3]);
     // A different seed gives a different sweep.
     let out = dir.path().join("other-seed");
-    run_ok(&["run", s, "--backend", "cpu", "--seed", "100"], &out);
+    common::run_ok(&["run", s, "--backend", "cpu", "--seed", "100"], &out);
     assert_ne!(
         results[0],
         std::fs::read_to_string(out.join("cells.csv")).unwrap()
@@ -387,7 +371,7 @@ linspace = [1.7, 2.1, 5]
 "#;
     let spec = write_spec(dir.path(), "basin.toml", text);
     let out = dir.path().join("basin");
-    run_ok(&["run", spec.to_str().unwrap(), "--backend", "cpu"], &out);
+    common::run_ok(&["run", spec.to_str().unwrap(), "--backend", "cpu"], &out);
     let cells = std::fs::read_to_string(out.join("cells.csv")).unwrap();
     let mut rows = cells.lines();
     let header: Vec<&str> = rows.next().unwrap().split(',').collect();
@@ -475,7 +459,7 @@ values = [1, 2, 4, 8]
 "#;
     let spec = write_spec(dir.path(), "depth.toml", text);
     let out = dir.path().join("depth");
-    run_ok(
+    common::run_ok(
         &[
             "run",
             spec.to_str().unwrap(),
@@ -519,7 +503,7 @@ fn relu_runs_on_the_gpu() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("relu-gpu");
-    run_ok(
+    common::run_ok(
         &[
             "run",
             "relu-single",

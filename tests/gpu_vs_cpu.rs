@@ -194,34 +194,27 @@ fn gpu_cells_match_cpu_f32_cells_through_the_cli() {
     }
     let dir = tempfile::tempdir().unwrap();
     let run = |backend: &str, out: &str| {
-        let status = common::bin()
-            .args([
+        let out = dir.path().join(out);
+        common::run_ok(
+            &[
                 "run",
                 "poly",
                 "--trajectories",
                 "500",
                 "--max-iters",
                 "20000",
-                "-q",
-            ])
-            .args([
                 "--steps",
                 "0.05,0.15,0.21,0.25,0.3,0.45,0.55",
                 "--backend",
                 backend,
-            ])
-            .args(["--precision", "f32", "--out"])
-            .arg(dir.path().join(out))
-            .output()
-            .unwrap();
-        assert!(
-            status.status.success(),
-            "{}",
-            String::from_utf8_lossy(&status.stderr)
+                "--precision",
+                "f32",
+            ],
+            &out,
         );
-        std::fs::read_to_string(dir.path().join(out).join("cells.csv")).unwrap()
+        std::fs::read_to_string(out.join("cells.csv")).unwrap()
     };
-    // The GPU always runs f32; --precision f32 is accepted with it.
+    // Both in f32, rechecked alike.
     let gpu = run("gpu", "gpu");
     let cpu = run("cpu", "cpu");
     let counts = |csv: &str| -> Vec<Vec<String>> {
@@ -252,28 +245,20 @@ fn gpu_runs_f64_by_default_and_gives_the_cpus_cells() {
     let dir = tempfile::tempdir().unwrap();
     let run = |backend: &str| {
         let out = dir.path().join(backend);
-        let status = common::bin()
-            .args([
+        common::run_ok(
+            &[
                 "run",
                 "poly",
                 "--trajectories",
                 "300",
-                "-q",
                 "--backend",
                 backend,
-            ])
-            .args(["--steps", "0.05,0.19,0.21,0.3,0.45,0.55", "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            status.status.success(),
-            "{}",
-            String::from_utf8_lossy(&status.stderr)
+                "--steps",
+                "0.05,0.19,0.21,0.3,0.45,0.55",
+            ],
+            &out,
         );
-        let summary: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
-                .unwrap();
+        let summary = common::summary(&out);
         assert_eq!(summary["backend"]["precision"], "f64", "{backend}");
         assert!(summary["recheck"].is_null(), "an f64 run rechecks nothing");
         std::fs::read_to_string(out.join("cells.csv")).unwrap()
@@ -336,8 +321,7 @@ fn an_adapter_without_f64_runs_f32_with_a_notice_and_refuses_f64() {
         notices[0].contains("this run is f32") && notices[0].contains("rechecked in f64"),
         "{stderr}"
     );
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary = common::summary(&out);
     assert_eq!(summary["backend"]["precision"], "f32");
     assert!(
         summary["backend"]["note"]

@@ -45,3 +45,26 @@ pub fn spec(text: &str) -> Spec {
 pub fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_stepsweep"))
 }
+
+/// Runs the binary with `args`, `--out out` and `-q`, asserts it succeeded,
+/// and returns its stdout.
+pub fn run_ok(args: &[&str], out: &std::path::Path) -> String {
+    let o = bin()
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// A finished run's summary.json.
+pub fn summary(out: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
