@@ -102,13 +102,25 @@ pub fn plan_run(args: &RunArgs) -> Result<RunPlan> {
     })
 }
 
+/// Set once a sweep's results (cells.csv, summary.json and the journal) are
+/// on disk: what is left (figures) may be cut short at once.
+static RESULTS_SAVED: AtomicBool = AtomicBool::new(false);
+
 /// The first Ctrl-C (or SIGTERM, as SLURM sends before a time limit) asks
 /// the run to stop after the chunk in flight; a second one stops at once,
-/// which is safe because the journal on disk is always whole.
+/// which is safe because the journal on disk is always whole. Once the
+/// results are saved, the first one stops at once: each figure is written
+/// whole or not at all, and `stepsweep plot DIR` draws them again.
 fn stop_on_signal() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let installed = ctrlc::set_handler(move || {
+        if RESULTS_SAVED.load(Ordering::SeqCst) {
+            eprintln!(
+                "stepsweep: stopped while drawing figures; the sweep's results are saved, and 'stepsweep plot DIR' draws its figures"
+            );
+            std::process::exit(130);
+        }
         if flag.swap(true, Ordering::SeqCst) {
             eprintln!("stepsweep: stopped; rerun the same command with --resume to finish");
             std::process::exit(130);
@@ -145,6 +157,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             .install(|| go(&plan))?,
         None => go(&plan)?,
     };
+    RESULTS_SAVED.store(true, Ordering::SeqCst);
     let out = plan.out.display();
     // A whole sweep's figures are drawn from its outputs, like `stepsweep plot`.
     let drawn = match (&report, plan.dir_opts.shard) {
@@ -208,6 +221,14 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<()> {
 
 pub fn devices() -> Result<()> {
     let adapters = gpu::adapters();
+    println!(
+        "probed: every wgpu backend built in (Vulkan), {} adapter(s){}",
+        adapters.len(),
+        gpu::quiet_runtime_dir().map_or(String::new(), |d| format!(
+            "; XDG_RUNTIME_DIR named no directory, so the drivers were given {}",
+            d.display()
+        ))
+    );
     if adapters.is_empty() {
         println!("no GPU adapters found; sweeps run on the CPU (install a Vulkan driver such as mesa-vulkan-drivers for lavapipe)");
         return Ok(());

@@ -518,3 +518,32 @@ fn relu_runs_on_the_gpu() {
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["backend"]["kind"], "gpu", "{}", summary["backend"]);
 }
+
+/// Mesa's drivers complain on stderr when XDG_RUNTIME_DIR names no
+/// directory; a run that probes for a GPU gives them a private one, and a
+/// CPU run never loads them. `devices` says what it probed.
+#[test]
+fn gpu_probing_leaves_stderr_quiet_without_a_runtime_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for backend in ["cpu", "auto"] {
+        let o = common::bin()
+            .args(["run", "poly", "--steps", "0.1", "--trajectories", "10"])
+            .args(["--max-iters", "100", "--backend", backend, "--out"])
+            .arg(dir.path().join(backend))
+            .env_remove("XDG_RUNTIME_DIR")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{backend}: {stderr}");
+        assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{backend}: {stderr}");
+    }
+    let o = common::bin()
+        .arg("devices")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(!stderr.contains("XDG_RUNTIME_DIR is invalid"), "{stderr}");
+    assert!(stdout.starts_with("probed: "), "{stdout}");
+}

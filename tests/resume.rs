@@ -35,10 +35,16 @@ struct Sweep {
     _dir: tempfile::TempDir,
     root: PathBuf,
     spec: PathBuf,
+    backend: &'static str,
+    chunk: &'static str,
 }
 
 impl Sweep {
     fn new(text: &str) -> Sweep {
+        Sweep::on(text, "cpu", CHUNK)
+    }
+
+    fn on(text: &str, backend: &'static str, chunk: &'static str) -> Sweep {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let spec = root.join("long.toml");
@@ -47,6 +53,8 @@ impl Sweep {
             _dir: dir,
             root,
             spec,
+            backend,
+            chunk,
         }
     }
 
@@ -56,7 +64,8 @@ impl Sweep {
             .arg(&self.spec)
             .arg("--out")
             .arg(out)
-            .args(["--backend", "cpu", "--threads", "1", "--chunk-size", CHUNK])
+            .args(["--backend", self.backend, "--threads", "1"])
+            .args(["--chunk-size", self.chunk])
             .args(["--write-trajectories", "-q"])
             .args(extra);
         c
@@ -273,4 +282,189 @@ fn sweeps_at_once_keep_to_their_own_directories() {
     let alone = sweep.root.join("b-alone");
     assert!(sweep.run(&alone, &["--seed", "8"]).status.success());
     assert!(outputs(&b) == outputs(&alone));
+}
+
+/// Signals a child this test started and still owns.
+fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: kill(2) on the pid of a child that has not been reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+}
+
+/// Whether `out` holds a finished sweep: its cells, and no journal.
+fn finished(out: &Path) -> bool {
+    out.join("cells.csv").exists() && !out.join("journal.json").exists()
+}
+
+/// Runs killed at random moments, by SIGKILL or SIGTERM at random, each
+/// resumed by the next: every sweep that finishes this way must equal the
+/// uninterrupted one byte for byte. A finished sweep starts a new round in a
+/// fresh directory, so every kill lands on work.
+fn soak(sweep: &Sweep, reference: &(Vec<u8>, Vec<u8>), kills: usize, window_us: u64) {
+    let seed: u64 = rand::random();
+    eprintln!("soak seed: {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (mut landed, mut rounds, mut terms) = (0, 0, 0);
+    let mut out = sweep.root.join("soak0");
+    while landed < kills {
+        let mut child = sweep.spawn(&out, &["--resume"]);
+        std::thread::sleep(Duration::from_micros(rng.random_range(0..window_us)));
+        if child.try_wait().unwrap().is_none() {
+            if rng.random_bool(0.5) {
+                signal(&child, libc::SIGTERM);
+                terms += 1;
+            } else {
+                child.kill().unwrap();
+            }
+            landed += 1;
+        }
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            !matches!(o.status.code(), Some(1) | Some(2)),
+            "a resume failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        if finished(&out) {
+            assert_same(&out, reference);
+            rounds += 1;
+            out = sweep.root.join(format!("soak{rounds}"));
+        }
+    }
+    let o = sweep.run(&out, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same(&out, reference);
+    eprintln!(
+        "soak: {landed} kills ({terms} SIGTERM), {} sweeps finished",
+        rounds + 1
+    );
+    assert!(terms > 0 && terms < landed, "both signals must land");
+}
+
+#[test]
+fn soak_fifty_random_kills_each_resumed_ends_byte_identical() {
+    let sweep = Sweep::new(LONG);
+    let reference = sweep.reference();
+    soak(&sweep, &reference, 50, 250_000);
+}
+
+/// A sweep sized for lavapipe: 16 chunks of a few dispatches each.
+const GPU_SWEEP: &str = r#"
+trajectories = 2000
+max_iters = 5000
+seed = 7
+[model]
+kind = "poly"
+[init]
+kind = "uniform"
+low = -1.0
+high = 4.0
+[steps]
+values = [0.3, 0.32, 0.35, 0.38]
+"#;
+
+#[test]
+fn soak_on_the_gpu_ends_byte_identical() {
+    if common::gpu_or_skip("the GPU soak test").is_none() {
+        return;
+    }
+    let sweep = Sweep::on(GPU_SWEEP, "gpu", "500");
+    let reference = sweep.reference();
+    soak(&sweep, &reference, 10, 2_000_000);
+}
+
+/// The device reported lost as chunk 3 starts: the run stops with one
+/// sentence, the journal holds chunks 0–2, and a resume completes the sweep
+/// byte for byte.
+#[test]
+fn a_device_lost_mid_sweep_stops_and_resumes_whole() {
+    if common::gpu_or_skip("the lost-device test").is_none() {
+        return;
+    }
+    let sweep = Sweep::on(GPU_SWEEP, "gpu", "500");
+    let reference = sweep.reference();
+    let out = sweep.root.join("lost");
+    let o = sweep
+        .command(&out, &[])
+        .env(stepsweep::backend::gpu::LOSE_DEVICE_ENV, "3")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("device was lost") && stderr.contains("--backend cpu"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert_eq!(journaled_progress(&out), Some(3 * 500));
+    assert!(!out.join("cells.csv").exists());
+    let o = sweep.run(&out, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same(&out, &reference);
+}
+
+/// Once the results are saved, the first SIGTERM stops the run at once, in
+/// the middle of its figures (a grid of 320 000 cells takes seconds to
+/// draw), with status 130; each figure is whole or absent.
+#[test]
+fn sigterm_while_figures_are_drawn_stops_at_once() {
+    let grid = r#"
+trajectories = 1
+max_iters = 20
+seed = 7
+[model]
+kind = "poly"
+[init]
+kind = "point"
+x0 = 0.0
+[steps]
+linspace = [0.01, 0.6, 800]
+[axis]
+param = "init.x0"
+linspace = [-1.0, 4.0, 400]
+"#;
+    let sweep = Sweep::on(grid, "cpu", "100000");
+    let out = sweep.root.join("drawing");
+    let mut child = sweep
+        .command(&out, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !out.join("summary.json").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the sweep never saved its summary"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Past the moment the run marks its results saved.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the figures were done before the signal; draw a larger grid"
+    );
+    signal(&child, libc::SIGTERM);
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopped while drawing figures"), "{stderr}");
+    let figures: Vec<String> = std::fs::read_dir(out.join("figures"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        figures.len() < 8,
+        "every figure was drawn, so the signal waited for them: {figures:?}"
+    );
+    assert!(
+        figures
+            .iter()
+            .all(|f| f.ends_with(".png") || f.ends_with(".svg")),
+        "a partial file was left: {figures:?}"
+    );
+    assert!(out.join("cells.csv").exists() && out.join("summary.json").exists());
 }

@@ -21,6 +21,11 @@ pub const REQUIRE_GPU_ENV: &str = "STEPSWEEP_REQUIRE_GPU";
 /// f32 fallback and its rechecks use it on adapters that do have f64.
 pub const NO_F64_ENV: &str = "STEPSWEEP_GPU_NO_F64";
 
+/// For tests: the device is reported lost when the chunk after this many
+/// chunks of the process starts on it, as a driver reports a GPU that fell
+/// off the bus; the run must stop with its message and resume whole.
+pub const LOSE_DEVICE_ENV: &str = "STEPSWEEP_TEST_LOSE_DEVICE_AFTER";
+
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -34,9 +39,61 @@ pub struct GpuContext {
     timestamp_period: Option<f32>,
     /// Kernel time measured by timestamp queries, summed over dispatches.
     kernel_ns: std::sync::atomic::AtomicU64,
+    /// Chunks started on the device, and after how many it is reported lost
+    /// (`LOSE_DEVICE_ENV`).
+    chunks: std::sync::atomic::AtomicU64,
+    lose_after: Option<u64>,
+}
+
+/// The runtime directory the GPU stack was given, when stepsweep gave it one
+/// (see `quiet_runtime_dir`).
+static PRIVATE_RUNTIME_DIR: std::sync::OnceLock<Option<std::path::PathBuf>> =
+    std::sync::OnceLock::new();
+
+/// Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not set"
+/// on stderr while the adapters are listed, when the variable names no
+/// directory (a batch job, a container). Their windowing code looks for its
+/// sockets there, which a compute sweep never uses, so such a process gets a
+/// private empty directory, made once, before the loader first runs, and the
+/// user's terminal stays quiet. Returns that directory, if one was made.
+pub fn quiet_runtime_dir() -> Option<&'static std::path::Path> {
+    PRIVATE_RUNTIME_DIR
+        .get_or_init(|| {
+            let current = std::env::var_os("XDG_RUNTIME_DIR");
+            if current.is_some_and(|d| !d.is_empty() && std::path::Path::new(&d).is_dir()) {
+                return None;
+            }
+            let dir = std::env::temp_dir().join(format!("stepsweep-runtime-{}", user_id()));
+            let mut builder = std::fs::DirBuilder::new();
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            match builder.create(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+                Err(_) => return None,
+            }
+            // Set before the Vulkan loader is loaded, so no C code reads the
+            // environment meanwhile.
+            std::env::set_var("XDG_RUNTIME_DIR", &dir);
+            Some(dir)
+        })
+        .as_deref()
+}
+
+fn user_id() -> u32 {
+    #[cfg(unix)]
+    {
+        // SAFETY: getuid has no preconditions and cannot fail.
+        unsafe { libc::getuid() }
+    }
+    #[cfg(not(unix))]
+    {
+        0
+    }
 }
 
 fn instance() -> wgpu::Instance {
+    quiet_runtime_dir();
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
 }
 
@@ -119,6 +176,10 @@ impl GpuContext {
                 .contains(wgpu::Features::TIMESTAMP_QUERY)
                 .then(|| queue.get_timestamp_period()),
             kernel_ns: std::sync::atomic::AtomicU64::new(0),
+            chunks: std::sync::atomic::AtomicU64::new(0),
+            lose_after: std::env::var(LOSE_DEVICE_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok()),
             f64: features.contains(wgpu::Features::SHADER_F64),
             device,
             queue,
@@ -493,6 +554,13 @@ impl StateKernel {
             iterations: iter_buf,
             index: index_bufs,
         } = uploaded;
+        let started = ctx.chunks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if ctx.lose_after.is_some_and(|k| started >= k) {
+            ctx.error.lock().unwrap().get_or_insert(format!(
+                "the GPU device was lost (injected by {LOSE_DEVICE_ENV} after {started} chunks)"
+            ));
+            ctx.check()?;
+        }
         if count == 0 {
             return Ok((Vec::new(), Vec::new()));
         }

@@ -83,6 +83,9 @@ impl Figure for BasinMap {
     where
         DB::ErrorType: 'static,
     {
+        if let Some(p) = &self.grid.pooling {
+            canvas::note(p.clone());
+        }
         let (xs, ys) = self.grid.ranges();
         let (x_scale, y_scale) = (self.grid.x_scale, self.grid.y_scale);
         let mut chart = canvas::chart(root, &self.title, xs, ys)?;

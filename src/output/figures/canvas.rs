@@ -85,18 +85,41 @@ impl Scale {
         (lo - pad * span)..(hi + pad * span)
     }
 
-    pub fn label(self, v: f64) -> String {
-        tick_label(self.from_axis(v))
+    /// The label of the tick at axis value `v`, with ticks about `axis_step`
+    /// apart on the axis: digits enough to tell it from its neighbours.
+    pub fn label(self, v: f64, axis_step: f64) -> String {
+        let value = self.from_axis(v);
+        let step = (self.from_axis(v + axis_step) - value).abs();
+        tick_label_at(value, step)
     }
 }
 
-/// A short tick label: enough digits to tell neighbouring ticks apart.
+/// A short label for a value: four decimals, or two significant digits in
+/// scientific notation outside 0.001..10⁴.
 pub fn tick_label(v: f64) -> String {
+    tick_label_at(v, f64::NAN)
+}
+
+/// A label for a value among others `step` apart (NaN: unknown): as short as
+/// `tick_label`, with more digits where the step needs them, so that cells
+/// 10⁻¹³ apart do not share a label.
+pub fn tick_label_at(v: f64, step: f64) -> String {
     let a = v.abs();
+    let resolvable = step > 0.0 && step.is_finite();
     if a != 0.0 && !(1e-3..1e4).contains(&a) {
-        format!("{v:.1e}")
+        let digits = if resolvable {
+            ((a / step).log10().floor()).clamp(1.0, 16.0) as usize
+        } else {
+            1
+        };
+        format!("{v:.digits$e}")
     } else {
-        let s = format!("{v:.4}");
+        let decimals = if resolvable {
+            (1.0 - step.log10().floor()).clamp(4.0, 17.0) as usize
+        } else {
+            4
+        };
+        let s = format!("{v:.decimals$}");
         let s = s.trim_end_matches('0').trim_end_matches('.');
         if s == "-0" {
             "0".into()
@@ -117,7 +140,63 @@ pub type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 /// Every figure's chart: f64 on both axes (log axes are drawn on log10 values).
 pub type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-/// A chart with the house caption, margins and label areas.
+/// Axis values beyond this magnitude are not drawn: the tick arithmetic of a
+/// wider axis overflows.
+const AXIS_LIMIT: f64 = 1e300;
+
+/// The narrowest axis drawn, relative to the magnitude of its values: below
+/// it ticks cannot be told apart in f64 (and finding them never ends).
+const MIN_RELATIVE_WIDTH: f64 = 1e-12;
+
+/// A range that the chart can draw, for any range a figure computes: finite,
+/// within ±`AXIS_LIMIT`, ordered, and wide enough for ticks to differ. A
+/// degenerate range (one value, or none) is widened around its centre; one
+/// that cannot be drawn at all becomes 0..1. The second part says, in words,
+/// what was changed where the reader should know.
+pub fn drawable(range: Range<f64>) -> (Range<f64>, Option<&'static str>) {
+    let (lo, hi) = (range.start.min(range.end), range.start.max(range.end));
+    if !(lo.is_finite() && hi.is_finite()) {
+        // An empty figure's range (from no values) is not news.
+        let empty = lo == f64::INFINITY || hi == f64::NEG_INFINITY;
+        return (
+            0.0..1.0,
+            (!empty).then_some("values that are not finite are not drawn"),
+        );
+    }
+    let magnitude = lo.abs().max(hi.abs());
+    if magnitude > AXIS_LIMIT {
+        return (0.0..1.0, Some("axis values beyond ±1e300 are not drawn"));
+    }
+    let least = (magnitude * MIN_RELATIVE_WIDTH).max(1e-300);
+    if hi - lo >= least {
+        return (lo..hi, None);
+    }
+    if magnitude == 0.0 {
+        return (-1.0..1.0, None);
+    }
+    let centre = lo / 2.0 + hi / 2.0;
+    let half = least.max(magnitude * 1e-6) / 2.0;
+    ((centre - half)..(centre + half), None)
+}
+
+thread_local! {
+    /// What `chart` changed to draw the current figure (see `drawable`),
+    /// collected by `render`.
+    static NOTES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records a one-line note about the figure being drawn; `render` returns it.
+pub fn note(text: String) {
+    NOTES.with(|n| {
+        let mut n = n.borrow_mut();
+        if !n.contains(&text) {
+            n.push(text);
+        }
+    });
+}
+
+/// A chart with the house caption, margins and label areas, over ranges
+/// made drawable (see `drawable`).
 pub fn chart<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     title: &str,
@@ -127,6 +206,13 @@ pub fn chart<'a, DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
+    let (x, x_note) = drawable(x);
+    let (y, y_note) = drawable(y);
+    for (axis, n) in [("x", x_note), ("y", y_note)] {
+        if let Some(n) = n {
+            note(format!("{axis} axis: {n}"));
+        }
+    }
     Ok(ChartBuilder::on(area)
         .caption(title, text(20))
         .margin(16)
@@ -154,8 +240,11 @@ pub fn axes<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let x_label = move |v: &f64| x_scale.label(*v);
-    let y_label = move |v: &f64| y_scale.label(*v);
+    // Ticks fall at most a tenth of the range apart.
+    let (x, y) = (chart.x_range(), chart.y_range());
+    let (x_step, y_step) = ((x.end - x.start) / 10.0, (y.end - y.start) / 10.0);
+    let x_label = move |v: &f64| x_scale.label(*v, x_step);
+    let y_label = move |v: &f64| y_scale.label(*v, y_step);
     let mut mesh = chart.configure_mesh();
     if grid {
         mesh.light_line_style(WHITE.mix(0.0));
@@ -241,8 +330,11 @@ fn draw_error(stem: &str, e: impl std::fmt::Display) -> Error {
 }
 
 /// Draws `figure` into `dir/<stem>.png` and `dir/<stem>.svg`.
+/// What could not be drawn (see `drawable`) is said in one line per note on
+/// stderr, after the figure is written.
 pub fn render(figure: &impl Figure, dir: &Path) -> Result<Vec<PathBuf>> {
     register_font();
+    NOTES.with(|n| n.borrow_mut().clear());
     let stem = figure.stem();
     let (w, h) = figure.size();
     let mut rgb = vec![0u8; w as usize * h as usize * 3];
@@ -269,6 +361,9 @@ pub fn render(figure: &impl Figure, dir: &Path) -> Result<Vec<PathBuf>> {
     let svg_path = dir.join(format!("{stem}.svg"));
     write_atomic(&png_path, &png.into_inner())?;
     write_atomic(&svg_path, svg.as_bytes())?;
+    for n in NOTES.with(|n| std::mem::take(&mut *n.borrow_mut())) {
+        eprintln!("stepsweep: figure {stem}: {n}");
+    }
     Ok(vec![png_path, svg_path])
 }
 
@@ -283,6 +378,12 @@ mod tests {
         assert_eq!(tick_label(0.2), "0.2");
         assert_eq!(tick_label(-0.0), "0");
         assert_eq!(tick_label(1e-5), "1.0e-5");
+        // Neighbours 10⁻¹³ apart get the digits that tell them apart.
+        assert_eq!(tick_label_at(0.1, 1e-14), "0.1");
+        assert_eq!(tick_label_at(0.1000000000001, 1e-14), "0.1000000000001");
+        assert_eq!(tick_label_at(0.25, 0.05), "0.25");
+        assert_eq!(tick_label_at(1.5e-7, 1e-8), "1.5e-7");
+        assert_eq!(tick_label_at(1.23e-7, 1e-9), "1.23e-7");
         let r = Scale::Linear.range([0.0, 1.0].into_iter(), 0.1);
         assert_eq!((r.start, r.end), (-0.1, 1.1));
     }

@@ -42,6 +42,24 @@ impl CellRow {
         (self.converged - self.converged_other) as f64 / self.trajectories.max(1) as f64
     }
 
+    /// Adds `other`'s counts to this cell's (the largest metric of both).
+    pub fn absorb(&mut self, other: &CellRow) {
+        self.trajectories += other.trajectories;
+        self.converged += other.converged;
+        self.converged_other += other.converged_other;
+        self.diverged += other.diverged;
+        self.oscillating += other.oscillating;
+        self.undecided += other.undecided;
+        for (a, b) in self.converged_min.iter_mut().zip(&other.converged_min) {
+            *a += b;
+        }
+        self.metric_max = match (self.metric_max, other.metric_max) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.violations += other.violations;
+    }
+
     /// A count as a fraction of the cell's trajectories, with its 95% Wilson interval.
     pub fn share(&self, count: u64) -> (f64, f64, f64) {
         wilson(count, self.trajectories)
@@ -132,34 +150,45 @@ impl RunData {
 
     /// Cells with the same step size summed over the second axis, ascending in δ.
     pub fn by_step_size(&self) -> Vec<CellRow> {
+        // A stable sort keeps each step size's first cell first, whose bound
+        // the sum keeps.
+        let mut order: Vec<&CellRow> = self.cells.iter().collect();
+        order.sort_by(|a, b| a.step_size.total_cmp(&b.step_size));
         let mut out: Vec<CellRow> = Vec::new();
-        for c in &self.cells {
-            match out.iter_mut().find(|o| o.step_size == c.step_size) {
-                Some(o) => {
-                    o.trajectories += c.trajectories;
-                    o.converged += c.converged;
-                    o.converged_other += c.converged_other;
-                    o.diverged += c.diverged;
-                    o.oscillating += c.oscillating;
-                    o.undecided += c.undecided;
-                    for (a, b) in o.converged_min.iter_mut().zip(&c.converged_min) {
-                        *a += b;
-                    }
-                    o.metric_max = match (o.metric_max, c.metric_max) {
-                        (Some(a), Some(b)) => Some(a.max(b)),
-                        (a, b) => a.or(b),
-                    };
-                    o.violations += c.violations;
-                }
-                None => out.push(CellRow {
+        for c in order {
+            match out.last_mut() {
+                Some(o) if o.step_size == c.step_size => o.absorb(c),
+                _ => out.push(CellRow {
                     axis_value: None,
                     ..c.clone()
                 }),
             }
         }
-        out.sort_by(|a, b| a.step_size.total_cmp(&b.step_size));
         out
     }
+}
+
+/// `rows` pooled in runs of neighbours so that at most `most` remain, each
+/// at the step size of its middle row; with the size of the runs (1: none
+/// pooled). A figure of millions of cells stays a figure of pixels.
+pub fn pooled(rows: Vec<CellRow>, most: usize) -> (Vec<CellRow>, usize) {
+    let run = rows.len().div_ceil(most.max(1)).max(1);
+    if run == 1 {
+        return (rows, 1);
+    }
+    let out = rows
+        .chunks(run)
+        .map(|chunk| {
+            let mut sum = chunk[chunk.len() / 2].clone();
+            for (i, c) in chunk.iter().enumerate() {
+                if i != chunk.len() / 2 {
+                    sum.absorb(c);
+                }
+            }
+            sum
+        })
+        .collect();
+    (out, run)
 }
 
 fn cell_row(row: &Value, axis: Option<&str>, minimizers: usize) -> Option<CellRow> {

@@ -14,8 +14,10 @@ pub struct Grid2d {
     pub param: String,
     pub x_scale: Scale,
     pub y_scale: Scale,
-    /// Cells step size first: cell (i, j) is `cells[i * values.len() + j]`.
+    /// Cells step size fastest: cell (i, j) is `cells[i + j * steps.len()]`.
     pub cells: Vec<CellRow>,
+    /// The note on pooling, where blocks of cells were pooled.
+    pub pooling: Option<String>,
 }
 
 /// Edges halfway between neighbours (in axis coordinates), the outer ones
@@ -35,18 +37,55 @@ fn edges(axis: &[f64]) -> Vec<f64> {
     }
 }
 
+/// Most columns (step sizes) and rows (axis values) a map draws; larger grids
+/// pool blocks of neighbouring cells.
+const MAX_COLUMNS: usize = 800;
+const MAX_ROWS: usize = 500;
+
+/// Every `factor` neighbours pooled: each block at its middle value.
+fn pool_axis(axis: &[f64], factor: usize) -> Vec<f64> {
+    axis.chunks(factor).map(|c| c[c.len() / 2]).collect()
+}
+
 impl Grid2d {
     /// None for a one-axis sweep.
     pub fn new(run: &RunData) -> Option<Grid2d> {
         let (param, values) = run.sweep.axis.clone()?;
-        Some(Grid2d {
-            steps: run.sweep.steps.clone(),
-            values,
+        let steps = run.sweep.steps.clone();
+        let (fx, fy) = (
+            steps.len().div_ceil(MAX_COLUMNS).max(1),
+            values.len().div_ceil(MAX_ROWS).max(1),
+        );
+        let mut grid = Grid2d {
+            pooling: None,
             param,
             x_scale: Scale::of(run.log_steps()),
             y_scale: Scale::of(run.log_axis()),
-            cells: run.cells.clone(),
-        })
+            cells: Vec::new(),
+            steps: pool_axis(&steps, fx),
+            values: pool_axis(&values, fy),
+        };
+        if fx == 1 && fy == 1 {
+            grid.cells = run.cells.clone();
+            return Some(grid);
+        }
+        // Cell (i, j) of the run is cell i + j·S; it joins block (i/fx, j/fy).
+        let (s, columns) = (steps.len(), grid.steps.len());
+        let mut cells: Vec<Option<CellRow>> = vec![None; columns * grid.values.len()];
+        for (c, cell) in run.cells.iter().enumerate() {
+            let b = (c % s) / fx + (c / s) / fy * columns;
+            match &mut cells[b] {
+                Some(sum) => sum.absorb(cell),
+                slot => *slot = Some(cell.clone()),
+            }
+        }
+        grid.cells = cells.into_iter().map(Option::unwrap_or_default).collect();
+        grid.pooling = Some(format!(
+            "{s} × {} cells are drawn as {columns} × {}, each pooling {fx} × {fy} neighbours",
+            values.len(),
+            grid.values.len()
+        ));
+        Some(grid)
     }
 
     fn x_edges(&self) -> Vec<f64> {

@@ -71,6 +71,9 @@ impl Figure for Heatmap {
     {
         let (w, _) = root.dim_in_pixel();
         let (main, bar) = root.split_horizontally(w - BAR_WIDTH);
+        if let Some(p) = &self.grid.pooling {
+            canvas::note(p.clone());
+        }
         let mut chart = self.chart(&main)?;
         let (xs, ys) = (self.grid.x_scale, self.grid.y_scale);
         canvas::axes(

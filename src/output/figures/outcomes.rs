@@ -6,7 +6,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::canvas::{self, DrawResult, Figure, Scale};
-use super::data::{CellRow, RunData};
+use super::data::{pooled, CellRow, RunData};
+
+/// Most step sizes the figure draws; more are pooled in runs of neighbours.
+const MAX_COLUMNS: usize = 1000;
 use super::theory::{self, Threshold};
 
 /// One curve: a label, a colour, and the count it plots per cell.
@@ -22,6 +25,8 @@ pub struct Outcomes {
     thresholds: Vec<Threshold>,
     scale: Scale,
     title: String,
+    /// The note on pooling, where step sizes were pooled.
+    pooling: Option<String>,
 }
 
 impl Outcomes {
@@ -55,8 +60,18 @@ impl Outcomes {
                 count: Box::new(|c: &CellRow| c.undecided),
             },
         ]);
+        let cells = run.by_step_size();
+        let steps = cells.len();
+        let (cells, run_len) = pooled(cells, MAX_COLUMNS);
+        let pooling = (run_len > 1).then(|| {
+            format!(
+                "{steps} step sizes are drawn as {} points, each pooling {run_len} neighbours",
+                cells.len()
+            )
+        });
         Outcomes {
-            cells: run.by_step_size(),
+            cells,
+            pooling,
             curves,
             thresholds: theory::thresholds(&run.sweep),
             scale: Scale::of(run.log_steps()),
@@ -80,6 +95,9 @@ impl Figure for Outcomes {
         DB::ErrorType: 'static,
     {
         let scale = self.scale;
+        if let Some(p) = &self.pooling {
+            canvas::note(p.clone());
+        }
         let x_range = scale.range(self.cells.iter().map(|c| c.step_size), 0.02);
         let mut chart = canvas::chart(root, &self.title, x_range, -0.02f64..1.02)?;
         canvas::axes(

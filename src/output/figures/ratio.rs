@@ -19,6 +19,8 @@ const MAX_POINTS: usize = 20_000;
 pub struct MetricRatio {
     /// (δ, metric / bound).
     points: Vec<(f64, f64)>,
+    /// The note on ratios left out, where some were.
+    left_out: Option<String>,
     per_trajectory: bool,
     metric: String,
     scale: Scale,
@@ -68,15 +70,29 @@ fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
 impl MetricRatio {
     pub fn new(run: &RunData) -> Result<MetricRatio> {
         let (points, per_trajectory) = match &run.trajectories {
-            Some(path) => (thin(read_trajectories(run, path)?), true),
+            Some(path) => (read_trajectories(run, path)?, true),
             None => (
                 run.cells
                     .iter()
                     .filter_map(|c| c.metric_max.map(|m| (c.step_size, m / c.bound)))
-                    .collect(),
+                    .collect::<Vec<_>>(),
                 false,
             ),
         };
+        // A ratio that is not finite (a bound of zero, a metric that
+        // overflowed) has no place on the axis; the note counts them.
+        let all = points.len();
+        let points: Vec<(f64, f64)> = points
+            .into_iter()
+            .filter(|(d, r)| d.is_finite() && r.is_finite())
+            .collect();
+        let left_out = (points.len() < all).then(|| {
+            format!(
+                "{} of {all} ratios are not finite and are not drawn",
+                all - points.len()
+            )
+        });
+        let points = thin(points);
         let theory = run.sweep.cells[0].model.theory();
         let metric = theory["metric"].as_str().unwrap_or("metric").to_string();
         Ok(MetricRatio {
@@ -91,6 +107,7 @@ impl MetricRatio {
                 }
             ),
             points,
+            left_out,
             per_trajectory,
             metric,
             scale: Scale::of(run.log_steps()),
@@ -113,6 +130,9 @@ impl Figure for MetricRatio {
         DB::ErrorType: 'static,
     {
         let scale = self.scale;
+        if let Some(n) = &self.left_out {
+            canvas::note(n.clone());
+        }
         let x_range = if self.points.is_empty() {
             0.0..1.0
         } else {
