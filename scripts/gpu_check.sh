@@ -6,8 +6,11 @@
 #
 #   scripts/gpu_check.sh [OUT_DIR]
 #
-# Writes OUT_DIR/gpu_tests.log and OUT_DIR/bench.json (OUT_DIR defaults to
-# target/gpu_check) and prints both. Meant for a hardware GPU: on lavapipe
+# Writes OUT_DIR/gpu_tests.log, OUT_DIR/bench.json and
+# OUT_DIR/layout-{invocation,workgroup}.json (W3 and W4 in each kernel
+# layout, forced by STEPSWEEP_GPU_LAYOUT: the measurement that settles which
+# layout suits the hardware); OUT_DIR defaults to target/gpu_check. Prints
+# them all. Meant for a hardware GPU: on lavapipe
 # the full W3 and W4 take minutes a run (use `stepsweep bench --quick`). A
 # missing adapter fails the GPU tests instead of skipping them. Each step is
 # bounded, so a hung driver cannot eat a borrowed machine's time.
@@ -25,3 +28,7 @@ timeout 400 cargo test --release --locked --test gpu_vs_cpu --test gpu_models --
     --test reproduce \
     2>&1 | tee "$out/gpu_tests.log" | grep -E "^test |test result"
 timeout 300 target/release/stepsweep bench --runs 3 --json | tee "$out/bench.json"
+for layout in invocation workgroup; do
+    STEPSWEEP_GPU_LAYOUT=$layout timeout 200 target/release/stepsweep bench --runs 3 --json \
+        --workload W3 --workload W4 | tee "$out/layout-$layout.json"
+done

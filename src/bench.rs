@@ -193,15 +193,24 @@ pub fn run(
             spec.backend = backend;
             spec.precision = Some(precision);
             let same_precision = usize::from(precision == Precision::F64);
+            let opts = RunOptions {
+                chunk_size: None,
+                quiet: true,
+            };
+            // An untimed first run on the GPU: drivers compile a kernel at
+            // its first dispatch (llvmpipe took seconds for deep-linear's),
+            // which a sweep pays once, not per run.
+            if backend == BackendChoice::Gpu {
+                if let Err(e) = execute(spec.clone(), work.id, &opts, None) {
+                    progress(&format!("{} is not run on the GPU: {e}", work.id));
+                    continue;
+                }
+            }
             let mut times = Vec::new();
             let mut kernel_times = Vec::new();
             let mut last = None;
             let cpu_before = process_cpu_seconds();
             for _ in 0..runs.max(1) {
-                let opts = RunOptions {
-                    chunk_size: None,
-                    quiet: true,
-                };
                 match execute(spec.clone(), work.id, &opts, None) {
                     Ok(report) => {
                         times.push(report.seconds);

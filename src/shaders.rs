@@ -263,6 +263,40 @@ pub struct DeviceLimits {
     /// Bytes of workgroup memory.
     pub workgroup_storage: u32,
     pub max_invocations: u32,
+    /// Loop trips one invocation may run in a dispatch, on an adapter that
+    /// bounds them (a CPU adapter: see `LLVMPIPE_LOOP_LIMIT`); None where
+    /// nothing does.
+    pub loop_budget: Option<u64>,
+    /// A layout asked for (`LAYOUT_ENV`) where a model has both; None: the
+    /// one its size calls for.
+    pub layout: Option<Layout>,
+}
+
+/// Set to `invocation` or `workgroup` to run deep-linear and relu in that
+/// layout whatever their size, so that both can be timed on one adapter
+/// (`scripts/gpu_check.sh`); a per-invocation kernel must still fit a CPU
+/// adapter's loop budget.
+pub const LAYOUT_ENV: &str = "STEPSWEEP_GPU_LAYOUT";
+
+/// The layout `LAYOUT_ENV` asks for, if it names one.
+pub fn layout_from_env() -> Option<Layout> {
+    match std::env::var(LAYOUT_ENV).ok()?.as_str() {
+        "invocation" => Some(Layout::PerInvocation),
+        "workgroup" => Some(Layout::PerWorkgroup),
+        _ => None,
+    }
+}
+
+/// Whether a model whose workspace is `workspace` reals of `precision` runs
+/// one invocation per trajectory (see `INVOCATION_MAX_WORKSPACE_BYTES` and,
+/// on an adapter with a loop budget, a CPU adapter, `INVOCATION_MAX_WORKSPACE`),
+/// unless `limits` asks for a layout.
+fn invocation_suits(workspace: usize, precision: Precision, limits: DeviceLimits) -> bool {
+    match (limits.layout, limits.loop_budget) {
+        (Some(layout), _) => layout == Layout::PerInvocation,
+        (None, Some(_)) => workspace <= INVOCATION_MAX_WORKSPACE,
+        (None, None) => workspace * real_bytes(precision) <= INVOCATION_MAX_WORKSPACE_BYTES,
+    }
 }
 
 impl DeviceLimits {
@@ -270,6 +304,8 @@ impl DeviceLimits {
     pub const DEFAULT: DeviceLimits = DeviceLimits {
         workgroup_storage: 16384,
         max_invocations: 256,
+        loop_budget: None,
+        layout: None,
     };
 }
 
@@ -315,15 +351,35 @@ fn per_invocation(
     }
 }
 
-/// Parameters per trajectory up to which deep-linear runs one invocation per
-/// trajectory; larger ones take a workgroup each. Measured on lavapipe: at
-/// (n, L) = (4, 4) the per-invocation kernel, whose workspace of 288 floats
-/// lives in private memory, corrupts its state after a few hundred steps (the
-/// driver's per-invocation stack, or, as a count of its loops suggests,
-/// llvmpipe's loop limit within a dispatch of 1024 iterations, which the host
-/// now keeps within: see `LLVMPIPE_LOOP_LIMIT`), while the workgroup kernel
-/// matches the CPU bit for bit; so only the smallest sizes stay per invocation.
-pub const DEEP_LINEAR_INVOCATION_MAX_DIM: usize = 8;
+/// Bytes of a model's working storage (beyond θ, its gradient and the
+/// fingerprint ring) up to which a kernel runs one invocation per trajectory
+/// on a hardware GPU, its state in that invocation's registers and, past
+/// them, its L1 cache; larger models take a workgroup each, whose lanes share
+/// the products of one step. One invocation per trajectory wastes no lanes
+/// and meets at no barrier (at deep-linear (n, L) = (4, 4) a workgroup of 32
+/// lanes leaves half of them idle in every 4 × 4 product and waits at 16
+/// barriers in each gradient), as long as what spills past the 255 registers
+/// of a thread stays in L1: 2 KB a thread, at 8 warps an SM, is about the
+/// 256 KB of L1 an H200-class SM has. The figures are in the README's "GPU
+/// kernel layouts".
+pub const INVOCATION_MAX_WORKSPACE_BYTES: usize = 2048;
+
+/// Reals of workspace up to which a kernel runs one invocation per trajectory
+/// on a CPU adapter (lavapipe), whatever the precision: there a private
+/// array is main memory in either, and a workgroup's barriers, which switch
+/// between its lanes, are what costs (W3 ran at 0.69% of the CPU backend in a
+/// workgroup and 5.7% per invocation).
+pub const INVOCATION_MAX_WORKSPACE: usize = 512;
+
+/// Whether a per-invocation plan runs at least one iteration in a dispatch
+/// within the adapter's loop budget. Where it does not (many relu samples on
+/// a CPU adapter), the workgroup kernel, whose lanes share each step's loops,
+/// takes the model instead.
+fn fits_a_dispatch(plan: &KernelPlan, rule: &StopRule, limits: DeviceLimits) -> bool {
+    limits.loop_budget.is_none_or(|budget| {
+        steps_per_dispatch(plan.layout, &plan.loop_trips, rule.check_every, 1, budget) >= 1
+    })
+}
 
 fn deep_linear_kernel(
     d: &DeepLinear,
@@ -348,7 +404,7 @@ fn deep_linear_kernel(
         3 * layers * nn + 2 * nn,
         d.covariance.is_some(),
     );
-    if dim <= DEEP_LINEAR_INVOCATION_MAX_DIM {
+    if invocation_suits(region_len, precision, limits) {
         let header = format!(
             "{offsets}const LANES: u32 = 1u;\n{CONSTANTS_BINDING}\
              var<private> region: array<real, REGION_LEN>;\n\
@@ -363,8 +419,10 @@ fn deep_linear_kernel(
         let trips = 2 * loop_trips(dim as u64, 0)
             + deep_linear_gradient_trips(n, layers, d.covariance.is_some(), 1);
         let mut plan = per_invocation(header, DEEP_LINEAR, dim, rule, trips, precision);
-        plan.constants = constants;
-        return plan;
+        if fits_a_dispatch(&plan, rule, limits) {
+            plan.constants = constants;
+            return plan;
+        }
     }
     // One workgroup per trajectory: lanes enough to cover an n × n product.
     let lanes = (nn.next_power_of_two() as u32).clamp(32, limits.max_invocations.min(256));
@@ -586,12 +644,28 @@ mod tests {
                     .contains(&format!("alias real = {};", precision.name())));
                 layouts.push((plan.layout, plan.source.contains("scratch[region_base")));
             }
-            // Tiny models take an invocation each; (4,4) and (8,3) fit
-            // workgroup memory in both precisions; (12,3), 2016 reals, fits in
-            // f32 but spills in f64, which needs twice the bytes; (32,16)
-            // spills in both.
+            // Small models take an invocation each on a hardware adapter:
+            // (1,1), and (4,4), whose workspace of 288 reals is within 2 KB
+            // in f32 but not in f64; (8,3), 896 reals, fits workgroup memory
+            // in both precisions; (12,3), 2016 reals, fits in f32 but spills
+            // in f64, which needs twice the bytes; (32,16) spills in both.
             assert_eq!(layouts[4], (Layout::PerInvocation, false));
-            assert_eq!(layouts[3], (Layout::PerWorkgroup, false));
+            let single = precision == Precision::F32;
+            let wide = if single {
+                Layout::PerInvocation
+            } else {
+                Layout::PerWorkgroup
+            };
+            assert_eq!(layouts[3], (wide, false));
+            // A CPU adapter, which has no registers to fill, runs (4,4) per
+            // invocation in both precisions, and (8,3) still in a workgroup.
+            let cpu = DeviceLimits {
+                loop_budget: Some(LLVMPIPE_LOOP_LIMIT / 2),
+                ..DeviceLimits::DEFAULT
+            };
+            let plan = |spec: &ModelSpec| kernel(&spec.build().unwrap(), &rule, cpu, precision);
+            assert_eq!(plan(&models[3]).layout, Layout::PerInvocation);
+            assert_eq!(plan(&models[5]).layout, Layout::PerWorkgroup);
             assert_eq!(layouts[5], (Layout::PerWorkgroup, false));
             assert_eq!(layouts[6], (Layout::PerWorkgroup, true));
             assert_eq!(
@@ -627,6 +701,8 @@ mod tests {
         let lavapipe = DeviceLimits {
             workgroup_storage: 32768,
             max_invocations: 1024,
+            loop_budget: Some(LLVMPIPE_LOOP_LIMIT / 2),
+            layout: None,
         };
         for (n, h, m, samples) in [
             (1, 20, 1, 1),
@@ -678,6 +754,29 @@ mod tests {
             small.source.contains("var<workgroup> samples")
                 && small.source.contains("var<workgroup> region")
         );
+        // The benchmark's size (a workspace of 201 reals) and the
+        // notebook's (1000 samples) run one invocation per trajectory on a
+        // hardware adapter, in both precisions; on a CPU adapter one of their
+        // steps, with a check beside it, would spend a dispatch's loop
+        // budget, and a workgroup shares it. (4, 64, 2, 256) needs a
+        // workspace of 514 reals, past the invocation's limit everywhere.
+        for precision in [Precision::F32, Precision::F64] {
+            for (n, h, m, samples) in [(1, 20, 1, 64), (1, 20, 1, 1000)] {
+                let model = relu(n, h, m, samples);
+                let hardware = kernel(&model, &rule, DeviceLimits::DEFAULT, precision);
+                assert_eq!(hardware.layout, Layout::PerInvocation);
+                assert_eq!(hardware.scratch_per_trajectory, rule.history_len());
+                let cpu = kernel(&model, &rule, lavapipe, precision);
+                assert_eq!(cpu.layout, Layout::PerWorkgroup);
+            }
+            for limits in [DeviceLimits::DEFAULT, lavapipe] {
+                let plan = kernel(&relu(4, 64, 2, 256), &rule, limits, precision);
+                assert_eq!(plan.layout, Layout::PerWorkgroup);
+            }
+        }
+        // A size whose step fits the loop budget runs per invocation there.
+        let one = kernel(&relu(1, 20, 1, 1), &rule, lavapipe, Precision::F64);
+        assert_eq!(one.layout, Layout::PerInvocation);
         let large = kernel(&relu(64, 256, 16, 4096), &rule, lavapipe, Precision::F32);
         assert!(
             large.source.contains("scratch[region_base")

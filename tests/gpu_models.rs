@@ -5,6 +5,7 @@ mod common;
 
 use stepsweep::backend::{ChunkResult, Engine};
 use stepsweep::grid::Sweep;
+use stepsweep::shaders::{kernel, DeviceLimits, Layout};
 use stepsweep::spec::Precision;
 use stepsweep::stopping::Outcome;
 
@@ -333,7 +334,7 @@ fn deep_linear_kernel_matches_cpu_at_large_sizes() {
 /// reads some from the ring an earlier dispatch left in scratch.
 #[test]
 fn scalar_deep_kernel_matches_cpu_with_64_layers() {
-    use stepsweep::shaders::{kernel, steps_per_dispatch, DeviceLimits, LLVMPIPE_LOOP_LIMIT};
+    use stepsweep::shaders::{steps_per_dispatch, LLVMPIPE_LOOP_LIMIT};
     for check_every in [64, 200] {
         let spec = format!(
             r#"
@@ -384,14 +385,15 @@ fn scalar_deep_kernel_matches_cpu_with_64_layers() {
     }
 }
 
-/// The largest deep-linear sizes that run one invocation per trajectory
-/// (L·n² = 8), for fixed runs of 2048 steps: by the count of their loops a
-/// CPU adapter runs them in fewer whole blocks per dispatch than 1024 steps
-/// (the driver's compiler unrolls their short loops, so 1024 steps were
-/// already within the limit, but the fewer blocks must change nothing).
+/// The largest deep-linear sizes that run one invocation per trajectory on
+/// a CPU adapter (workspaces of (4L + 2)·n² = 450 and 504 reals, within
+/// 512), for fixed runs of 2048 steps: one step's loops leave room for only
+/// a few steps per dispatch there, so blocks span dispatches, which must
+/// change nothing. (A hardware adapter runs them per invocation where the
+/// workspace is within 2 KB, so in f32.)
 #[test]
 fn deep_linear_invocation_kernel_matches_cpu_at_its_largest_sizes() {
-    for (size, layers) in [(1, 8), (2, 2)] {
+    for (size, layers) in [(5, 4), (2, 31)] {
         let spec = format!(
             r#"
             trajectories = 8
@@ -412,6 +414,15 @@ fn deep_linear_invocation_kernel_matches_cpu_at_its_largest_sizes() {
             early_exit = false
             "#
         );
+        let sweep = Sweep::new(common::spec(&spec)).unwrap();
+        let rule = sweep.spec.stop.rule(Precision::F64, sweep.spec.max_iters);
+        let model = &sweep.cell_of(0).model;
+        let cpu_adapter = DeviceLimits {
+            loop_budget: Some(stepsweep::shaders::LLVMPIPE_LOOP_LIMIT / 2),
+            ..DeviceLimits::DEFAULT
+        };
+        let plan = kernel(model, &rule, cpu_adapter, Precision::F64);
+        assert_eq!(plan.layout, Layout::PerInvocation, "n={size} L={layers}");
         compare_ends(&format!("deep-linear n={size} L={layers}"), &spec, true);
     }
 }

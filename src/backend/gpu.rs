@@ -319,6 +319,11 @@ impl GpuContext {
         DeviceLimits {
             workgroup_storage: self.limits.max_compute_workgroup_storage_size,
             max_invocations: self.limits.max_compute_invocations_per_workgroup,
+            // Half the limit: the trips are counted from the WGSL, and the
+            // driver's compiler may add loops of its own.
+            loop_budget: (!is_hardware(&self.info))
+                .then_some(crate::shaders::LLVMPIPE_LOOP_LIMIT / 2),
+            layout: crate::shaders::layout_from_env(),
         }
     }
 
@@ -439,10 +444,7 @@ impl StateKernel {
         let check_every = rule.check_every;
         let blocks_per_dispatch = (iterations_per_dispatch(plan.layout) / check_every).max(1);
         let mut steps = u64::from(blocks_per_dispatch) * u64::from(check_every);
-        if !is_hardware(&ctx.info) {
-            // Half the limit: the trips are counted from the WGSL, and the
-            // driver's compiler may add loops of its own.
-            let budget = crate::shaders::LLVMPIPE_LOOP_LIMIT / 2;
+        if let Some(budget) = ctx.device_limits().loop_budget {
             let trips = plan.loop_trips;
             steps =
                 crate::shaders::steps_per_dispatch(plan.layout, &trips, check_every, steps, budget);

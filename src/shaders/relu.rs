@@ -1,18 +1,23 @@
-//! The `relu` kernel plan: one workgroup per trajectory, specialized to the
-//! sizes, with the region (θ, partial gradients, a tile of activations) in
+//! The `relu` kernel plans. Small sizes (the model's workspace, the CPU's
+//! `work_len`, within `INVOCATION_MAX_WORKSPACE_BYTES`) run one invocation per trajectory
+//! (`shaders/relu_invocation.wgsl`); larger ones one workgroup per trajectory,
+//! specialized to the sizes, with the region (θ, partial gradients, a tile of activations) in
 //! workgroup memory when it fits and in the scratch buffer when it does not,
 //! and the samples in workgroup memory when they fit beside it and read from
 //! the constants buffer otherwise. The sum over samples is split into the
 //! model's `Shape::slices` partial sums, whatever the device.
 
 use super::{driver_workgroup_bytes, real_bytes, COMMON, DESCEND_WORKGROUP, STATE, STOPPING};
+use super::{fits_a_dispatch, invocation_suits, per_invocation};
 use super::{loop_trips, strided, workgroup_storage, workgroup_trips};
 use super::{stop_header, DeviceLimits, KernelPlan, Layout, CONSTANTS_BINDING};
+use crate::models::relu::{work_len, Shape};
 use crate::models::Relu;
 use crate::spec::Precision;
 use crate::stopping::{fingerprint_weight, StopRule};
 
 pub const RELU: &str = include_str!("../../shaders/relu.wgsl");
+pub const RELU_INVOCATION: &str = include_str!("../../shaders/relu_invocation.wgsl");
 
 /// Largest tile of samples whose activations the region holds at once.
 const MAX_TILE: usize = 64;
@@ -46,6 +51,51 @@ fn gradient_trips(r: &Relu, tile: usize, lanes: u32) -> u64 {
         + tree
 }
 
+/// Loop trips of `gradient` in `relu_invocation.wgsl` (see `LoopTrips`).
+fn invocation_gradient_trips(s: &Shape) -> u64 {
+    let (n, h, m) = (s.n as u64, s.h as u64, s.m as u64);
+    // a, r, e, then the partials of W and of V.
+    let per_sample = loop_trips(h, loop_trips(n, 0))
+        + loop_trips(m, loop_trips(h, 0))
+        + loop_trips(h, loop_trips(m, 0))
+        + loop_trips(m, loop_trips(h, 0))
+        + loop_trips(h, loop_trips(n, 0));
+    let mut tree = 1;
+    let mut half = s.slices / 2;
+    while half >= 1 {
+        tree += 1 + loop_trips((half * s.dim()) as u64, 0);
+        half /= 2;
+    }
+    loop_trips((s.slices * s.dim()) as u64, 0)
+        + loop_trips(s.samples as u64, per_sample)
+        + tree
+        + loop_trips(s.dim() as u64, 0)
+}
+
+/// One invocation per trajectory, the CPU's loop over samples in each.
+fn invocation_kernel(r: &Relu, rule: &StopRule, precision: Precision) -> KernelPlan {
+    let s = r.shape;
+    let header = format!(
+        "const N_IN: u32 = {}u;\nconst H: u32 = {}u;\nconst M: u32 = {}u;\n\
+         const SAMPLES: u32 = {}u;\nconst SLICES: u32 = {}u;\nconst MH: u32 = {}u;\n\
+         const PARTIALS: u32 = {}u;\nconst Y_C: u32 = {}u;\nconst B_C: u32 = {}u;\n\
+         {CONSTANTS_BINDING}",
+        s.n,
+        s.h,
+        s.m,
+        s.samples,
+        s.slices,
+        s.m * s.h,
+        s.slices * s.dim(),
+        s.samples * s.n,
+        s.samples * (s.n + s.m),
+    );
+    let trips = invocation_gradient_trips(&s);
+    let mut plan = per_invocation(header, RELU_INVOCATION, s.dim(), rule, trips, precision);
+    plan.constants = r.constants();
+    plan
+}
+
 pub fn relu_kernel(
     r: &Relu,
     rule: &StopRule,
@@ -53,6 +103,12 @@ pub fn relu_kernel(
     precision: Precision,
 ) -> KernelPlan {
     let s = r.shape;
+    if invocation_suits(work_len(&s), precision, limits) {
+        let plan = invocation_kernel(r, rule, precision);
+        if fits_a_dispatch(&plan, rule, limits) {
+            return plan;
+        }
+    }
     let dim = s.dim();
     // Reals of workgroup memory left beside the driver's.
     let budget = (limits.workgroup_storage as usize)
