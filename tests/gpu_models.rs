@@ -259,6 +259,9 @@ fn relu(
 fn relu_kernel_matches_cpu() {
     for (n, h, m, samples, trajectories, steps, max_iters, tol) in [
         (1, 20, 1, 1, 1000, "0.02, 0.1, 0.3", 2000, 1e-3),
+        // S = 4 partial sums and their tree, one invocation per trajectory
+        // on any adapter (asserted below).
+        (2, 8, 1, 6, 100, "0.02, 0.1, 0.3", 2000, 0.01),
         (1, 20, 1, 64, 200, "0.004, 0.006, 0.01", 1500, 0.08),
         // A step runs more loop iterations than lavapipe allows a dispatch
         // 64 of (see `LLVMPIPE_LOOP_LIMIT`), so blocks span dispatches there;
@@ -270,6 +273,21 @@ fn relu_kernel_matches_cpu() {
             &relu(n, h, m, samples, trajectories, steps, max_iters, tol),
         );
     }
+    let sweep = Sweep::new(common::spec(&relu(2, 8, 1, 6, 1, "0.1", 10, 0.01))).unwrap();
+    let model = &sweep.cell_of(0).model;
+    let rule = sweep.spec.stop.rule(Precision::F64, sweep.spec.max_iters);
+    let cpu_adapter = DeviceLimits {
+        loop_budget: Some(stepsweep::shaders::LLVMPIPE_LOOP_LIMIT / 2),
+        ..DeviceLimits::DEFAULT
+    };
+    for limits in [DeviceLimits::DEFAULT, cpu_adapter] {
+        let plan = kernel(model, &rule, limits, Precision::F64);
+        assert_eq!(plan.layout, Layout::PerInvocation);
+    }
+    let stepsweep::models::Model::Relu(r) = model else {
+        panic!("a relu spec builds a relu model");
+    };
+    assert_eq!(r.shape.slices, 4);
 }
 /// On a CPU adapter (lavapipe), a size of which one step runs more loop
 /// iterations than the driver leaves a dispatch is refused with a message
