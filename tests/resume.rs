@@ -211,8 +211,7 @@ fn ctrl_c_saves_the_journal_and_says_how_to_resume() {
         wait_for_progress(&mut child, &out),
         "the sweep ended before Ctrl-C"
     );
-    // SAFETY: signals a child process this test started and still owns.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    signal(&child, libc::SIGINT);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130));
     let stderr = String::from_utf8_lossy(&o.stderr);

@@ -72,23 +72,32 @@ fn invocation_gradient_trips(s: &Shape) -> u64 {
         + loop_trips(s.dim() as u64, 0)
 }
 
-/// One invocation per trajectory, the CPU's loop over samples in each.
-fn invocation_kernel(r: &Relu, rule: &StopRule, precision: Precision) -> KernelPlan {
-    let s = r.shape;
-    let header = format!(
+/// The sizes both relu kernels are specialized to, and where the targets and
+/// the bias start in the constants buffer (after the inputs: see
+/// `Relu::constants`).
+fn sizes_header(s: &Shape) -> String {
+    format!(
         "const N_IN: u32 = {}u;\nconst H: u32 = {}u;\nconst M: u32 = {}u;\n\
          const SAMPLES: u32 = {}u;\nconst SLICES: u32 = {}u;\nconst MH: u32 = {}u;\n\
-         const PARTIALS: u32 = {}u;\nconst Y_C: u32 = {}u;\nconst B_C: u32 = {}u;\n\
-         {CONSTANTS_BINDING}",
+         const Y_C: u32 = {}u;\nconst B_C: u32 = {}u;\n",
         s.n,
         s.h,
         s.m,
         s.samples,
         s.slices,
         s.m * s.h,
-        s.slices * s.dim(),
         s.samples * s.n,
         s.samples * (s.n + s.m),
+    )
+}
+
+/// One invocation per trajectory, the CPU's loop over samples in each.
+fn invocation_kernel(r: &Relu, rule: &StopRule, precision: Precision) -> KernelPlan {
+    let s = r.shape;
+    let header = format!(
+        "{}const PARTIALS: u32 = {}u;\n{CONSTANTS_BINDING}",
+        sizes_header(&s),
+        s.slices * s.dim(),
     );
     let trips = invocation_gradient_trips(&s);
     let mut plan = per_invocation(header, RELU_INVOCATION, s.dim(), rule, trips, precision);
@@ -132,23 +141,16 @@ pub fn relu_kernel(
     let lanes = (work.next_power_of_two() as u32).clamp(32, limits.max_invocations.min(256));
 
     let mut constants = r.constants();
-    let (x_c, y_c, b_c) = (0, s.samples * s.n, s.samples * (s.n + s.m));
     let fingerprint_offset = constants.len();
     constants.extend((0..dim).map(fingerprint_weight));
 
     let offsets = format!(
-        "const N_IN: u32 = {}u;\nconst H: u32 = {}u;\nconst M: u32 = {}u;\n\
-         const SAMPLES: u32 = {}u;\nconst SLICES: u32 = {}u;\nconst TILE: u32 = {tile}u;\n\
-         const DIM: u32 = {dim}u;\nconst MH: u32 = {}u;\nconst LANES: u32 = {lanes}u;\n\
+        "{}const TILE: u32 = {tile}u;\n\
+         const DIM: u32 = {dim}u;\nconst LANES: u32 = {lanes}u;\n\
          const W_OFF: u32 = 0u;\nconst V_OFF: u32 = {}u;\nconst G_OFF: u32 = {dim}u;\n\
          const A_OFF: u32 = {}u;\nconst R_OFF: u32 = {}u;\nconst E_OFF: u32 = {}u;\n\
-         const REGION_LEN: u32 = {len}u;\nconst B_C: u32 = {b_c}u;\n",
-        s.n,
-        s.h,
-        s.m,
-        s.samples,
-        s.slices,
-        s.m * s.h,
+         const REGION_LEN: u32 = {len}u;\n",
+        sizes_header(&s),
         s.m * s.h,
         dim + s.slices * dim,
         dim + s.slices * dim + tile * s.h,
@@ -158,17 +160,16 @@ pub fn relu_kernel(
         format!(
             "var<workgroup> samples: array<real, {samples_len}>;\n\
              fn model_prepare(lane: u32) {{\n\
-                 for (var i = lane; i < {samples_len}u; i += LANES) {{ samples[i] = model_constants[{x_c}u + i]; }}\n\
+                 for (var i = lane; i < {samples_len}u; i += LANES) {{ samples[i] = model_constants[i]; }}\n\
              }}\n\
              fn x_at(i: u32, l: u32) -> real {{ return samples[i * N_IN + l]; }}\n\
-             fn y_at(i: u32, j: u32) -> real {{ return samples[{y_c}u + i * M + j]; }}\n"
+             fn y_at(i: u32, j: u32) -> real {{ return samples[Y_C + i * M + j]; }}\n"
         )
     } else {
-        format!(
-            "fn model_prepare(lane: u32) {{}}\n\
-             fn x_at(i: u32, l: u32) -> real {{ return model_constants[{x_c}u + i * N_IN + l]; }}\n\
-             fn y_at(i: u32, j: u32) -> real {{ return model_constants[{y_c}u + i * M + j]; }}\n"
-        )
+        "fn model_prepare(lane: u32) {}\n\
+         fn x_at(i: u32, l: u32) -> real { return model_constants[i * N_IN + l]; }\n\
+         fn y_at(i: u32, j: u32) -> real { return model_constants[Y_C + i * M + j]; }\n"
+            .to_string()
     };
     let (storage, scratch_len) = workgroup_storage(in_workgroup, len, rule);
     let mut source = [
