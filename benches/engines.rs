@@ -3,8 +3,8 @@
 //! Times one pack of every width and instruction set this processor has, per
 //! model and precision, through the lane engine on one thread (fixed work,
 //! early exit off), and prints a markdown table of trajectory-steps per second
-//! with the engine `backend::cpu::engine` picks marked. The table in
-//! `engine`'s documentation comes from this.
+//! with the width `Family::LANES` picks marked. The tables in
+//! docs/performance.md come from this.
 
 mod common;
 
@@ -12,13 +12,13 @@ use std::time::Instant;
 
 use common::OnePack;
 
-use stepsweep::backend::cpu::{self, Isa};
-use stepsweep::grid::Sweep;
+use stepsweep::backend::cpu::{self, copies, Isa, IsaCopy};
 use stepsweep::lanes::LaneScratch;
-use stepsweep::models::kernels::{DeepLinear, Kernel, Poly, Relu, ScalarDeep};
+use stepsweep::models::{DeepLinear, Family, Poly, Relu, ScalarDeep};
 use stepsweep::real::{Pack, Real};
 use stepsweep::spec::{Precision, Spec};
 use stepsweep::stopping::fingerprint_weights;
+use stepsweep::sweep::Sweep;
 
 /// The models of `stepsweep bench` W1–W4, with the steps each pack runs.
 const MODELS: [(&str, &str, &str, &str, u64); 4] = [
@@ -58,8 +58,17 @@ fn sweep(index: usize, precision: &str) -> Sweep {
 }
 
 /// Trajectory-steps per second of one pack of N lanes, best of several runs.
-fn rate<R: Real, const N: usize, K: Kernel>(isa: Isa, sweep: &Sweep) -> f64 {
+fn rate<R: Real, const N: usize, F: Family>(isa: Isa, sweep: &Sweep) -> f64 {
+    match isa {
+        Isa::Avx512 => rate_on::<R, N, F, copies::Avx512>(sweep),
+        Isa::Avx2 => rate_on::<R, N, F, copies::Avx2>(sweep),
+        Isa::Baseline => rate_on::<R, N, F, copies::Baseline>(sweep),
+    }
+}
+
+fn rate_on<R: Real, const N: usize, F: Family, C: IsaCopy>(sweep: &Sweep) -> f64 {
     let model = &sweep.cells[0].model;
+    let family: &F = model.family().expect("the sweep runs this family");
     let (dim, work) = (model.dim(), model.work_len());
     let precision = if std::mem::size_of::<R>() == 4 {
         Precision::F32
@@ -74,7 +83,7 @@ fn rate<R: Real, const N: usize, K: Kernel>(isa: Isa, sweep: &Sweep) -> f64 {
         .collect();
     let (initial, steps) = common::first_pack::<R, N>(sweep);
     let mut scratch = LaneScratch::<R, N>::new(dim, work, &rule);
-    let packs = cpu::Packs::<R, N, K>::new(isa, model, &constants, &weights, &rule);
+    let packs = cpu::Packs::<R, N, F, C>::new(family, &constants, &weights, &rule);
     let mut best = f64::MAX;
     for _ in 0..15 {
         let started = Instant::now();
@@ -88,15 +97,15 @@ fn rate<R: Real, const N: usize, K: Kernel>(isa: Isa, sweep: &Sweep) -> f64 {
 
 /// One table cell: the rate of (isa, N) for model `index`, bold where it is
 /// the engine the backend picks.
-fn cell<R: Real, const N: usize, K: Kernel>(isa: Isa, index: usize) -> String {
+fn cell<R: Real, const N: usize, F: Family>(isa: Isa, index: usize) -> String {
     let precision = if std::mem::size_of::<R>() == 4 {
         "f32"
     } else {
         "f64"
     };
     let sweep = sweep(index, precision);
-    let picked = cpu::engine::<R>(&sweep.cells[0].model, isa) == (isa, N);
-    let r = format!("{:.2e}", rate::<R, N, K>(isa, &sweep));
+    let picked = cpu::lanes::<R>(&sweep.cells[0].model, isa) == N;
+    let r = format!("{:.2e}", rate::<R, N, F>(isa, &sweep));
     if picked {
         format!("**{r}**")
     } else {
@@ -169,16 +178,10 @@ fn row<R: Real>(isa: Isa) {
 }
 
 fn main() {
-    let have = Isa::detect();
-    let mut isas = vec![];
-    if have != Isa::Baseline {
-        isas.push(Isa::Avx2);
-    }
-    if have == Isa::Avx512 {
-        isas.push(Isa::Avx512);
-    }
-    if isas.is_empty() {
-        isas.push(Isa::Baseline);
+    // The baseline where the processor has nothing wider.
+    let mut isas = Isa::available();
+    if isas.len() > 1 {
+        isas.remove(0);
     }
     println!("| model | precision | engine | lanes: trajectory-steps/s |");
     println!("| --- | --- | --- | --- |");

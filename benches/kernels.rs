@@ -12,12 +12,13 @@
 
 use divan::counter::ItemsCount;
 use divan::{black_box, Bencher};
-use stepsweep::backend::cpu;
-use stepsweep::grid::Sweep;
+use stepsweep::backend::cpu::{self, copies, IsaCopy};
 use stepsweep::lanes::LaneScratch;
+use stepsweep::models::Family;
 use stepsweep::real::Pack;
 use stepsweep::spec::{Precision, Spec};
 use stepsweep::stopping::{fingerprint_weights, StopRule};
+use stepsweep::sweep::Sweep;
 
 mod common;
 
@@ -50,13 +51,19 @@ fn rule(sweep: &Sweep) -> StopRule {
 }
 
 /// One pack of N trajectories of `sweep` through the pack engine.
-fn bench_pack<const N: usize, K: stepsweep::models::kernels::Kernel>(
-    bencher: Bencher,
-    sweep: &Sweep,
-) {
+fn bench_pack<const N: usize, F: Family>(bencher: Bencher, sweep: &Sweep) {
+    match cpu::Isa::detect() {
+        cpu::Isa::Avx512 => bench_pack_on::<N, F, copies::Avx512>(bencher, sweep),
+        cpu::Isa::Avx2 => bench_pack_on::<N, F, copies::Avx2>(bencher, sweep),
+        cpu::Isa::Baseline => bench_pack_on::<N, F, copies::Baseline>(bencher, sweep),
+    }
+}
+
+fn bench_pack_on<const N: usize, F: Family, C: IsaCopy>(bencher: Bencher, sweep: &Sweep) {
     let model = &sweep.cells[0].model;
-    let (isa, lanes) = cpu::engine::<f32>(model, cpu::Isa::detect());
+    let lanes = cpu::lanes::<f32>(model, C::ISA);
     assert_eq!(lanes, N, "the backend's lane count for this model");
+    let family: &F = model.family().expect("the sweep runs this family");
     let (dim, work) = (model.dim(), model.work_len());
     let rule = rule(sweep);
     let splat = |v: Vec<f32>| v.into_iter().map(Pack::splat).collect::<Vec<_>>();
@@ -64,7 +71,7 @@ fn bench_pack<const N: usize, K: stepsweep::models::kernels::Kernel>(
     let weights = splat(fingerprint_weights::<f32>(dim));
     let (initial, steps) = common::first_pack::<f32, N>(sweep);
     let mut scratch = LaneScratch::<f32, N>::new(dim, work, &rule);
-    let packs = cpu::Packs::<f32, N, K>::new(isa, model, &consts, &weights, &rule);
+    let packs = cpu::Packs::<f32, N, F, C>::new(family, &consts, &weights, &rule);
     bencher
         .counter(ItemsCount::new(N as u64 * rule.max_iters))
         .bench_local(|| {
@@ -92,10 +99,10 @@ fn bench_chunk(bencher: Bencher, sweep: &Sweep) {
 
 mod pack {
     use super::*;
-    use stepsweep::models::kernels::{DeepLinear, Poly, ScalarDeep};
+    use stepsweep::models::{DeepLinear, Poly, ScalarDeep};
 
     fn lanes(sweep: &Sweep) -> usize {
-        cpu::engine::<f32>(&sweep.cells[0].model, cpu::Isa::detect()).1
+        cpu::lanes::<f32>(&sweep.cells[0].model, cpu::Isa::detect())
     }
 
     #[divan::bench(sample_count = 20)]

@@ -5,7 +5,38 @@
 // `sync()` between products. Every entry is summed over m in order from zero,
 // exactly as `matmul` on the CPU, so the lanes only change who computes an
 // entry, never how. The generated header provides N, NN, LAYERS, LANES, the
-// offsets, COVARIANCE, `region`, `sync()` and the constants binding.
+// offsets and COVARIANCE.
+//
+// With one invocation per trajectory (PER_INVOCATION) the region is the
+// invocation's own array and `gradient` copies θ in and ∇f out around
+// `model_gradient` with one lane; in a workgroup the region is
+// `shaders/shared/region.wgsl`'s.
+
+#ifdef PER_INVOCATION
+var<private> region: array<real, REGION_LEN>;
+
+fn sync() {}
+
+fn region_get(i: u32) -> real {
+    return region[i];
+}
+
+fn region_set(i: u32, v: real) {
+    region[i] = v;
+}
+
+fn gradient(w: ptr<function, array<real, DIM>>, g: ptr<function, array<real, DIM>>) {
+    for (var i = 0u; i < DIM; i++) {
+        region_set(W_OFF + i, (*w)[i]);
+    }
+    model_gradient(0u);
+    for (var i = 0u; i < DIM; i++) {
+        (*g)[i] = region_get(G_OFF + i);
+    }
+}
+#else
+fn model_prepare(lane: u32) {}
+#endif
 
 fn dl_matmul(dst: u32, a: u32, a_t: bool, b: u32, b_t: bool, lane: u32) {
     for (var idx = lane; idx < NN; idx += LANES) {
@@ -13,24 +44,24 @@ fn dl_matmul(dst: u32, a: u32, a_t: bool, b: u32, b_t: bool, lane: u32) {
         let k = idx % N;
         var acc: real = 0.0;
         for (var m = 0u; m < N; m++) {
-            var x = region[a + i * N + m];
+            var x = region_get(a + i * N + m);
             if (a_t) {
-                x = region[a + m * N + i];
+                x = region_get(a + m * N + i);
             }
-            var y = region[b + m * N + k];
+            var y = region_get(b + m * N + k);
             if (b_t) {
-                y = region[b + k * N + m];
+                y = region_get(b + k * N + m);
             }
             acc = acc + x * y;
         }
-        region[dst + idx] = acc;
+        region_set(dst + idx, acc);
     }
 }
 
 // Reads W from region[W_OFF..] and leaves ∇f in region[G_OFF..].
 fn model_gradient(lane: u32) {
     for (var idx = lane; idx < NN; idx += LANES) {
-        region[PRE_OFF + idx] = region[W_OFF + idx];
+        region_set(PRE_OFF + idx, region_get(W_OFF + idx));
     }
     sync();
     for (var j = 1u; j < LAYERS; j++) {
@@ -38,7 +69,7 @@ fn model_gradient(lane: u32) {
         sync();
     }
     for (var idx = lane; idx < NN; idx += LANES) {
-        region[E_OFF + idx] = region[PRE_OFF + (LAYERS - 1u) * NN + idx] - model_constants[idx];
+        region_set(E_OFF + idx, region_get(PRE_OFF + (LAYERS - 1u) * NN + idx) - model_constants[idx]);
     }
     sync();
     if (COVARIANCE) {
@@ -47,18 +78,18 @@ fn model_gradient(lane: u32) {
             let k = idx % N;
             var acc: real = 0.0;
             for (var m = 0u; m < N; m++) {
-                acc = acc + region[E_OFF + i * N + m] * model_constants[NN + m * N + k];
+                acc = acc + region_get(E_OFF + i * N + m) * model_constants[NN + m * N + k];
             }
-            region[TMP_OFF + idx] = acc;
+            region_set(TMP_OFF + idx, acc);
         }
         sync();
         for (var idx = lane; idx < NN; idx += LANES) {
-            region[E_OFF + idx] = region[TMP_OFF + idx];
+            region_set(E_OFF + idx, region_get(TMP_OFF + idx));
         }
         sync();
     }
     for (var idx = lane; idx < NN; idx += LANES) {
-        region[SUF_OFF + (LAYERS - 1u) * NN + idx] = select(real(0.0), real(1.0), idx / N == idx % N);
+        region_set(SUF_OFF + (LAYERS - 1u) * NN + idx, select(real(0.0), real(1.0), idx / N == idx % N));
     }
     sync();
     for (var j = LAYERS - 1u; j > 0u; j--) {

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::models::Assessment;
-use crate::stopping::{Outcome, TrajectoryEnd};
+use crate::real::Precision;
+use crate::stopping::{Outcome, StopRule, TrajectoryEnd};
+use crate::sweep::Sweep;
 
 /// Relative slack before a metric above its bound counts as a violation; it
 /// absorbs the rounding of an f32 final iterate.
@@ -224,6 +226,36 @@ pub fn wilson(successes: u64, n: u64) -> (f64, f64, f64) {
         (centre + half).min(1.0)
     };
     (p, lo, hi)
+}
+
+pub struct SweepReport {
+    pub name: String,
+    pub sweep: Sweep,
+    pub cells: Vec<CellStats>,
+    pub backend: String,
+    pub adapter: Option<String>,
+    pub precision: Precision,
+    pub rule: StopRule,
+    pub seconds: f64,
+    /// Gradient steps taken, summed over trajectories.
+    pub trajectory_steps: u64,
+    /// GPU kernel time from timestamp queries (this session's part of a
+    /// resumed run), where the adapter has them.
+    pub kernel_seconds: Option<f64>,
+    /// Why `auto` chose what it chose, when it fell back.
+    pub note: Option<String>,
+}
+
+impl SweepReport {
+    /// Over every cell, the f32 verdicts rechecked in f64 and how many f64
+    /// overturned; None for a run in f64, which has nothing to recheck.
+    pub fn recheck_totals(&self) -> Option<(u64, u64)> {
+        (self.precision == Precision::F32).then(|| {
+            self.cells
+                .iter()
+                .fold((0, 0), |(r, o), c| (r + c.rechecked, o + c.overturned))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -7,14 +7,13 @@ use std::sync::Arc;
 use crate::backend::gpu;
 use crate::cli::{MergeArgs, PlotArgs, ReproduceArgs, RunArgs};
 use crate::error::{Error, Result};
-use crate::grid::Sweep;
 use crate::memory;
 use crate::output::{figures, table};
 use crate::presets;
 use crate::reproduce;
-use crate::shard;
+use crate::runner::{self, DirOptions, RunOptions};
 use crate::spec::Spec;
-use crate::sweep::{self, DirOptions, RunOptions};
+use crate::sweep::Sweep;
 
 /// Reads a spec from a file, or from the embedded presets by name.
 pub fn load_spec(arg: &str) -> Result<(Spec, String)> {
@@ -83,7 +82,7 @@ pub fn plan_run(args: &RunArgs) -> Result<RunPlan> {
     let out: PathBuf = args
         .out
         .clone()
-        .unwrap_or_else(|| sweep::default_out(&name));
+        .unwrap_or_else(|| runner::default_out(&name));
     Ok(RunPlan {
         spec,
         name,
@@ -141,7 +140,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mut plan = plan_run(args)?;
     plan.dir_opts.stop = Some(stop_on_signal());
     let go = |plan: &RunPlan| {
-        sweep::run(
+        runner::run(
             plan.spec.clone(),
             &plan.name,
             &plan.out,
@@ -188,7 +187,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
 }
 
 pub fn merge(args: &MergeArgs) -> Result<()> {
-    let report = shard::merge(&args.dirs, &args.out, args.force)?;
+    let report = crate::merge::merge(&args.dirs, &args.out, args.force)?;
     print!("{}", table::render(&report));
     let figures = figures::plot_dir(&args.out)?;
     println!("wrote {} ({} figures)", args.out.display(), figures.len());

@@ -11,33 +11,13 @@ use serde::Serialize;
 
 use crate::backend::gpu;
 use crate::error::Result;
-use crate::models::Model;
+use crate::runner::{execute, RunOptions};
 use crate::spec::{BackendChoice, Precision, Spec};
-use crate::sweep::{execute, RunOptions};
 
 pub struct Workload {
     pub id: &'static str,
     pub what: String,
     pub spec: Spec,
-}
-
-/// Floating-point operations per gradient step (the gradient and the update),
-/// from each model's formulas; the fingerprint and checks are not counted.
-pub fn flops_per_step(model: &Model) -> f64 {
-    match model {
-        Model::Poly(p) => (2 * p.derivative.len() + 2) as f64,
-        Model::ScalarDeep(s) => (6 * s.layers + 1) as f64,
-        Model::DeepLinear(d) => {
-            let (n, l) = (d.size as f64, d.layers as f64);
-            (4.0 * l - 3.0) * 2.0 * n * n * n + n * n + 2.0 * l * n * n
-        }
-        Model::Relu(r) => {
-            // Per sample: Vx − b, Wa − y, Wᵀr, and the two outer products.
-            let s = &r.shape;
-            let (n, h, m, samples) = (s.n as f64, s.h as f64, s.m as f64, s.samples as f64);
-            samples * (4.0 * h * n + 6.0 * m * h + h + m) + 2.0 * (m * h + h * n)
-        }
-    }
 }
 
 /// A fixed-work spec: 2^log2 trajectories over `cells` step sizes, every one
@@ -235,7 +215,7 @@ pub fn run(
             let std = (times.iter().map(|t| (t - mean).powi(2)).sum::<f64>()
                 / times.len().max(2).saturating_sub(1) as f64)
                 .sqrt();
-            let flops = flops_per_step(&report.sweep.cells[0].model);
+            let flops = report.sweep.cells[0].model.flops_per_step();
             let steps = report.trajectory_steps;
             if backend == BackendChoice::Cpu {
                 cpu_seconds[same_precision] = Some(mean);

@@ -97,7 +97,7 @@ pub struct RunArgs {
     /// Where trajectories run: a hardware GPU if present (auto), the CPU, or any GPU adapter.
     #[arg(long, value_enum)]
     pub backend: Option<BackendChoice>,
-    /// Working precision of the CPU backend (the GPU runs f32).
+    /// Working precision, on either backend [default: f64, or f32 on a GPU without f64 arithmetic].
     #[arg(long, value_enum)]
     pub precision: Option<Precision>,
     /// Trajectories per chunk; memory is bounded by it.

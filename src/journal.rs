@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::CellStats;
 use crate::error::{Error, Result};
-use crate::output;
+use crate::files as output;
 use crate::shard::{Shard, ShardFile, SHARD_FILE};
 use crate::spec::{Precision, Spec};
 
@@ -116,7 +116,7 @@ fn inspect(dir: &Path) -> Result<Holds> {
         .map(|s| s.to_toml())
         .unwrap_or(text);
     let shard = if dir.join(SHARD_FILE).is_file() {
-        Some(ShardFile::read(dir)?.shard)
+        Some(read_shard(dir)?.shard)
     } else {
         None
     };
@@ -261,4 +261,24 @@ fn lock(dir: &Path) -> Result<Option<File>> {
 #[cfg(not(unix))]
 fn lock(_dir: &Path) -> Result<Option<File>> {
     Ok(None)
+}
+
+/// A finished shard's shard.json, refused in one sentence where `dir` holds none.
+pub fn read_shard(dir: &Path) -> Result<ShardFile> {
+    let path = dir.join(SHARD_FILE);
+    if !path.is_file() {
+        let why = if dir.join(JOURNAL).is_file() {
+            "is an unfinished shard; finish it with `stepsweep run … --resume` before merging"
+        } else {
+            "holds no shard.json; give directories written by `stepsweep run … --shard i/N`"
+        };
+        return Err(Error::spec(format!("{} {why}", dir.display())));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::spec(format!(
+            "{} is not a shard file of this stepsweep ({e}); rerun that shard",
+            path.display()
+        ))
+    })
 }

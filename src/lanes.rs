@@ -142,8 +142,8 @@ pub fn descend_lanes<R: Real, const N: usize>(
 }
 
 /// `descend_lanes` on the scratch's buffers as slices, whose pointers and
-/// lengths stay in registers: reached through the struct's `Vec`s, W3's
-/// steps ran 18% slower.
+/// lengths stay in registers, where reaching them through the struct's
+/// `Vec`s reloads them at every step.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn stream<R: Real, const N: usize>(
@@ -168,15 +168,15 @@ fn stream<R: Real, const N: usize>(
         *t = Pack::splat(R::zero());
     }
     // The furthest lane's iteration (idle lanes are at k = 0), kept as the
-    // lanes move: found afresh by a pass over the lanes at every block, it
-    // took 3% of W1's time.
+    // lanes move rather than found afresh by a pass over the lanes at every
+    // block.
     let mut furthest = 0u64;
     let loaded = source.load_all(theta, &mut step_size);
     active[..loaded].fill(true);
     let mut exhausted = loaded < N;
-    // The bookkeeping below is a few passes over the lanes per block. With
-    // poly's cheap steps it cost W1 a sixth of its time until the common
-    // block (no lane in its last) got a short path.
+    // The bookkeeping below is a few passes over the lanes per block, which
+    // weighs on a model with cheap steps, so the common block (no lane in
+    // its last) takes a short path.
     while active.contains(&true) {
         // The pack block: as long as its longest lane block, fingerprints
         // kept from the first step any lane's check reads. Lane blocks end

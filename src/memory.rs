@@ -74,7 +74,7 @@ pub fn bytes_per_trajectory(dim: usize, trajectories_csv: bool) -> u64 {
 }
 
 /// Chunks held at once: one being drawn, one running, one being tallied and
-/// written (see `sweep::drive`).
+/// written (see `runner::drive`).
 pub const CHUNKS_IN_FLIGHT: u64 = 3;
 
 /// The largest chunk that fits the memory budget.

@@ -38,7 +38,7 @@ mod tests {
     fn every_preset_parses_and_validates() {
         for (name, text) in super::PRESETS {
             let spec = crate::spec::Spec::from_toml(text, name).unwrap();
-            crate::grid::Sweep::new(spec).unwrap();
+            crate::sweep::Sweep::new(spec).unwrap();
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The working precision of the CPU backend: f64 by default, f32 to mirror the GPU.
 
 use num_traits::{Float, FromPrimitive, ToPrimitive};
+use serde::{Deserialize, Serialize};
 
 pub trait Real:
     Float + FromPrimitive + ToPrimitive + Send + Sync + std::fmt::Debug + std::iter::Sum + 'static
@@ -151,5 +152,22 @@ impl<R: Real, const N: usize> Arith for Pack<R, N> {
             *o = o.gated_by(g);
         }
         Pack(out)
+    }
+}
+
+/// The working precision of a sweep, on either backend.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
     }
 }

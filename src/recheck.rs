@@ -29,10 +29,10 @@
 use rayon::prelude::*;
 
 use crate::backend::{cpu, ChunkResult};
-use crate::grid::Sweep;
 use crate::models::Assessment;
 use crate::spec::Precision;
 use crate::stopping::{Outcome, StopRule, TrajectoryEnd};
+use crate::sweep::Sweep;
 
 /// The first ⌈T/SAMPLE_EVERY⌉ replicates of every cell of T are rechecked
 /// whatever their verdict.

@@ -9,7 +9,7 @@
 use rand_core::{impls, RngCore};
 
 #[cfg(target_arch = "x86_64")]
-use crate::backend::cpu::Isa;
+use crate::isa::Isa;
 
 const PHILOX_M0: u32 = 0xD251_1F53;
 const PHILOX_M1: u32 = 0xCD9E_8D57;
@@ -286,9 +286,9 @@ impl RngCore for TrajectoryRng<'_> {
     }
 
     /// The low word first, as `rand_core::impls::next_u64_via_u32` takes
-    /// them; two words of one block at once where the block has them
-    /// (through the word by word path, one uniform per trajectory was 8% of
-    /// a fixed-work poly sweep's profile).
+    /// them; two words of one block at once where the block has them,
+    /// since a uniform per trajectory is a large part of a cheap model's
+    /// draws (docs/performance.md).
     #[inline]
     fn next_u64(&mut self) -> u64 {
         if self.used == 4 {

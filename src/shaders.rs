@@ -1,25 +1,21 @@
-//! Assembly of the WGSL kernels. Shared pieces (outcome codes, the stopping
-//! rule, the RNG, the per-invocation descent loop) live in one file each under
-//! `shaders/`; each kernel is a generated header of constants (sizes and model
-//! constants baked in, so loops unroll and arrays live in registers), the
-//! shared files and the model's file.
+//! Assembly of the WGSL kernels. Each kernel is a generated header of
+//! constants (sizes and model constants baked in, so loops unroll and arrays
+//! live in registers) and a descent loop from `shaders/shared/`, composed with
+//! the model's file and the shared pieces it imports (`compose`). The
+//! bindings are declared from one table (`bindings`).
 
-mod relu;
+pub mod bindings;
+pub mod compose;
 
-use crate::models::{DeepLinear, Model};
-use crate::spec::Precision;
+use crate::real::Precision;
 use crate::stopping::{fingerprint_weight, StopRule};
+use bindings::Binding;
+pub use compose::compose;
 
-pub const COMMON: &str = include_str!("../shaders/common.wgsl");
-pub const STOPPING: &str = include_str!("../shaders/stopping.wgsl");
-pub const RNG: &str = include_str!("../shaders/rng.wgsl");
-pub const STATE: &str = include_str!("../shaders/state.wgsl");
-pub const DESCEND: &str = include_str!("../shaders/descend.wgsl");
-pub const POLY: &str = include_str!("../shaders/poly.wgsl");
-pub const SCALAR_DEEP: &str = include_str!("../shaders/scalar_deep.wgsl");
-pub const DEEP_LINEAR: &str = include_str!("../shaders/deep_linear.wgsl");
-pub const DESCEND_WORKGROUP: &str = include_str!("../shaders/descend_workgroup.wgsl");
-pub const COMPACT: &str = include_str!("../shaders/compact.wgsl");
+/// The compaction kernel.
+pub fn compact() -> String {
+    compose("shared/compact", None, &[])
+}
 
 /// A literal of the working precision that parses back to exactly `v` rounded
 /// to it (`v as f32` in f32, `v` itself in f64), as the CPU twin rounds it.
@@ -107,6 +103,22 @@ pub enum Layout {
     PerInvocation,
     /// One workgroup per trajectory, θ stored trajectory by trajectory.
     PerWorkgroup,
+}
+
+impl KernelPlan {
+    /// The bindings the host binds for this kernel: the state, the model
+    /// constants where the plan has any, and scratch where it takes some.
+    pub fn bindings(&self) -> Vec<Binding> {
+        let mut all = bindings::state::ALWAYS.to_vec();
+        if !self.constants.is_empty() {
+            all.push(bindings::state::MODEL_CONSTANTS);
+        }
+        if self.scratch_per_trajectory > 0 {
+            all.push(bindings::state::SCRATCH);
+        }
+        all.sort_by_key(|b| b.slot);
+        all
+    }
 }
 
 /// A kernel ready to compile, with what the driver needs to know about it.
@@ -204,7 +216,7 @@ pub(crate) fn workgroup_trips(
 
 /// The trips of `descend.wgsl` (one invocation per trajectory) around a
 /// model whose `gradient` costs `gradient` trips.
-fn invocation_trips(gradient: u64, dim: usize, rule: &StopRule) -> LoopTrips {
+pub(crate) fn invocation_trips(gradient: u64, dim: usize, rule: &StopRule) -> LoopTrips {
     let parts = crate::stopping::PARTS;
     // `fingerprint` and `squared_norm`: the plain loop up to PARTS parameters.
     let sum = if dim <= parts {
@@ -291,7 +303,11 @@ pub fn layout_from_env() -> Option<Layout> {
 /// one invocation per trajectory (see `INVOCATION_MAX_WORKSPACE_BYTES` and,
 /// on an adapter with a loop budget, a CPU adapter, `INVOCATION_MAX_WORKSPACE`),
 /// unless `limits` asks for a layout.
-fn invocation_suits(workspace: usize, precision: Precision, limits: DeviceLimits) -> bool {
+pub(crate) fn invocation_suits(
+    workspace: usize,
+    precision: Precision,
+    limits: DeviceLimits,
+) -> bool {
     match (limits.layout, limits.loop_budget) {
         (Some(layout), _) => layout == Layout::PerInvocation,
         (None, Some(_)) => workspace <= INVOCATION_MAX_WORKSPACE,
@@ -309,34 +325,34 @@ impl DeviceLimits {
     };
 }
 
-const CONSTANTS_BINDING: &str =
-    "@group(0) @binding(6) var<storage, read> model_constants: array<real>;\n";
-
 /// A kernel of one invocation per trajectory around a model whose `gradient`
-/// costs `gradient_trips` loop trips.
-fn per_invocation(
+/// costs `gradient_trips` loop trips: the generated `model_header` (sizes and
+/// baked-in constants) and the model's WGSL `model_source`, composed with
+/// `flags` (and PER_INVOCATION), reading `constants` from memory where there
+/// are any.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn per_invocation(
     model_header: String,
     model_source: &str,
     dim: usize,
     rule: &StopRule,
     gradient_trips: u64,
     precision: Precision,
+    constants: Vec<f64>,
+    flags: &[&str],
 ) -> KernelPlan {
     let weights: Vec<f64> = (0..dim).map(fingerprint_weight).collect();
+    let mut flags = flags.to_vec();
+    flags.push("PER_INVOCATION");
+    if !constants.is_empty() {
+        flags.push("MODEL_CONSTANTS");
+    }
     let source = [
         stop_header(rule, INVOCATION_WORKGROUP, precision),
         format!("const DIM: u32 = {dim}u;\n"),
         real_array("FINGERPRINT", &weights, precision),
-        "fn fingerprint_weight(i: u32) -> real {\n    return FINGERPRINT[i];\n}\n".to_string(),
-        // The fingerprint ring of a dispatch that stops inside a block, RING
-        // reals per trajectory.
-        "@group(0) @binding(7) var<storage, read_write> scratch: array<real>;\n".to_string(),
         model_header,
-        COMMON.to_string(),
-        STOPPING.to_string(),
-        model_source.to_string(),
-        STATE.to_string(),
-        DESCEND.to_string(),
+        compose("shared/descend", Some(model_source), &flags),
     ]
     .join("\n");
     KernelPlan {
@@ -345,7 +361,8 @@ fn per_invocation(
         entry: "descend_main",
         layout: Layout::PerInvocation,
         workgroup_size: INVOCATION_WORKGROUP,
-        constants: Vec::new(),
+        constants,
+        // The fingerprint ring of a dispatch that stops inside a block.
         scratch_per_trajectory: rule.history_len(),
         loop_trips: invocation_trips(gradient_trips, dim, rule),
     }
@@ -367,214 +384,64 @@ pub const INVOCATION_MAX_WORKSPACE_BYTES: usize = 2048;
 /// Reals of workspace up to which a kernel runs one invocation per trajectory
 /// on a CPU adapter (lavapipe), whatever the precision: there a private
 /// array is main memory in either, and a workgroup's barriers, which switch
-/// between its lanes, are what costs (W3 ran at 0.69% of the CPU backend in a
-/// workgroup and 5.7% per invocation).
+/// between its lanes, are what costs (docs/performance.md has the figures).
 pub const INVOCATION_MAX_WORKSPACE: usize = 512;
 
 /// Whether a per-invocation plan runs at least one iteration in a dispatch
 /// within the adapter's loop budget. Where it does not (many relu samples on
 /// a CPU adapter), the workgroup kernel, whose lanes share each step's loops,
 /// takes the model instead.
-fn fits_a_dispatch(plan: &KernelPlan, rule: &StopRule, limits: DeviceLimits) -> bool {
+pub(crate) fn fits_a_dispatch(plan: &KernelPlan, rule: &StopRule, limits: DeviceLimits) -> bool {
     limits.loop_budget.is_none_or(|budget| {
         steps_per_dispatch(plan.layout, &plan.loop_trips, rule.check_every, 1, budget) >= 1
     })
 }
 
-fn deep_linear_kernel(
-    d: &DeepLinear,
-    rule: &StopRule,
-    limits: DeviceLimits,
-    precision: Precision,
-) -> KernelPlan {
-    let (n, layers) = (d.size, d.layers);
-    let nn = n * n;
-    let dim = d.dim();
-    let region_len = (4 * layers + 2) * nn;
-    let mut constants: Vec<f64> = d.constants();
-    let offsets = format!(
-        "const N: u32 = {n}u;\nconst NN: u32 = {nn}u;\nconst LAYERS: u32 = {layers}u;\n\
-         const W_OFF: u32 = 0u;\nconst PRE_OFF: u32 = {}u;\nconst SUF_OFF: u32 = {}u;\n\
-         const E_OFF: u32 = {}u;\nconst TMP_OFF: u32 = {}u;\nconst G_OFF: u32 = {}u;\n\
-         const REGION_LEN: u32 = {region_len}u;\nconst COVARIANCE: bool = {};\n",
-        layers * nn,
-        2 * layers * nn,
-        3 * layers * nn,
-        3 * layers * nn + nn,
-        3 * layers * nn + 2 * nn,
-        d.covariance.is_some(),
-    );
-    if invocation_suits(region_len, precision, limits) {
-        let header = format!(
-            "{offsets}const LANES: u32 = 1u;\n{CONSTANTS_BINDING}\
-             var<private> region: array<real, REGION_LEN>;\n\
-             fn sync() {{}}\n\
-             fn gradient(w: ptr<function, array<real, DIM>>, g: ptr<function, array<real, DIM>>) {{\n\
-                 for (var i = 0u; i < DIM; i++) {{ region[W_OFF + i] = (*w)[i]; }}\n\
-                 model_gradient(0u);\n\
-                 for (var i = 0u; i < DIM; i++) {{ (*g)[i] = region[G_OFF + i]; }}\n\
-             }}\n"
-        );
-        // The copies in and out, and the gradient with one lane.
-        let trips = 2 * loop_trips(dim as u64, 0)
-            + deep_linear_gradient_trips(n, layers, d.covariance.is_some(), 1);
-        let mut plan = per_invocation(header, DEEP_LINEAR, dim, rule, trips, precision);
-        if fits_a_dispatch(&plan, rule, limits) {
-            plan.constants = constants;
-            return plan;
-        }
-    }
-    // One workgroup per trajectory: lanes enough to cover an n × n product.
-    let lanes = (nn.next_power_of_two() as u32).clamp(32, limits.max_invocations.min(256));
-    let fingerprint_offset = constants.len();
-    constants.extend((0..dim).map(fingerprint_weight));
-    let in_workgroup = region_len * real_bytes(precision) + driver_workgroup_bytes(precision)
-        <= limits.workgroup_storage as usize;
-    let (storage, scratch_len) = workgroup_storage(in_workgroup, region_len, rule);
-    let mut body = [
-        stop_header(rule, lanes, precision),
-        format!("const DIM: u32 = {dim}u;\nconst LANES: u32 = {lanes}u;\n"),
-        offsets,
-        CONSTANTS_BINDING.to_string(),
-        storage,
-        "fn model_prepare(lane: u32) {}\n".to_string(),
-        format!(
-            "fn fingerprint_weight(i: u32) -> real {{\n    return model_constants[{fingerprint_offset}u + i];\n}}\n"
-        ),
-        COMMON.to_string(),
-        STOPPING.to_string(),
-        DEEP_LINEAR.to_string(),
-        STATE.to_string(),
-        DESCEND_WORKGROUP.to_string(),
-    ]
-    .join("\n");
-    if !in_workgroup {
-        // The region lives in this trajectory's slice of the scratch buffer.
-        body = body.replace("region[", "scratch[region_base + ");
-    }
-    KernelPlan {
-        source: body,
-        precision,
-        entry: "descend_workgroup_main",
-        layout: Layout::PerWorkgroup,
-        workgroup_size: lanes,
-        constants,
-        scratch_per_trajectory: scratch_len,
-        loop_trips: workgroup_trips(
-            deep_linear_gradient_trips(n, layers, d.covariance.is_some(), lanes),
-            0,
-            dim,
-            lanes,
-            rule,
-        ),
-    }
-}
-
-/// The storage of a workgroup kernel: `region` in workgroup memory or, when
-/// it does not fit, in the trajectory's slice of the scratch buffer (binding
-/// 7), which also keeps the fingerprint ring between dispatches; `sync` and
-/// `set_region_base` to match. Returns the header and the floats of scratch
-/// per trajectory (reals). The caller declares REGION_LEN and, for a region in
-/// scratch, rewrites `region[` as `scratch[region_base + `.
-pub(crate) fn workgroup_storage(
+/// The source of a kernel of one workgroup per trajectory, `lanes` lanes:
+/// its generated `header` (sizes and offsets, REGION_LEN among them) and the
+/// model's WGSL, composed with `flags`. The region (`shaders/shared/region.wgsl`)
+/// is in workgroup memory when `in_workgroup`, otherwise in the trajectory's
+/// slice of the scratch buffer, which also keeps the fingerprint ring between
+/// dispatches; the fingerprint's weights are read from the constants at
+/// `fingerprint_offset`. Returns the source and the reals of scratch per
+/// trajectory.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn workgroup_source(
+    header: String,
+    model_source: &str,
+    flags: &[&str],
+    lanes: u32,
     in_workgroup: bool,
     region_len: usize,
+    fingerprint_offset: usize,
     rule: &StopRule,
+    precision: Precision,
 ) -> (String, usize) {
     let ring = rule.history_len();
     let region = if in_workgroup { 0 } else { region_len };
     let scratch_len = region + ring;
-    let mut header = format!(
-        "@group(0) @binding(7) var<storage, read_write> scratch: array<real>;\n\
-         const SCRATCH_LEN: u32 = {scratch_len}u;\nconst HISTORY_OFF: u32 = {region}u;\n"
-    );
-    header.push_str(if in_workgroup {
-        "var<workgroup> region: array<real, REGION_LEN>;\n\
-         fn sync() { workgroupBarrier(); }\n\
-         fn set_region_base(t: u32) {}\n"
-    } else {
-        "var<private> region_base: u32;\n\
-         fn sync() { storageBarrier(); workgroupBarrier(); }\n\
-         fn set_region_base(t: u32) { region_base = t * SCRATCH_LEN; }\n"
-    });
-    (header, scratch_len)
-}
-
-/// Loop trips of `model_gradient` in `deep_linear.wgsl` (see `LoopTrips`).
-fn deep_linear_gradient_trips(n: usize, layers: usize, covariance: bool, lanes: u32) -> u64 {
-    let nn = n * n;
-    let entrywise = loop_trips(strided(nn, lanes), 0);
-    let matmul = loop_trips(strided(nn, lanes), loop_trips(n as u64, 0));
-    let chain = loop_trips(layers as u64 - 1, matmul);
-    let covariance = if covariance { matmul + entrywise } else { 0 };
-    // P_1, the forward chain, E, the suffix identity, the backward chain,
-    // G_1 and the pairs of products for the other layers.
-    entrywise
-        + chain
-        + entrywise
-        + covariance
-        + entrywise
-        + chain
-        + matmul
-        + loop_trips(layers as u64 - 1, 2 * matmul)
-}
-
-/// The kernel for a model, specialized to its sizes and constants, computing
-/// in `precision`.
-pub fn kernel(
-    model: &Model,
-    rule: &StopRule,
-    limits: DeviceLimits,
-    precision: Precision,
-) -> KernelPlan {
-    match model {
-        Model::Poly(p) => per_invocation(
-            format!(
-                "const DERIVATIVE_LEN: u32 = {}u;\n{}",
-                p.derivative.len(),
-                real_array("DERIVATIVE", &p.derivative, precision)
-            ),
-            POLY,
-            1,
-            rule,
-            // Horner's rule over the derivative's coefficients.
-            loop_trips(p.derivative.len() as u64 - 1, 0),
-            precision,
-        ),
-        Model::ScalarDeep(s) => per_invocation(
-            format!(
-                "const LAMBDA: real = {};\n",
-                real_literal(s.lambda, precision)
-            ),
-            SCALAR_DEEP,
-            s.layers,
-            rule,
-            // The prefix products, then the suffix products.
-            2 * loop_trips(s.layers as u64, 0),
-            precision,
-        ),
-        Model::DeepLinear(d) => deep_linear_kernel(d, rule, limits, precision),
-        Model::Relu(r) => relu::relu_kernel(r, rule, limits, precision),
+    let mut flags = flags.to_vec();
+    flags.push("MODEL_CONSTANTS");
+    if !in_workgroup {
+        flags.push("REGION_IN_SCRATCH");
     }
+    let source = [
+        stop_header(rule, lanes, precision),
+        header,
+        format!(
+            "const SCRATCH_LEN: u32 = {scratch_len}u;\nconst HISTORY_OFF: u32 = {region}u;\n\
+             const FINGERPRINT_OFF: u32 = {fingerprint_offset}u;\n"
+        ),
+        compose("shared/descend_workgroup", Some(model_source), &flags),
+    ]
+    .join("\n");
+    (source, scratch_len)
 }
 
 /// A kernel that writes the first `words` words of trajectory streams, for the
 /// test that holds the WGSL RNG against `rng.rs`.
 pub fn rng_stream_kernel() -> String {
-    format!(
-        "{RNG}\n\
-         struct RngParams {{ seed: vec2<u32>, first_trajectory: u32, words: u32 }}\n\
-         @group(0) @binding(0) var<uniform> rng_params: RngParams;\n\
-         @group(0) @binding(1) var<storage, read_write> rng_out: array<u32>;\n\
-         @compute @workgroup_size(64)\n\
-         fn rng_main(@builtin(global_invocation_id) gid: vec3<u32>) {{\n\
-             let t = rng_params.first_trajectory + gid.x / rng_params.words;\n\
-             let i = gid.x % rng_params.words;\n\
-             if (gid.x < arrayLength(&rng_out)) {{\n\
-                 rng_out[gid.x] = trajectory_rng_word(rng_params.seed, vec2<u32>(t, 0u), i);\n\
-             }}\n\
-         }}\n"
-    )
+    compose("shared/rng_stream", None, &[])
 }
 
 #[cfg(test)]
@@ -583,6 +450,63 @@ mod tests {
     use crate::models::deep_linear::TargetSpec;
     use crate::models::{DeepLinearSpec, ModelSpec, PolySpec, ScalarDeepSpec};
     use crate::spec::{Precision, StopSpec};
+
+    fn kernel(
+        model: &crate::models::Model,
+        rule: &StopRule,
+        limits: DeviceLimits,
+        precision: Precision,
+    ) -> KernelPlan {
+        model.kernel(rule, limits, precision)
+    }
+
+    /// The bindings of group 0 that `source` declares: slot, name and access.
+    fn declared(source: &str) -> Vec<(u32, String, bindings::Access)> {
+        use bindings::Access;
+        let module = naga::front::wgsl::parse_str(source).unwrap();
+        let mut declared: Vec<_> = module
+            .global_variables
+            .iter()
+            .filter_map(|(_, var)| {
+                let binding = var.binding.as_ref()?;
+                assert_eq!(binding.group, 0, "every binding is in group 0");
+                let access = match var.space {
+                    naga::AddressSpace::Uniform => Access::Uniform,
+                    naga::AddressSpace::Storage { access }
+                        if access.contains(naga::StorageAccess::STORE) =>
+                    {
+                        Access::ReadWrite
+                    }
+                    naga::AddressSpace::Storage { .. } => Access::Read,
+                    other => panic!("binding {} in {other:?}", binding.binding),
+                };
+                Some((
+                    binding.binding,
+                    var.name.clone().unwrap_or_default(),
+                    access,
+                ))
+            })
+            .collect();
+        declared.sort_by_key(|d| d.0);
+        declared
+    }
+
+    /// A kernel's declared bindings are exactly those the host binds for it
+    /// (`KernelPlan::bindings`, from the table the host's layout is made from).
+    fn bindings_match(plan: &KernelPlan) {
+        let host: Vec<_> = plan
+            .bindings()
+            .iter()
+            .map(|b| (b.slot, b.name.to_string(), b.access))
+            .collect();
+        assert_eq!(
+            declared(&plan.source),
+            host,
+            "{} ({:?})",
+            plan.entry,
+            plan.layout
+        );
+    }
 
     /// Parses and validates WGSL with naga, as the device would.
     pub fn validate(source: &str) {
@@ -638,6 +562,7 @@ mod tests {
                 let model = spec.build().unwrap();
                 let plan = kernel(&model, &rule, DeviceLimits::DEFAULT, precision);
                 validate(&plan.source);
+                bindings_match(&plan);
                 assert_eq!(plan.precision, precision);
                 assert!(plan
                     .source
@@ -674,12 +599,22 @@ mod tests {
             );
         }
         validate(&rng_stream_kernel());
-        validate(COMPACT);
+        validate(&compact());
+        for (source, table) in [
+            (rng_stream_kernel(), &bindings::rng_stream::ALL[..]),
+            (compact(), &bindings::compact::ALL[..]),
+        ] {
+            let host: Vec<_> = table
+                .iter()
+                .map(|b| (b.slot, b.name.to_string(), b.access))
+                .collect();
+            assert_eq!(declared(&source), host);
+        }
     }
 
     #[test]
     fn relu_kernels_validate_and_fit_the_limits_at_every_size() {
-        use crate::models::relu_data::{InputSpec, TargetSpec as ReluTarget};
+        use crate::models::relu::data::{InputSpec, TargetSpec as ReluTarget};
         use crate::models::ReluSpec;
         let rule = StopSpec::default().rule(Precision::F32, 100_000);
         let relu = |n, h, m, samples| {
@@ -721,6 +656,7 @@ mod tests {
             ] {
                 let plan = kernel(&relu(n, h, m, samples), &rule, limits, precision);
                 validate(&plan.source);
+                bindings_match(&plan);
                 assert!(plan.workgroup_size <= limits.max_invocations);
                 // Workgroup arrays (region, samples, the driver's verdict) within the limit.
                 let workgroup_reals: usize = plan

@@ -128,9 +128,9 @@ fn same_seed_same_cells_whatever_the_chunk_size_and_thread_count() {
 
 #[test]
 fn f64_and_f32_agree_on_outcome_classes_away_from_the_thresholds() {
-    use stepsweep::backend::Engine;
-    use stepsweep::grid::Sweep;
+    use stepsweep::backend::Backend;
     use stepsweep::spec::Precision;
+    use stepsweep::sweep::Sweep;
     let sweep = Sweep::new(common::spec(
         &SMALL.replace("trajectories = 400", "trajectories = 2000"),
     ))
@@ -138,7 +138,7 @@ fn f64_and_f32_agree_on_outcome_classes_away_from_the_thresholds() {
     let ids = 0..sweep.total();
     let run = |p| {
         let rule = sweep.spec.stop.rule(p, sweep.spec.max_iters);
-        Engine::new(&sweep, None, p, &rule)
+        Backend::new(&sweep, None, p, &rule)
             .unwrap()
             .run(&sweep, &rule, ids.clone(), |_| {})
             .unwrap()

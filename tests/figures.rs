@@ -5,9 +5,9 @@ mod common;
 
 use std::path::Path;
 
-use stepsweep::grid::Sweep;
 use stepsweep::output::figures::{self, data::CellRow, heatmap, Figure, RunData};
-use stepsweep::sweep::{self, RunOptions};
+use stepsweep::runner::{self, RunOptions};
+use stepsweep::sweep::Sweep;
 
 const ONE_AXIS: &str = r#"
 trajectories = 200
@@ -73,7 +73,7 @@ fn check_figure(dir: &Path, stem: &str, (w, h): (u32, u32)) -> image::RgbImage {
 fn every_figure_is_written_with_its_pixel_size() {
     let dir = tempfile::tempdir().unwrap();
     let one = dir.path().join("one");
-    sweep::run(
+    runner::run(
         common::spec(ONE_AXIS),
         "one",
         &one,
@@ -89,7 +89,7 @@ fn every_figure_is_written_with_its_pixel_size() {
     assert_eq!(written.len(), 6, "{written:?}");
 
     let two = dir.path().join("two");
-    sweep::run(
+    runner::run(
         common::spec(BASIN),
         "basin",
         &two,
@@ -200,7 +200,7 @@ fn the_heatmap_paints_each_cell_in_its_probability_colour() {
 fn plot_redraws_a_run_and_refuses_a_directory_that_is_not_one() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    sweep::run(
+    runner::run(
         common::spec(ONE_AXIS),
         "one",
         &run,

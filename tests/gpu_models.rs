@@ -3,11 +3,22 @@
 
 mod common;
 
-use stepsweep::backend::{ChunkResult, Engine};
-use stepsweep::grid::Sweep;
-use stepsweep::shaders::{kernel, DeviceLimits, Layout};
+use stepsweep::backend::{Backend, ChunkResult};
+use stepsweep::models::Model;
+use stepsweep::shaders::{DeviceLimits, KernelPlan, Layout};
 use stepsweep::spec::Precision;
-use stepsweep::stopping::Outcome;
+use stepsweep::stopping::{Outcome, StopRule};
+use stepsweep::sweep::Sweep;
+
+/// The kernel plan the backend makes for `model`.
+fn kernel(
+    model: &Model,
+    rule: &StopRule,
+    limits: DeviceLimits,
+    precision: Precision,
+) -> KernelPlan {
+    model.kernel(rule, limits, precision)
+}
 
 /// Final parameters of trajectories that converged on both backends agree to
 /// this, relative to the parameters' scale: f32 runs whose kernels may fuse a
@@ -60,15 +71,15 @@ fn compare_at(
     };
     let sweep = Sweep::new(common::spec(spec_text)).unwrap();
     let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
-    let run = |engine: Engine| -> Vec<ChunkResult> {
+    let run = |engine: Backend| -> Vec<ChunkResult> {
         sweep
             .chunks(0..sweep.total(), u64::MAX)
             .into_iter()
             .map(|ids| engine.run(&sweep, &rule, ids, |_| {}).unwrap())
             .collect()
     };
-    let gpu = run(Engine::new(&sweep, Some(ctx), precision, &rule).unwrap());
-    let cpu = run(Engine::new(&sweep, None, precision, &rule).unwrap());
+    let gpu = run(Backend::new(&sweep, Some(ctx), precision, &rule).unwrap());
+    let cpu = run(Backend::new(&sweep, None, precision, &rule).unwrap());
     let (mut n, mut same, mut both_converged) = (0usize, 0usize, 0usize);
     let mut base = 0u64;
     for (g, c) in gpu.iter().zip(&cpu) {
@@ -305,7 +316,7 @@ fn relu_beyond_the_loop_limit_is_refused_on_a_cpu_adapter() {
     )))
     .unwrap();
     let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
-    let engine = Engine::new(&sweep, Some(ctx), Precision::F32, &rule).unwrap();
+    let engine = Backend::new(&sweep, Some(ctx), Precision::F32, &rule).unwrap();
     let Err(e) = engine.run(&sweep, &rule, 0..1, |_| {}) else {
         panic!("a relu step of (64, 256, 16, 4096) ran on a CPU adapter");
     };

@@ -17,7 +17,12 @@ fn wgsl_streams_match_rust_streams_bit_for_bit() {
     let (trajectories, words) = (1024u32, 128u32);
     let total = (trajectories * words) as usize; // 131 072 draws
     let pipeline = ctx
-        .pipeline(&shaders::rng_stream_kernel(), "rng_main")
+        .pipeline(
+            &shaders::rng_stream_kernel(),
+            "rng_main",
+            &shaders::bindings::rng_stream::ALL,
+            4,
+        )
         .unwrap();
     let params: [u32; 4] = [seed as u32, (seed >> 32) as u32, first_trajectory, words];
     let params_buf = ctx

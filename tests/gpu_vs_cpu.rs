@@ -3,19 +3,19 @@
 
 mod common;
 
-use stepsweep::backend::{ChunkResult, Engine, GpuContext};
-use stepsweep::grid::Sweep;
+use stepsweep::backend::{Backend, ChunkResult, GpuContext};
 use stepsweep::spec::Precision;
 use stepsweep::stopping::Outcome;
+use stepsweep::sweep::Sweep;
 
 /// The whole sweep as one chunk on the GPU and on the CPU in `precision`.
 fn gpu_and_cpu(sweep: &Sweep, ctx: GpuContext, precision: Precision) -> (ChunkResult, ChunkResult) {
     let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
     let ids = 0..sweep.total();
-    let run = |engine: Engine| engine.run(sweep, &rule, ids.clone(), |_| {}).unwrap();
+    let run = |engine: Backend| engine.run(sweep, &rule, ids.clone(), |_| {}).unwrap();
     (
-        run(Engine::new(sweep, Some(ctx), precision, &rule).unwrap()),
-        run(Engine::new(sweep, None, precision, &rule).unwrap()),
+        run(Backend::new(sweep, Some(ctx), precision, &rule).unwrap()),
+        run(Backend::new(sweep, None, precision, &rule).unwrap()),
     )
 }
 
@@ -387,7 +387,7 @@ fn an_f32_landing_on_x2_past_its_threshold_is_rechecked_and_overturned() {
     // The f32 verdict itself, before any recheck: converged, at exactly 2.
     let sweep = Sweep::new(common::spec(spec_text)).unwrap();
     let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
-    let f32_run = Engine::new(&sweep, None, Precision::F32, &rule)
+    let f32_run = Backend::new(&sweep, None, Precision::F32, &rule)
         .unwrap()
         .run(&sweep, &rule, 0..3, |_| {})
         .unwrap();

@@ -14,8 +14,8 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use stepsweep::app;
 use stepsweep::cli::{Cli, Command};
-use stepsweep::grid::Sweep;
 use stepsweep::spec::Spec;
+use stepsweep::sweep::Sweep;
 
 /// A TOML value of any kind, biased towards the edges.
 fn toml_value() -> impl Strategy<Value = String> {

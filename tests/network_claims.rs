@@ -4,7 +4,7 @@
 mod common;
 
 use stepsweep::aggregate::CellStats;
-use stepsweep::sweep::{execute, RunOptions, SweepReport};
+use stepsweep::runner::{execute, RunOptions, SweepReport};
 
 fn run(text: &str) -> SweepReport {
     let opts = RunOptions {

@@ -3,8 +3,8 @@
 
 mod common;
 
-use stepsweep::grid::Sweep;
-use stepsweep::sweep::{execute, RunOptions};
+use stepsweep::runner::{execute, RunOptions};
+use stepsweep::sweep::Sweep;
 
 const SPEC: &str = r#"
     trajectories = 10000

@@ -3,20 +3,20 @@
 
 mod common;
 
-use stepsweep::backend::Engine;
-use stepsweep::grid::Sweep;
+use stepsweep::backend::Backend;
 use stepsweep::models::Model;
+use stepsweep::runner::{self, RunOptions};
 use stepsweep::spec::Precision;
 use stepsweep::stopping::Outcome;
-use stepsweep::sweep::{self, RunOptions};
+use stepsweep::sweep::Sweep;
 
-fn run(text: &str) -> stepsweep::sweep::SweepReport {
+fn run(text: &str) -> stepsweep::runner::SweepReport {
     let dir = tempfile::tempdir().unwrap();
     let opts = RunOptions {
         chunk_size: None,
         quiet: true,
     };
-    sweep::run(
+    runner::run(
         common::spec(text),
         "relu",
         dir.path(),
@@ -124,7 +124,7 @@ fn notebook_setup_oscillates_at_six_e_minus_four_and_still_descends_at_two_e_min
     .unwrap();
     let sweep = Sweep::new(spec).unwrap();
     let rule = sweep.spec.stop.rule(Precision::F64, sweep.spec.max_iters);
-    let engine = Engine::new(&sweep, None, Precision::F64, &rule).unwrap();
+    let engine = Backend::new(&sweep, None, Precision::F64, &rule).unwrap();
     let t = sweep.trajectories_per_cell;
     let Model::Relu(model) = &sweep.cells[0].model else {
         panic!()

@@ -2,10 +2,10 @@
 
 use std::hint::black_box;
 
-use stepsweep::grid::Sweep;
 use stepsweep::lanes::LaneSource;
 use stepsweep::real::{Pack, Real};
 use stepsweep::stopping::TrajectoryEnd;
+use stepsweep::sweep::Sweep;
 
 /// N trajectories of `sweep`, spread over its cells: their initial points
 /// (coordinate i in element i) and step sizes.

@@ -5,99 +5,29 @@
 
 use std::ops::Range;
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::aggregate::{needs_assessment, CellStats, PartialTally};
-use crate::grid::Sweep;
-
 use crate::lanes::{descend_lanes, load_each, LaneScratch, LaneSource, PackGradient};
-use crate::models::kernels::{DeepLinear, Kernel, Poly, Relu, ScalarDeep};
-use crate::models::Model;
+use crate::models::{Family, Model};
 use crate::real::{Pack, Real};
 use crate::stopping::{fingerprint_weights, Outcome, Record, StopRule, TrajectoryEnd};
+use crate::sweep::Sweep;
 
-/// The instruction set a pack engine is compiled for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    /// x86-64 with AVX-512 (F, VL, BW, DQ): 32 vector registers of 16 f32.
-    Avx512,
-    /// x86-64 with AVX2: 16 registers of 8 f32.
-    Avx2,
-    /// Whatever the build targets (SSE2 on x86-64).
-    Baseline,
-}
+pub use crate::isa::Isa;
 
-impl Isa {
-    /// The widest this processor has.
-    pub fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
-                return Isa::Avx512;
-            }
-            if has!("avx2") {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Baseline
-    }
-}
-
-/// The pack engine for a model on this processor, for lanes of type R: its
-/// instruction set and its lanes per pack. Each is a separately compiled copy
-/// of the lane engine, and the results are the same bits whichever runs,
-/// since every lane follows the one-trajectory reference.
-///
-/// Every step is a chain of dependent operations (Horner's rule, prefix
-/// products), so a pack needs enough independent lanes to hide the chain's
-/// latency, and few enough that its values stay in registers. Narrow AVX-512
-/// packs run slowly: LLVM vectorizes them across parameters, with gathers,
-/// instead of across lanes. Measured with `cargo bench --bench engines` (one
-/// pack on one thread of a Zen 5 core; the engine picked in bold; AVX2 is
-/// what a processor without AVX-512 runs), in trajectory-steps/s:
-///
-/// | model | precision | engine | lanes: trajectory-steps/s |
-/// | --- | --- | --- | --- |
-/// | W1 poly | f32 | Avx2 | 32: 3.71e9 · 64: 1.28e9 · 128: **7.41e9** · 256: 7.41e9 |
-/// | W2 scalar-deep | f32 | Avx2 | 16: 9.94e8 · 32: **1.27e9** · 64: 5.05e8 · 128: 8.36e8 |
-/// | W3 deep-linear | f32 | Avx2 | 16: 3.31e7 · 32: **3.19e7** · 64: 3.26e7 · 128: 2.90e7 |
-/// | W4 relu | f32 | Avx2 | 8: 1.84e6 · 16: **2.93e6** · 32: 2.14e6 · 64: 1.89e6 |
-/// | W1 poly | f32 | Avx512 | 32: 3.71e9 · 64: 1.31e9 · 128: 1.41e10 · 256: **1.97e10** |
-/// | W2 scalar-deep | f32 | Avx512 | 16: 1.67e8 · 32: 1.73e8 · 64: 7.89e8 · 128: **2.27e9** |
-/// | W3 deep-linear | f32 | Avx512 | 16: 1.58e7 · 32: 1.58e7 · 64: **5.50e7** · 128: 4.91e7 |
-/// | W4 relu | f32 | Avx512 | 8: 1.68e6 · 16: **3.03e6** · 32: 2.36e6 · 64: 2.16e6 |
-/// | W1 poly | f64 | Avx2 | 32: 3.58e9 · 64: 9.15e8 · 128: **3.78e9** · 256: 4.81e8 |
-/// | W2 scalar-deep | f64 | Avx2 | 16: 6.67e8 · 32: **5.53e8** · 64: 2.50e8 · 128: 3.36e8 |
-/// | W3 deep-linear | f64 | Avx2 | 16: 1.70e7 · 32: **1.57e7** · 64: 1.45e7 · 128: 1.26e7 |
-/// | W4 relu | f64 | Avx2 | 8: 1.47e6 · 16: **1.67e6** · 32: 1.23e6 · 64: 9.33e5 |
-/// | W1 poly | f64 | Avx512 | 32: 3.71e9 · 64: 1.18e9 · 128: **1.02e10** · 256: 4.37e9 |
-/// | W2 scalar-deep | f64 | Avx512 | 16: 1.53e8 · 32: 1.54e8 · 64: 5.20e8 · 128: **1.05e9** |
-/// | W3 deep-linear | f64 | Avx512 | 16: 1.26e7 · 32: 1.25e7 · 64: **2.48e7** · 128: 2.28e7 |
-/// | W4 relu | f64 | Avx512 | 8: 1.55e6 · 16: **2.04e6** · 32: 1.47e6 · 64: 1.40e6 |
-///
-/// On AVX2, scalar-deep and deep-linear keep 32 lanes although 16 measured up
-/// to a fifth faster in f64: each width is one more compiled copy per model.
-/// Poly on AVX2 takes 128 lanes in f64 too: with Horner's loop unrolled for
-/// the paper's degree it measured 1.5 times the 32 it had before. Poly on
-/// AVX-512 runs its steps rolled and out of line (`Kernel::ROLLED_ON_AVX512`),
-/// which keeps 256 lanes of f32 in registers but not 256 of f64.
-pub fn engine<R: Real>(model: &Model, isa: Isa) -> (Isa, usize) {
-    let single = std::mem::size_of::<R>() == 4;
-    match (model, isa) {
-        (Model::Poly(_), Isa::Avx512) => (isa, if single { 256 } else { 128 }),
-        (Model::Poly(_), Isa::Avx2) => (isa, 128),
-        (Model::Poly(_), _) => (isa, if single { 128 } else { 32 }),
-        (Model::ScalarDeep(_), Isa::Avx512) => (isa, 128),
-        (Model::DeepLinear(_), Isa::Avx512) => (isa, 64),
-        (Model::ScalarDeep(_) | Model::DeepLinear(_), _) => (isa, 32),
-        (Model::Relu(_), _) => (isa, 16),
-    }
+/// The lanes per pack of the engine that runs `model` in R on a processor
+/// that has `isa`: one compiled copy of the lane engine per family,
+/// precision and instruction set, each of the width `Family::LANES` gives.
+/// The results are the same bits whichever runs, since every lane follows
+/// the one-trajectory reference.
+pub fn lanes<R: Real>(model: &Model, isa: Isa) -> usize {
+    model.lanes(isa, std::mem::size_of::<R>() == 4)
 }
 
 /// Runs trajectories `ids` to the end; returns their ends and final iterates
 /// (ids.len() × dim, in f64).
-pub fn run_chunk<R: Real>(
+pub fn run_chunk<R: Engines>(
     sweep: &Sweep,
     constants: &[Vec<R>],
     rule: &StopRule,
@@ -145,7 +75,7 @@ pub fn run_each<R: Real>(
 /// so no end or final iterate is kept. What `run_chunk` and a tally of its
 /// results give, since every statistic is a count, a sum of integers or a
 /// maximum; for a run that writes no rows.
-pub fn tally_chunk<R: Real>(
+pub fn tally_chunk<R: Engines>(
     sweep: &Sweep,
     constants: &[Vec<R>],
     rule: &StopRule,
@@ -155,7 +85,7 @@ pub fn tally_chunk<R: Real>(
 }
 
 /// `run_chunk` with the engines of a processor that has `available`.
-fn run_chunk_on<R: Real>(
+fn run_chunk_on<R: Engines>(
     available: Isa,
     sweep: &Sweep,
     constants: &[Vec<R>],
@@ -171,42 +101,32 @@ fn run_chunk_on<R: Real>(
     };
     let mut ends = vec![blank; n];
     let mut theta = vec![0.0f64; n * dim];
-    let lanes = engine::<R>(&sweep.cell_of(ids.start).model, available).1;
-    // Each batch's slots for ends and final iterates go with it.
-    let batches = ends
-        .chunks_mut(lanes)
-        .zip(theta.chunks_mut(lanes * dim))
-        .enumerate()
-        .map(|(b, (ends, finals))| (b * lanes, ends.len(), Slots { ends, finals }));
-    dispatch(available, sweep, constants, rule, ids, batches, || Keep);
+    let job = Job::new(available, sweep, constants, rule, ids, false);
+    for sink in R::run(&job) {
+        let Sink::Keep { places, finals } = sink else {
+            unreachable!("a job without a tally keeps its ends")
+        };
+        for (k, (place, end)) in places.into_iter().enumerate() {
+            ends[place] = end;
+            theta[place * dim..(place + 1) * dim].copy_from_slice(&finals[k * dim..(k + 1) * dim]);
+        }
+    }
     (ends, theta)
 }
 
 /// `tally_chunk` with the engines of a processor that has `available`.
-fn tally_chunk_on<R: Real>(
+fn tally_chunk_on<R: Engines>(
     available: Isa,
     sweep: &Sweep,
     constants: &[Vec<R>],
     rule: &StopRule,
     ids: Range<u64>,
 ) -> PartialTally {
-    let n = (ids.end - ids.start) as usize;
-    let lanes = engine::<R>(&sweep.cell_of(ids.start).model, available).1;
-    let batches = (0..n)
-        .step_by(lanes)
-        .map(|first| (first, lanes.min(n - first), ()));
-    let first_cell = sweep.cell_of(ids.start).index;
-    let cells = sweep.cell_of(ids.end - 1).index + 1 - first_cell;
-    let parts = dispatch(
-        available,
-        sweep,
-        constants,
-        rule,
-        ids.clone(),
-        batches,
-        || Tally::new(sweep, first_cell, cells),
-    );
-    let mut parts = parts.into_iter().map(Tally::finish);
+    let job = Job::new(available, sweep, constants, rule, ids, true);
+    let mut parts = R::run(&job).into_iter().map(|sink| match sink {
+        Sink::Tally(t) => t.finish(),
+        Sink::Keep { .. } => unreachable!("a tallied job tallies"),
+    });
     let mut total = parts.next().expect("a thread ran");
     for part in parts {
         total.merge(&part);
@@ -214,120 +134,173 @@ fn tally_chunk_on<R: Real>(
     total
 }
 
-/// Runs a chunk's batches through the engine `engine` picks for its model,
-/// every thread with its own sink; returns the sinks.
-fn dispatch<'a, R: Real, S: Sink<'a>>(
-    available: Isa,
+/// A chunk on its way through the pack engines: one model, with one set of
+/// constants (see `Sweep::chunks`), handed out a batch of a pack's worth of
+/// trajectories at a time.
+pub struct Job<'a, R> {
+    isa: Isa,
     sweep: &'a Sweep,
-    constants: &[Vec<R>],
-    rule: &StopRule,
+    constants: &'a [R],
+    rule: &'a StopRule,
     ids: Range<u64>,
-    batches: impl Iterator<Item = (usize, usize, S::Slots)> + Send,
-    sink: impl Fn() -> S + Sync,
-) -> Vec<S> {
-    // A chunk runs one model, with one set of constants (see `Sweep::chunks`).
-    let (isa, lanes) = engine::<R>(&sweep.cell_of(ids.start).model, available);
-    let model = &sweep.cell_of(ids.start).model;
-    let b = (isa, sweep, constants, rule, ids, batches, sink);
-    // Only the engines `engine` picks are compiled, each for one model.
-    match (model, lanes) {
-        (Model::Poly(_), 256) => run_chunk_lanes::<R, 256, Poly, S>(b),
-        (Model::Poly(_), 128) => run_chunk_lanes::<R, 128, Poly, S>(b),
-        (Model::Poly(_), 32) => run_chunk_lanes::<R, 32, Poly, S>(b),
-        (Model::ScalarDeep(_), 128) => run_chunk_lanes::<R, 128, ScalarDeep, S>(b),
-        (Model::ScalarDeep(_), 32) => run_chunk_lanes::<R, 32, ScalarDeep, S>(b),
-        (Model::DeepLinear(_), 64) => run_chunk_lanes::<R, 64, DeepLinear, S>(b),
-        (Model::DeepLinear(_), 32) => run_chunk_lanes::<R, 32, DeepLinear, S>(b),
-        (Model::Relu(_), 16) => run_chunk_lanes::<R, 16, Relu, S>(b),
-        (_, n) => unreachable!("no engine of {n} lanes for this model"),
+    /// Whether each thread tallies its ends as they come rather than keep them.
+    tally: bool,
+    /// The first trajectory (counted from `ids.start`) of the next batch.
+    next: AtomicUsize,
+}
+
+impl<'a, R: Real> Job<'a, R> {
+    fn new(
+        isa: Isa,
+        sweep: &'a Sweep,
+        constants: &'a [Vec<R>],
+        rule: &'a StopRule,
+        ids: Range<u64>,
+        tally: bool,
+    ) -> Self {
+        assert!(
+            Isa::available().contains(&isa),
+            "this processor cannot run the {isa:?} engines"
+        );
+        Job {
+            isa,
+            sweep,
+            constants: &constants[sweep.cell_of(ids.start).index],
+            rule,
+            ids,
+            tally,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next batch of up to `lanes` trajectories: its first (counted from
+    /// `ids.start`) and its size; None when none is left.
+    fn batch(&self, lanes: usize) -> Option<(usize, usize)> {
+        let n = (self.ids.end - self.ids.start) as usize;
+        let first = self.next.fetch_add(lanes, Ordering::Relaxed);
+        (first < n).then(|| (first, lanes.min(n - first)))
+    }
+
+    /// A thread's sink for the ends of its trajectories.
+    fn sink(&self) -> Sink<'a> {
+        if self.tally {
+            let first_cell = self.sweep.cell_of(self.ids.start).index;
+            let cells = self.sweep.cell_of(self.ids.end - 1).index + 1 - first_cell;
+            Sink::Tally(Tally::new(self.sweep, first_cell, cells))
+        } else {
+            Sink::Keep {
+                places: Vec::new(),
+                finals: Vec::new(),
+            }
+        }
     }
 }
 
-/// `dispatch`'s arguments, passed on together.
-type Chunk<'a, 'c, R, I, F> = (Isa, &'a Sweep, &'c [Vec<R>], &'c StopRule, Range<u64>, I, F);
+/// The working precisions the pack engines are compiled for. Each has one
+/// table of engines, generated from the family registry, so that the
+/// engines are compiled once, in this crate, whatever calls them.
+pub trait Engines: Real {
+    /// Runs the job on every thread, through the engine for its model on
+    /// its instruction set; returns each thread's sink.
+    fn run<'a>(job: &Job<'a, Self>) -> Vec<Sink<'a>>;
+}
 
-fn run_chunk_lanes<'a, 'c, R: Real, const N: usize, K: Kernel, S: Sink<'a>>(
-    (isa, sweep, constants, rule, ids, batches, sink): Chunk<
-        'a,
-        'c,
-        R,
-        impl Iterator<Item = (usize, usize, S::Slots)> + Send,
-        impl Fn() -> S + Sync,
-    >,
-) -> Vec<S> {
-    let first = sweep.cell_of(ids.start);
-    let model = &first.model;
+/// `Engines` for one precision (`$index` 0 for f32, 1 for f64): for every
+/// registered family, its engine on each instruction set, of the width
+/// `Family::LANES` gives.
+macro_rules! engine_table {
+    ($real:ty, $index:literal, ; $($(#[$doc:meta])* $variant:ident($family:ty, $spec:ty)),* $(,)?) => {
+        impl Engines for $real {
+            fn run<'a>(job: &Job<'a, $real>) -> Vec<Sink<'a>> {
+                match &job.sweep.cell_of(job.ids.start).model {
+                    $(Model::$variant(model) => match job.isa {
+                        Isa::Avx512 => run_packs::<
+                            $real,
+                            { <$family as Family>::LANES.avx512[$index] },
+                            $family,
+                            copies::Avx512,
+                        >(job, model),
+                        Isa::Avx2 => run_packs::<
+                            $real,
+                            { <$family as Family>::LANES.avx2[$index] },
+                            $family,
+                            copies::Avx2,
+                        >(job, model),
+                        Isa::Baseline => run_packs::<
+                            $real,
+                            { <$family as Family>::LANES.baseline[$index] },
+                            $family,
+                            copies::Baseline,
+                        >(job, model),
+                    },)*
+                }
+            }
+        }
+    };
+}
+
+crate::for_each_family!(engine_table, f32, 0);
+crate::for_each_family!(engine_table, f64, 1);
+
+/// Runs a job through packs of N lanes of family F's engine compiled for
+/// instruction set C, on every thread.
+fn run_packs<'a, R: Real, const N: usize, F: Family, C: IsaCopy>(
+    job: &Job<'a, R>,
+    model: &F,
+) -> Vec<Sink<'a>> {
     let (dim, work) = (model.dim(), model.work_len());
     let weights: Vec<Pack<R, N>> = fingerprint_weights::<R>(dim)
         .into_iter()
         .map(Pack::splat)
         .collect();
-    let packs = Packs::<R, N, K>::new(isa, model, &constants[first.index], &weights, rule);
+    let packs = Packs::<R, N, F, C>::new(model, job.constants, &weights, job.rule);
     // Every thread streams trajectories through one pack, taking the next
     // unstarted batch of a pack's worth as lanes free up, so no thread waits
     // on a slow pack while trajectories remain. Which lane runs a trajectory
     // changes none of its bits.
-    let batches = Mutex::new(batches);
     rayon::broadcast(|_| {
-        let mut source = Stream {
-            sweep,
-            base: ids.start,
-            batches: &batches,
-            taken: Vec::new(),
+        let mut source = Feed::<R, N> {
+            job,
+            first: 0,
+            count: 0,
             loaded: 0,
-            in_lane: [(0, 0); N],
+            in_lane: [0; N],
             dim,
-            starts: vec![0.0; N * dim],
+            starts: Vec::with_capacity(N * dim),
             step_sizes: vec![0.0; N],
             blocks: Vec::new(),
             last: vec![0.0; dim],
-            sink: sink(),
+            sink: job.sink(),
         };
-        let mut scratch = LaneScratch::<R, N>::new(dim, work, rule);
+        let mut scratch = LaneScratch::<R, N>::new(dim, work, job.rule);
         packs.run(&mut scratch, &mut source);
         source.sink
     })
 }
 
 /// What becomes of a thread's trajectories as they end.
-trait Sink<'a>: Send {
-    /// The part of the chunk's output that goes with a batch.
-    type Slots: Send + 'a;
-    /// Trajectory `id`, at `place` in its batch, ended at `last` (in f64).
-    fn end(
-        &mut self,
-        slots: &mut Self::Slots,
-        place: usize,
-        id: u64,
-        end: TrajectoryEnd,
-        last: &[f64],
-    );
+pub enum Sink<'a> {
+    /// Every end, with its place in the chunk, and its final iterate (dim
+    /// apiece, in the same order), to be put in place once the chunk is done.
+    Keep {
+        places: Vec<(usize, TrajectoryEnd)>,
+        finals: Vec<f64>,
+    },
+    /// Every end assessed and counted as it comes.
+    Tally(Tally<'a>),
 }
 
-/// A batch's slots for ends and final iterates.
-struct Slots<'a> {
-    ends: &'a mut [TrajectoryEnd],
-    finals: &'a mut [f64],
-}
-
-/// Every end and final iterate into its batch's slots.
-struct Keep;
-
-impl<'a> Sink<'a> for Keep {
-    type Slots = Slots<'a>;
-
+impl Sink<'_> {
+    /// Trajectory `id`, at `place` in its chunk, ended at `last` (in f64).
     #[inline(always)]
-    fn end(
-        &mut self,
-        slots: &mut Slots<'a>,
-        place: usize,
-        _: u64,
-        end: TrajectoryEnd,
-        last: &[f64],
-    ) {
-        slots.ends[place] = end;
-        let dim = last.len();
-        slots.finals[place * dim..(place + 1) * dim].copy_from_slice(last);
+    fn end(&mut self, place: usize, id: u64, end: TrajectoryEnd, last: &[f64]) {
+        match self {
+            Sink::Keep { places, finals } => {
+                places.push((place, end));
+                finals.extend_from_slice(last);
+            }
+            Sink::Tally(tally) => tally.end(id, end, last),
+        }
     }
 }
 
@@ -336,7 +309,7 @@ impl<'a> Sink<'a> for Keep {
 const ASSESSED_TOGETHER: usize = 64;
 
 /// One thread's tally of a chunk's cells, each trajectory counted as it ends.
-struct Tally<'a> {
+pub struct Tally<'a> {
     sweep: &'a Sweep,
     part: PartialTally,
     /// Each cell's bound, looked up once.
@@ -436,13 +409,10 @@ impl<'a> Tally<'a> {
         self.assess_waiting();
         self.part
     }
-}
 
-impl<'a> Sink<'a> for Tally<'a> {
-    type Slots = ();
-
+    /// Counts trajectory `id`'s end, or keeps it for an assessment.
     #[inline(always)]
-    fn end(&mut self, _: &mut (), _: usize, id: u64, end: TrajectoryEnd, last: &[f64]) {
+    fn end(&mut self, id: u64, end: TrajectoryEnd, last: &[f64]) {
         self.part.trajectory_steps += end.iterations;
         if needs_assessment(&end, last, false) {
             debug_assert_eq!(end.outcome, Outcome::Converged);
@@ -458,20 +428,17 @@ impl<'a> Sink<'a> for Tally<'a> {
     }
 }
 
-/// A batch a thread took: its first index in the chunk and its slots.
-type Batch<T> = (usize, T);
-
-/// One thread's share of a chunk: batches taken in order from those all
+/// One thread's share of a job: batches taken in turn from those all
 /// threads share, each trajectory's end given to the thread's sink.
-struct Stream<'a, 'b, const N: usize, I, S: Sink<'a>> {
-    sweep: &'a Sweep,
-    base: u64,
-    batches: &'b Mutex<I>,
-    taken: Vec<Batch<S::Slots>>,
-    /// Trajectories of the last batch taken that were loaded, and its size.
+struct Feed<'a, 'j, R, const N: usize> {
+    job: &'j Job<'a, R>,
+    /// The last batch taken: its first trajectory (counted from the chunk's
+    /// first) and its size, and how many of it were loaded.
+    first: usize,
+    count: usize,
     loaded: usize,
-    /// The batch (in `taken`) and place in it of each lane's trajectory.
-    in_lane: [(usize, usize); N],
+    /// The place in the chunk of each lane's trajectory.
+    in_lane: [usize; N],
     dim: usize,
     /// The initial parameters of the last batch taken, drawn together.
     starts: Vec<f64>,
@@ -481,50 +448,43 @@ struct Stream<'a, 'b, const N: usize, I, S: Sink<'a>> {
     blocks: Vec<[u32; 4]>,
     /// An ended trajectory's final iterate, in f64.
     last: Vec<f64>,
-    sink: S,
+    sink: Sink<'a>,
 }
 
-impl<'a, const N: usize, I, S> Stream<'a, '_, N, I, S>
-where
-    I: Iterator<Item = (usize, usize, S::Slots)>,
-    S: Sink<'a>,
-{
+impl<R: Real, const N: usize> Feed<'_, '_, R, N> {
     /// Takes the next batch, drawing its initial parameters and step sizes;
     /// None when none is left.
     #[inline(never)]
     fn take(&mut self) -> Option<()> {
-        let (first, count, slots) = self.batches.lock().expect("the batches").next()?;
-        let start = self.base + first as u64;
+        let (first, count) = self.job.batch(N)?;
+        let start = self.job.ids.start + first as u64;
         let ids = start..start + count as u64;
-        self.starts.truncate(count * self.dim);
+        self.starts.clear();
         self.starts.resize(count * self.dim, 0.0);
-        self.sweep
+        self.job
+            .sweep
             .initials(ids.clone(), &mut self.starts, &mut self.blocks);
-        self.sweep.step_sizes(ids, &mut self.step_sizes[..count]);
-        self.taken.push((first, slots));
-        self.loaded = 0;
+        self.job
+            .sweep
+            .step_sizes(ids, &mut self.step_sizes[..count]);
+        (self.first, self.count, self.loaded) = (first, count, 0);
         Some(())
     }
 }
 
-impl<'a, R: Real, const N: usize, I, S> LaneSource<R, N> for Stream<'a, '_, N, I, S>
-where
-    I: Iterator<Item = (usize, usize, S::Slots)>,
-    S: Sink<'a>,
-{
+impl<R: Real, const N: usize> LaneSource<R, N> for Feed<'_, '_, R, N> {
     /// Always inlined, into the engine's copy for its instruction set.
     #[inline(always)]
     fn load(&mut self, lane: usize, theta: &mut [Pack<R, N>]) -> Option<R> {
-        if self.taken.is_empty() || self.loaded * self.dim == self.starts.len() {
+        if self.loaded == self.count {
             self.take()?;
         }
-        let batch = self.taken.len() - 1;
         let place = self.loaded;
         let start = &self.starts[place * self.dim..(place + 1) * self.dim];
         for (t, &v) in theta.iter_mut().zip(start) {
             t.0[lane] = R::of(v);
         }
-        self.in_lane[lane] = (batch, place);
+        self.in_lane[lane] = self.first + place;
         self.loaded += 1;
         Some(R::of(self.step_sizes[place]))
     }
@@ -534,13 +494,11 @@ where
     #[inline(always)]
     fn load_all(&mut self, theta: &mut [Pack<R, N>], step_size: &mut Pack<R, N>) -> usize {
         let dim = self.dim;
-        let fresh = self.taken.is_empty() || self.loaded * dim == self.starts.len();
-        if fresh {
+        if self.loaded == self.count {
             if self.take().is_none() {
                 return 0;
             }
-            if self.starts.len() == N * dim {
-                let batch = self.taken.len() - 1;
+            if self.count == N {
                 for (i, t) in theta.iter_mut().enumerate() {
                     for (l, v) in t.0.iter_mut().enumerate() {
                         *v = R::of(self.starts[l * dim + i]);
@@ -550,7 +508,7 @@ where
                     *d = R::of(s);
                 }
                 for (l, place) in self.in_lane.iter_mut().enumerate() {
-                    *place = (batch, l);
+                    *place = self.first + l;
                 }
                 self.loaded = N;
                 return N;
@@ -561,70 +519,56 @@ where
 
     #[inline(always)]
     fn end(&mut self, lane: usize, end: TrajectoryEnd, theta: &[Pack<R, N>]) {
-        let (batch, place) = self.in_lane[lane];
-        let (first, slots) = &mut self.taken[batch];
+        let place = self.in_lane[lane];
         for (f, t) in self.last.iter_mut().zip(theta) {
             *f = t.0[lane].to_f64_lossless();
         }
-        let id = self.base + (*first + place) as u64;
-        self.sink.end(slots, place, id, end, &self.last);
+        let id = self.job.ids.start + place as u64;
+        self.sink.end(place, id, end, &self.last);
     }
 }
 
-/// What every pack of a chunk shares: the model, its constants and the
-/// fingerprint weights (splatted), the stopping rule, and the instruction set
-/// of the engine that runs them (see `engine`).
-pub struct Packs<'a, R, const N: usize, K> {
-    isa: Isa,
-    model: &'a Model,
+/// What every pack of a job shares: the model, its constants and the
+/// fingerprint weights (splatted), and the stopping rule; run by the copy of
+/// the lane engine compiled for instruction set C.
+pub struct Packs<'a, R, const N: usize, F, C> {
+    model: &'a F,
     constants: &'a [R],
     weights: &'a [Pack<R, N>],
     rule: &'a StopRule,
-    kernel: std::marker::PhantomData<K>,
+    copy: std::marker::PhantomData<C>,
 }
 
-impl<'a, R: Real, const N: usize, K: Kernel> Packs<'a, R, N, K> {
+impl<'a, R: Real, const N: usize, F: Family, C: IsaCopy> Packs<'a, R, N, F, C> {
     pub fn new(
-        isa: Isa,
-        model: &'a Model,
+        model: &'a F,
         constants: &'a [R],
         weights: &'a [Pack<R, N>],
         rule: &'a StopRule,
     ) -> Self {
         Packs {
-            isa,
             model,
             constants,
             weights,
             rule,
-            kernel: std::marker::PhantomData,
+            copy: std::marker::PhantomData,
         }
     }
 
-    /// One pack to its end, by the copy of the lane engine compiled for the
-    /// instruction set: the lane engine and the gradient are always inlined
-    /// into each copy, so one binary stays portable and uses the vectors it
-    /// finds. Rust never fuses a multiply and an add on its own, so every copy
-    /// computes the same bits. (Written out because the `multiversion` crate's
-    /// safe wrapper moves the body into a closure that does not get the
-    /// target features.)
+    /// One pack to its end. The lane engine and the gradient are always
+    /// inlined into the copy, so one binary stays portable and uses the
+    /// vectors it finds. Rust never fuses a multiply and an add on its own,
+    /// so every copy computes the same bits.
+    ///
+    /// Panics where the processor lacks C's instruction set.
     pub fn run(&self, scratch: &mut LaneScratch<R, N>, source: &mut impl LaneSource<R, N>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let have = Isa::detect();
-            match self.isa {
-                // SAFETY: the processor has every feature the copy is compiled for.
-                Isa::Avx512 if have == Isa::Avx512 => {
-                    return unsafe { simd::run_avx512(self, scratch, source) }
-                }
-                // SAFETY: as above.
-                Isa::Avx2 | Isa::Avx512 if have != Isa::Baseline => {
-                    return unsafe { simd::run_avx2(self, scratch, source) }
-                }
-                _ => {}
-            }
-        }
-        self.run_inline(scratch, source)
+        assert!(
+            Isa::available().contains(&C::ISA),
+            "this processor cannot run the {:?} engines",
+            C::ISA
+        );
+        // SAFETY: the processor has every feature the copy is compiled for.
+        unsafe { C::run(self, scratch, source) }
     }
 
     #[inline(always)]
@@ -633,7 +577,7 @@ impl<'a, R: Real, const N: usize, K: Kernel> Packs<'a, R, N, K> {
     }
 }
 
-impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for &Packs<'_, R, N, K> {
+impl<R: Real, const N: usize, F: Family, C: IsaCopy> PackGradient<R, N> for &Packs<'_, R, N, F, C> {
     #[inline(always)]
     fn write(
         &mut self,
@@ -641,7 +585,7 @@ impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for &Packs<'_, R, N,
         gradient: &mut [Pack<R, N>],
         work: &mut [Pack<R, N>],
     ) {
-        K::gradient(self.model, self.constants, theta, gradient, work)
+        self.model.gradient(self.constants, theta, gradient, work)
     }
 
     #[inline(always)]
@@ -655,11 +599,11 @@ impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for &Packs<'_, R, N,
         record: Option<Record<'_, Pack<R, N>>>,
     ) {
         #[cfg(target_arch = "x86_64")]
-        if K::ROLLED_ON_AVX512 && self.isa == Isa::Avx512 {
-            // SAFETY: `run` ran the AVX-512 copy of the engine, which this
-            // is inlined into, only on a processor that has the features.
+        if F::ROLLED_ON_AVX512 && C::ISA == Isa::Avx512 {
+            // SAFETY: only the AVX-512 copy of the engine, which `run` runs
+            // only on a processor that has the features, comes here.
             return unsafe {
-                simd::advance_avx512::<R, N, K>(
+                copies::advance_avx512::<R, N, F>(
                     self.model,
                     self.constants,
                     theta,
@@ -671,29 +615,79 @@ impl<R: Real, const N: usize, K: Kernel> PackGradient<R, N> for &Packs<'_, R, N,
                 )
             };
         }
-        K::advance(
-            self.model,
-            self.constants,
-            theta,
-            gradient,
-            work,
-            delta,
-            steps,
-            record,
-        )
+        self.model
+            .advance(self.constants, theta, gradient, work, delta, steps, record)
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-mod simd {
+/// An instruction set a copy of the lane engine is compiled for.
+pub trait IsaCopy: Sized + Send + Sync + 'static {
+    const ISA: Isa;
+
+    /// `Packs::run_inline`, compiled for `ISA`.
+    ///
+    /// # Safety
+    /// The processor must have `ISA`.
+    unsafe fn run<R: Real, const N: usize, F: Family>(
+        packs: &Packs<'_, R, N, F, Self>,
+        scratch: &mut LaneScratch<R, N>,
+        source: &mut impl LaneSource<R, N>,
+    );
+}
+
+/// The copies of the lane engine, one per instruction set. (Written out
+/// because the `multiversion` crate's safe wrapper moves the body into a
+/// closure that does not get the target features.)
+pub mod copies {
     use super::*;
 
-    /// A copy of the pack engine compiled with `$features`.
+    /// Whatever the build targets.
+    pub enum Baseline {}
+    /// AVX2.
+    pub enum Avx2 {}
+    /// AVX-512 (F, VL, BW, DQ).
+    pub enum Avx512 {}
+
+    impl IsaCopy for Baseline {
+        const ISA: Isa = Isa::Baseline;
+
+        #[inline(always)]
+        unsafe fn run<R: Real, const N: usize, F: Family>(
+            packs: &Packs<'_, R, N, F, Self>,
+            scratch: &mut LaneScratch<R, N>,
+            source: &mut impl LaneSource<R, N>,
+        ) {
+            packs.run_inline(scratch, source)
+        }
+    }
+
+    /// A copy whose engine is compiled with `$features` on x86-64 (and is
+    /// the baseline elsewhere, where `Isa::detect` never picks it).
     macro_rules! copy_for {
-        ($name:ident, $features:literal) => {
+        ($copy:ident, $isa:ident, $name:ident, $features:literal) => {
+            impl IsaCopy for $copy {
+                const ISA: Isa = Isa::$isa;
+
+                #[inline(always)]
+                unsafe fn run<R: Real, const N: usize, F: Family>(
+                    packs: &Packs<'_, R, N, F, Self>,
+                    scratch: &mut LaneScratch<R, N>,
+                    source: &mut impl LaneSource<R, N>,
+                ) {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the caller's promise.
+                    unsafe {
+                        $name(packs, scratch, source)
+                    }
+                    #[cfg(not(target_arch = "x86_64"))]
+                    packs.run_inline(scratch, source)
+                }
+            }
+
+            #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = $features)]
-            pub unsafe fn $name<R: Real, const N: usize, K: Kernel>(
-                packs: &Packs<'_, R, N, K>,
+            unsafe fn $name<R: Real, const N: usize, F: Family, C: IsaCopy>(
+                packs: &Packs<'_, R, N, F, C>,
                 scratch: &mut LaneScratch<R, N>,
                 source: &mut impl LaneSource<R, N>,
             ) {
@@ -702,16 +696,22 @@ mod simd {
         };
     }
 
-    copy_for!(run_avx512, "avx512f,avx512vl,avx512bw,avx512dq,avx2");
-    copy_for!(run_avx2, "avx2");
+    copy_for!(
+        Avx512,
+        Avx512,
+        run_avx512,
+        "avx512f,avx512vl,avx512bw,avx512dq,avx2"
+    );
+    copy_for!(Avx2, Avx2, run_avx2, "avx2");
 
-    /// `Kernel::advance_rolled` compiled with AVX-512, as a function of its
-    /// own (see `Kernel::ROLLED_ON_AVX512`).
+    /// `Family::advance_rolled` compiled with AVX-512, as a function of its
+    /// own (see `Family::ROLLED_ON_AVX512`).
+    #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2")]
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn advance_avx512<R: Real, const N: usize, K: Kernel>(
-        model: &Model,
+    pub(super) unsafe fn advance_avx512<R: Real, const N: usize, F: Family>(
+        model: &F,
         constants: &[R],
         theta: &mut [Pack<R, N>],
         gradient: &mut [Pack<R, N>],
@@ -721,9 +721,7 @@ mod simd {
         steps: u64,
         record: Option<Record<'_, Pack<R, N>>>,
     ) {
-        K::advance_rolled(
-            model, constants, theta, gradient, work, *delta, steps, record,
-        )
+        model.advance_rolled(constants, theta, gradient, work, *delta, steps, record)
     }
 }
 
@@ -753,7 +751,7 @@ mod tests {
     /// And so with early exit off (as in `stepsweep bench`'s fixed-work
     /// workloads), where every lane of a pack ends at the one check of its
     /// last block.
-    fn matches_reference<R: Real>(model: &str, init: &str, steps: &str, precision: Precision) {
+    fn matches_reference<R: Engines>(model: &str, init: &str, steps: &str, precision: Precision) {
         for early_exit in [true, false] {
             let text = format!(
                 "trajectories = 301\nmax_iters = 713\nseed = 3\n[model]\n{model}\n[init]\n{init}\n\
@@ -763,14 +761,7 @@ mod tests {
             let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
             let constants = constants::<R>(&sweep);
             // Every engine this processor can run, the baseline included.
-            let mut isas = vec![Isa::Baseline];
-            if Isa::detect() != Isa::Baseline {
-                isas.push(Isa::Avx2);
-            }
-            if Isa::detect() == Isa::Avx512 {
-                isas.push(Isa::Avx512);
-            }
-            for isa in isas {
+            for isa in Isa::available() {
                 held_to_reference::<R>(&sweep, &rule, &constants, isa);
                 tally_matches_one_by_one::<R>(&sweep, &rule, &constants, isa);
             }
@@ -780,7 +771,7 @@ mod tests {
     /// The tally the backend makes as trajectories end is the one that
     /// assessing and adding each end, one at a time, gives: over chunks that
     /// start and end inside cells, on every engine.
-    fn tally_matches_one_by_one<R: Real>(
+    fn tally_matches_one_by_one<R: Engines>(
         sweep: &Sweep,
         rule: &StopRule,
         constants: &[Vec<R>],
@@ -820,7 +811,12 @@ mod tests {
         }
     }
 
-    fn held_to_reference<R: Real>(sweep: &Sweep, rule: &StopRule, constants: &[Vec<R>], isa: Isa) {
+    fn held_to_reference<R: Engines>(
+        sweep: &Sweep,
+        rule: &StopRule,
+        constants: &[Vec<R>],
+        isa: Isa,
+    ) {
         let (ends, finals) = run_chunk_on::<R>(isa, sweep, constants, rule, 0..sweep.total());
         let model = &sweep.cells[0].model;
         let dim = model.dim();
@@ -857,7 +853,7 @@ mod tests {
         );
     }
 
-    fn every_model<R: Real>(precision: Precision) {
+    fn every_model<R: Engines>(precision: Precision) {
         matches_reference::<R>(
             "kind = \"poly\"",
             "kind = \"uniform\"\nlow = 0.5\nhigh = 2.5",

@@ -1,14 +1,16 @@
 //! The GPU backend: wgpu plumbing in one place, so no model file has to know
-//! about staging buffers. Kernels follow one binding layout (see
-//! `shaders/state.wgsl`): params, θ, step sizes, status, iterations, active
-//! count, and the model's constants and scratch. θ, step sizes, constants and
-//! scratch hold the kernel's working precision, f32 or f64.
+//! about staging buffers. Every pipeline's bind group layout is made from the
+//! table in `shaders::bindings`, which the kernels' WGSL declarations come
+//! from too: params, θ, step sizes, status, iterations, active count, the
+//! running list, and the model's constants and scratch. θ, step sizes,
+//! constants and scratch hold the kernel's working precision, f32 or f64.
 
 use std::sync::{mpsc, Arc, Mutex};
 
 use wgpu::util::DeviceExt;
 
 use crate::error::{Error, Result};
+use crate::shaders::bindings::{self, Access, Binding};
 use crate::shaders::{real_bytes, DeviceLimits, KernelPlan, Layout};
 use crate::spec::Precision;
 use crate::stopping::{Outcome, StopRule, TrajectoryEnd, RUNNING};
@@ -295,17 +297,43 @@ impl GpuContext {
         Ok(out)
     }
 
-    pub fn pipeline(&self, source: &str, entry: &str) -> Result<wgpu::ComputePipeline> {
+    /// Compiles `entry` of `source` with the bind group layout of
+    /// `bindings` (group 0), which must be the bindings the source declares.
+    /// `real_bytes` is the size of the source's `real`.
+    pub fn pipeline(
+        &self,
+        source: &str,
+        entry: &str,
+        bindings: &[Binding],
+        real_bytes: usize,
+    ) -> Result<wgpu::ComputePipeline> {
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(entry),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         };
         let module = self.device.create_shader_module(desc);
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+            .iter()
+            .map(|b| layout_entry(b, real_bytes as u64))
+            .collect();
+        let group = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(entry),
+                entries: &entries,
+            });
+        let layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(entry),
+                bind_group_layouts: &[Some(&group)],
+                immediate_size: 0,
+            });
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
-                layout: None,
+                layout: Some(&layout),
                 module: &module,
                 entry_point: Some(entry),
                 compilation_options: Default::default(),
@@ -425,7 +453,7 @@ pub struct StateKernel {
     precision: Precision,
     /// The model's constants, in the working precision's bytes.
     constants: Vec<u8>,
-    /// Reals of scratch per trajectory, at binding 7 when `binds_scratch`
+    /// Reals of scratch per trajectory, bound when `binds_scratch`
     /// (0: a placeholder, which a per-invocation kernel whose dispatches end
     /// on block boundaries never touches).
     scratch_per_trajectory: usize,
@@ -470,8 +498,18 @@ impl StateKernel {
             binds_scratch: plan.scratch_per_trajectory > 0,
             check_every,
             max_iters: rule.max_iters,
-            pipeline: ctx.pipeline(&plan.source, plan.entry)?,
-            compact: ctx.pipeline(crate::shaders::COMPACT, "compact_main")?,
+            pipeline: ctx.pipeline(
+                &plan.source,
+                plan.entry,
+                &plan.bindings(),
+                real_bytes(plan.precision),
+            )?,
+            compact: ctx.pipeline(
+                &crate::shaders::compact(),
+                "compact_main",
+                &bindings::compact::ALL,
+                4,
+            )?,
             layout: plan.layout,
             workgroup_size: plan.workgroup_size,
             precision: plan.precision,
@@ -591,11 +629,11 @@ impl StateKernel {
                 mapped_at_creation: false,
             })
         });
-        let bind = |pipeline: &wgpu::ComputePipeline, buffers: &[(u32, &wgpu::Buffer)]| {
+        let bind = |pipeline: &wgpu::ComputePipeline, buffers: &[(Binding, &wgpu::Buffer)]| {
             let entries: Vec<wgpu::BindGroupEntry> = buffers
                 .iter()
                 .map(|&(binding, buffer)| wgpu::BindGroupEntry {
-                    binding,
+                    binding: binding.slot,
                     resource: buffer.as_entire_binding(),
                 })
                 .collect();
@@ -608,20 +646,21 @@ impl StateKernel {
         let state_groups: Vec<wgpu::BindGroup> = index_bufs
             .iter()
             .map(|index| {
+                use bindings::state::*;
                 let mut buffers = vec![
-                    (0, &params_buf),
-                    (1, &theta_buf),
-                    (2, &step_buf),
-                    (3, &status_buf),
-                    (4, &iter_buf),
-                    (5, &active_buf),
-                    (8, index),
+                    (PARAMS, &params_buf),
+                    (THETA, &theta_buf),
+                    (STEP_SIZE, &step_buf),
+                    (STATUS, &status_buf),
+                    (ITERATIONS, &iter_buf),
+                    (ACTIVE_COUNT, &active_buf),
+                    (INDEX, index),
                 ];
                 if let Some(b) = &constants_buf {
-                    buffers.push((6, b));
+                    buffers.push((MODEL_CONSTANTS, b));
                 }
                 if let Some(b) = &scratch_buf {
-                    buffers.push((7, b));
+                    buffers.push((SCRATCH, b));
                 }
                 bind(&self.pipeline, &buffers)
             })
@@ -637,21 +676,21 @@ impl StateKernel {
             bind(
                 &self.compact,
                 &[
-                    (0, &compact_params),
-                    (1, &status_buf),
-                    (2, &index_bufs[0]),
-                    (3, &index_bufs[1]),
-                    (4, &listed_buf),
+                    (bindings::compact::PARAMS, &compact_params),
+                    (bindings::compact::STATUS, &status_buf),
+                    (bindings::compact::INDEX_IN, &index_bufs[0]),
+                    (bindings::compact::INDEX_OUT, &index_bufs[1]),
+                    (bindings::compact::LISTED, &listed_buf),
                 ],
             ),
             bind(
                 &self.compact,
                 &[
-                    (0, &compact_params),
-                    (1, &status_buf),
-                    (2, &index_bufs[1]),
-                    (3, &index_bufs[0]),
-                    (4, &listed_buf),
+                    (bindings::compact::PARAMS, &compact_params),
+                    (bindings::compact::STATUS, &status_buf),
+                    (bindings::compact::INDEX_IN, &index_bufs[1]),
+                    (bindings::compact::INDEX_OUT, &index_bufs[0]),
+                    (bindings::compact::LISTED, &listed_buf),
                 ],
             ),
         ];
@@ -873,6 +912,25 @@ fn transpose<T: Copy + Default + Send + Sync>(values: &[T], rows: usize, cols: u
                 });
         });
     out
+}
+
+/// A binding's entry in a compute pipeline's bind group layout.
+fn layout_entry(binding: &Binding, real_bytes: u64) -> wgpu::BindGroupLayoutEntry {
+    let ty = match binding.access {
+        Access::Uniform => wgpu::BufferBindingType::Uniform,
+        Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
+        Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+    };
+    wgpu::BindGroupLayoutEntry {
+        binding: binding.slot,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty,
+            has_dynamic_offset: false,
+            min_binding_size: wgpu::BufferSize::new(binding.min_bytes(real_bytes)),
+        },
+        count: None,
+    }
 }
 
 #[cfg(test)]

@@ -11,10 +11,9 @@ use std::sync::Mutex;
 
 use crate::aggregate::PartialTally;
 use crate::error::{Error, Result};
-use crate::grid::Sweep;
-use crate::shaders;
 use crate::spec::{BackendChoice, Precision};
 use crate::stopping::{StopRule, TrajectoryEnd};
+use crate::sweep::Sweep;
 
 pub use gpu::GpuContext;
 
@@ -118,7 +117,7 @@ pub fn select(choice: BackendChoice, precision: Option<Precision>) -> Result<Sel
 type KernelKey = (String, Vec<u64>);
 
 /// A backend prepared for one sweep.
-pub enum Engine {
+pub enum Backend {
     CpuF64 {
         constants: Vec<Vec<f64>>,
     },
@@ -134,19 +133,19 @@ pub enum Engine {
     },
 }
 
-impl Engine {
+impl Backend {
     pub fn new(
         sweep: &Sweep,
         gpu: Option<GpuContext>,
         precision: Precision,
         rule: &StopRule,
-    ) -> Result<Engine> {
+    ) -> Result<Backend> {
         let Some(ctx) = gpu else {
             return Ok(match precision {
-                Precision::F64 => Engine::CpuF64 {
+                Precision::F64 => Backend::CpuF64 {
                     constants: cpu::constants(sweep),
                 },
-                Precision::F32 => Engine::CpuF32 {
+                Precision::F32 => Backend::CpuF32 {
                     constants: cpu::constants(sweep),
                 },
             });
@@ -163,7 +162,7 @@ impl Engine {
             .iter()
             .map(|c| {
                 ctx.max_chunk(
-                    &shaders::kernel(&c.model, rule, ctx.device_limits(), precision),
+                    &c.model.kernel(rule, ctx.device_limits(), precision),
                     c.model.dim(),
                 )
             })
@@ -175,7 +174,7 @@ impl Engine {
                 gpu::describe(&ctx.info)
             )));
         }
-        Ok(Engine::Gpu {
+        Ok(Backend::Gpu {
             ctx: Box::new(ctx),
             precision,
             kernels: Mutex::new(HashMap::new()),
@@ -186,7 +185,7 @@ impl Engine {
     /// GPU kernel time from timestamp queries, where the adapter has them.
     pub fn kernel_seconds(&self) -> Option<f64> {
         match self {
-            Engine::Gpu { ctx, .. } => ctx.kernel_seconds(),
+            Backend::Gpu { ctx, .. } => ctx.kernel_seconds(),
             _ => None,
         }
     }
@@ -194,26 +193,26 @@ impl Engine {
     /// The largest chunk this engine takes.
     pub fn max_chunk(&self) -> u64 {
         match self {
-            Engine::Gpu { max_chunk, .. } => *max_chunk,
+            Backend::Gpu { max_chunk, .. } => *max_chunk,
             _ => u64::MAX,
         }
     }
 
     pub fn precision(&self) -> Precision {
         match self {
-            Engine::CpuF64 { .. } => Precision::F64,
-            Engine::CpuF32 { .. } => Precision::F32,
-            Engine::Gpu { precision, .. } => *precision,
+            Backend::CpuF64 { .. } => Precision::F64,
+            Backend::CpuF32 { .. } => Precision::F32,
+            Backend::Gpu { precision, .. } => *precision,
         }
     }
 
     pub fn describe(&self) -> (String, Option<String>) {
         match self {
-            Engine::CpuF64 { .. } | Engine::CpuF32 { .. } => (
+            Backend::CpuF64 { .. } | Backend::CpuF32 { .. } => (
                 "cpu".into(),
                 Some(format!("{} rayon threads", rayon::current_num_threads())),
             ),
-            Engine::Gpu { ctx, .. } => ("gpu".into(), Some(gpu::describe(&ctx.info))),
+            Backend::Gpu { ctx, .. } => ("gpu".into(), Some(gpu::describe(&ctx.info))),
         }
     }
 
@@ -221,7 +220,7 @@ impl Engine {
     /// (the GPU's; the CPU backend draws inside its packs).
     pub fn prepare(&self, sweep: &Sweep, rule: &StopRule, ids: Range<u64>) -> Result<ChunkInputs> {
         use rayon::prelude::*;
-        let Engine::Gpu {
+        let Backend::Gpu {
             ctx,
             kernels,
             precision,
@@ -231,7 +230,7 @@ impl Engine {
             return Ok(ChunkInputs::Cpu);
         };
         let model = &sweep.cell_of(ids.start).model;
-        let plan = shaders::kernel(model, rule, ctx.device_limits(), *precision);
+        let plan = model.kernel(rule, ctx.device_limits(), *precision);
         let kernel = {
             let mut cache = kernels.lock().expect("kernel cache");
             let key: KernelKey = (
@@ -299,13 +298,13 @@ impl Engine {
             tally: Some(tally),
         };
         match (self, inputs) {
-            (Engine::CpuF64 { constants }, _) if tally_only => {
+            (Backend::CpuF64 { constants }, _) if tally_only => {
                 Ok(tallied(cpu::tally_chunk(sweep, constants, rule, ids)))
             }
-            (Engine::CpuF32 { constants }, _) if tally_only => {
+            (Backend::CpuF32 { constants }, _) if tally_only => {
                 Ok(tallied(cpu::tally_chunk(sweep, constants, rule, ids)))
             }
-            (Engine::CpuF64 { constants }, _) => {
+            (Backend::CpuF64 { constants }, _) => {
                 let (ends, theta) = cpu::run_chunk(sweep, constants, rule, ids);
                 Ok(ChunkResult {
                     ends,
@@ -314,7 +313,7 @@ impl Engine {
                     tally: None,
                 })
             }
-            (Engine::CpuF32 { constants }, _) => {
+            (Backend::CpuF32 { constants }, _) => {
                 let (ends, theta) = cpu::run_chunk(sweep, constants, rule, ids);
                 Ok(ChunkResult {
                     ends,
@@ -323,7 +322,7 @@ impl Engine {
                     tally: None,
                 })
             }
-            (Engine::Gpu { ctx, .. }, ChunkInputs::Gpu { kernel, uploaded }) => {
+            (Backend::Gpu { ctx, .. }, ChunkInputs::Gpu { kernel, uploaded }) => {
                 let (ends, theta) = kernel.run(ctx, *uploaded, progress)?;
                 Ok(ChunkResult {
                     ends,
@@ -332,7 +331,7 @@ impl Engine {
                     tally: None,
                 })
             }
-            (Engine::Gpu { .. }, ChunkInputs::Cpu) => {
+            (Backend::Gpu { .. }, ChunkInputs::Cpu) => {
                 unreachable!("a GPU chunk is prepared by the GPU engine")
             }
         }

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::aggregate::SweepReport;
 use crate::error::Result;
 use crate::output;
 use crate::shard::{Shard, ShardFile, SHARD_FILE};
-use crate::sweep::SweepReport;
 
 /// summary.json: the spec, backend, timings, theory and cells.
 pub fn summary_json(report: &SweepReport) -> serde_json::Value {
@@ -53,8 +53,7 @@ pub fn write_outputs(report: &SweepReport, out: &Path, shard: Option<Shard>) -> 
     let mut stale = vec![];
     match shard {
         Some(shard) => {
-            let file =
-                serde_json::to_vec(&ShardFile::of(report, shard)).expect("JSON of plain data");
+            let file = serde_json::to_vec(&shard_file(report, shard)).expect("JSON of plain data");
             output::write_atomic(&out.join(SHARD_FILE), &file)?;
             stale.extend(["cells.csv", "summary.json"]);
         }
@@ -76,4 +75,22 @@ pub fn write_outputs(report: &SweepReport, out: &Path, shard: Option<Shard>) -> 
         let _ = std::fs::remove_file(out.join(name));
     }
     Ok(())
+}
+
+/// What a shard's shard.json holds, from its report.
+fn shard_file(report: &SweepReport, shard: Shard) -> ShardFile {
+    ShardFile {
+        stepsweep: env!("CARGO_PKG_VERSION").into(),
+        name: report.name.clone(),
+        shard,
+        ids: shard.ids(report.sweep.total()),
+        spec: report.sweep.spec.to_toml(),
+        backend: report.backend.clone(),
+        adapter: report.adapter.clone(),
+        precision: report.precision,
+        seconds: report.seconds,
+        trajectory_steps: report.trajectory_steps,
+        trajectories_csv: report.sweep.spec.output.trajectories,
+        cells: report.cells.clone(),
+    }
 }

@@ -8,14 +8,10 @@ pub mod progress;
 pub mod table;
 pub mod trajectories;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-
 use serde_json::{json, Value};
 
 use crate::aggregate::CellStats;
-use crate::error::{Error, Result};
-use crate::grid::Sweep;
+use crate::sweep::Sweep;
 
 /// One cell's row: (column, value) pairs, shared by cells.csv and summary.json.
 pub fn cell_row(sweep: &Sweep, index: usize, stats: &CellStats) -> Vec<(String, Value)> {
@@ -84,44 +80,4 @@ pub fn cells_json(sweep: &Sweep, stats: &[CellStats]) -> Value {
     )
 }
 
-/// Writes `bytes` to `path` through a temp file beside it and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = temp_path(path);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io("cannot write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("cannot write", path, e))
-}
-
-/// The temp file a file is written through: hidden, beside it.
-pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp"))
-}
-
-/// Creates the output directory, or checks an existing one is writable.
-/// Returns whether it was created, so a failed run can remove it again.
-pub fn prepare_dir(dir: &Path) -> Result<bool> {
-    let existed = dir.is_dir();
-    if !existed {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io("cannot create the output directory", dir, e))?;
-    }
-    let probe = dir.join(".stepsweep-probe.tmp");
-    match std::fs::File::create(&probe) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&probe);
-            Ok(!existed)
-        }
-        Err(e) => {
-            if !existed {
-                let _ = std::fs::remove_dir(dir);
-            }
-            Err(Error::io("cannot write in the output directory", dir, e))
-        }
-    }
-}
+pub use crate::files::{prepare_dir, temp_path, write_atomic};

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::sweep::SweepReport;
+use crate::aggregate::SweepReport;
 
 fn short(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.4}"))

@@ -7,10 +7,10 @@ use std::path::Path;
 
 use crate::backend::ChunkResult;
 use crate::error::{Error, Result};
-use crate::grid::Sweep;
 use crate::journal::Checkpoint;
 use crate::models::Assessment;
 use crate::stopping::Outcome;
+use crate::sweep::Sweep;
 
 pub fn write_header(w: &mut dyn Write, sweep: &Sweep) -> Result<()> {
     let mut header = ["trajectory", "cell", "replicate", "step_size"].join(",");

@@ -13,8 +13,8 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::output::{self, figures};
 use crate::presets;
+use crate::runner::{self, RunOptions};
 use crate::spec::{BackendChoice, Overrides, Spec};
-use crate::sweep::{self, RunOptions};
 
 pub use paper::paper;
 pub use prediction::{Prediction, Verdict};
@@ -69,7 +69,7 @@ pub struct ReproduceReport {
 
 /// Where `reproduce` writes by default.
 pub fn default_out(quick: bool) -> PathBuf {
-    sweep::default_out(if quick {
+    runner::default_out(if quick {
         "reproduce-quick"
     } else {
         "reproduce"
@@ -104,7 +104,7 @@ pub fn run(experiments: &[Experiment], out: &Path, opts: &Options) -> Result<Rep
         .map(|e| experiment_spec(e, opts))
         .collect::<Result<Vec<_>>>()?;
     for spec in &specs {
-        crate::grid::Sweep::new(spec.clone())?;
+        crate::sweep::Sweep::new(spec.clone())?;
     }
     for claim in experiments.iter().flat_map(|e| &e.claims) {
         let folder = claim.figure.split('/').next().unwrap_or_default();
@@ -137,11 +137,11 @@ pub fn run(experiments: &[Experiment], out: &Path, opts: &Options) -> Result<Rep
             quiet: opts.quiet,
         };
         // Each reproduction rewrites its own sweeps, quick or full.
-        let dir_opts = sweep::DirOptions {
+        let dir_opts = runner::DirOptions {
             force: true,
-            ..sweep::DirOptions::default()
+            ..runner::DirOptions::default()
         };
-        let report = sweep::run(spec, e.preset, &dir, &run_opts, &dir_opts)?
+        let report = runner::run(spec, e.preset, &dir, &run_opts, &dir_opts)?
             .expect("a run without --resume always runs");
         figures::plot_dir(&dir)?;
         let recheck = report

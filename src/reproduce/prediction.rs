@@ -3,7 +3,7 @@
 //! minimizers, metric and bound), so a model's claims are entries, not code.
 
 use crate::aggregate::{wilson, CellStats};
-use crate::sweep::SweepReport;
+use crate::runner::SweepReport;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Prediction {
@@ -247,7 +247,7 @@ fn fits(s: &CellStats) -> u64 {
 }
 
 fn fit_edge(report: &SweepReport, below: f64, above: f64) -> Verdict {
-    let ratio = |c: &crate::grid::Cell| {
+    let ratio = |c: &crate::sweep::Cell| {
         c.model
             .step_size_max()
             .map_or(f64::NAN, |m| c.step_size / m)

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::aggregate::wilson;
 use crate::error::{Error, Result};
-use crate::grid::Sweep;
 use crate::spec::Spec;
+use crate::sweep::Sweep;
 
 /// One grid cell's counts, as cells.csv and summary.json give them.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -104,7 +104,7 @@ impl RunData {
         Ok(data)
     }
 
-    /// Builds the data from a summary.json value (see `sweep::summary_json`).
+    /// Builds the data from a summary.json value (see `runner::summary_json`).
     pub fn from_summary(summary: &Value) -> Result<RunData> {
         let spec: Spec = serde_json::from_value(summary["spec"].clone())
             .map_err(|e| Error::spec(format!("has no readable spec ({e})")))?;

@@ -1,9 +1,8 @@
-//! What the theory predicts, in the figures' coordinates. This is the hook
-//! through which a model gives its thresholds and boundary: add an arm for
-//! the model to each function here, and every figure draws its theory.
+//! What the theory predicts, in the figures' coordinates, from each family's
+//! `Family::edges` and `Family::scalar_map`.
 
-use crate::grid::Sweep;
-use crate::models::Model;
+use crate::models::Edge;
+use crate::sweep::Sweep;
 
 /// A step size past which the theory rules something out, with its label.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,93 +19,56 @@ pub struct Boundary {
     pub points: Vec<(f64, f64)>,
 }
 
-/// The step-size thresholds of a one-axis sweep.
-///
-/// `poly`: δ = 2/f''(x*) for each minimizer x* (docs/theory.md §1).
+/// The step-size thresholds of a one-axis sweep: the model's edges (see
+/// `Family::edges`), each labelled with its value.
 pub fn thresholds(sweep: &Sweep) -> Vec<Threshold> {
-    match &sweep.cells[0].model {
-        Model::Poly(p) => p
-            .minimizers
-            .iter()
-            .map(|m| Threshold {
-                step_size: m.threshold,
-                label: format!("2/f''({}) = {}", short(m.x), short(m.threshold)),
-            })
-            .collect(),
-        // docs/theory.md §4: no fit past δ = 1/max_i(‖x_i‖‖y_i‖), tight for N = 1.
-        Model::Relu(r) => r
-            .step_size_max()
-            .map(|d| Threshold {
-                step_size: d,
-                label: format!("1/max‖x‖‖y‖ = {}", short(d)),
-            })
-            .into_iter()
-            .collect(),
-        model => model
-            .step_size_max()
-            .map(|d| Threshold {
-                step_size: d,
-                label: format!("δ_max = {}", short(d)),
-            })
-            .into_iter()
-            .collect(),
-    }
+    sweep.cells[0]
+        .model
+        .edges()
+        .into_iter()
+        .map(|e| Threshold {
+            step_size: e.step_size,
+            label: format!("{} = {}", e.name, short(e.step_size)),
+        })
+        .collect()
 }
 
 /// The boundaries of a two-axis sweep, one point per second-axis value, from
-/// the model built for that value (the axis may change the model itself).
-///
-/// `poly`: for each minimizer, δ = 2/f''(x*); past the largest of them nothing
-/// converges, which is the edge of the p_converged heatmap. The networks: δ_max
-/// of the model at each axis value (docs/theory.md §2–4).
+/// the model built for that value (the axis may change the model itself):
+/// edge k of each model makes boundary k, labelled as the first model's.
 pub fn boundaries(sweep: &Sweep) -> Vec<Boundary> {
     if sweep.axis.is_none() {
         return Vec::new();
     }
     // Cells run second axis first: every steps.len()-th cell starts a new axis value.
-    let models: Vec<(&Model, f64)> = sweep
+    let edges: Vec<(Vec<Edge>, f64)> = sweep
         .cells
         .iter()
         .step_by(sweep.steps.len())
-        .map(|c| (&c.model, c.axis_value.unwrap_or(f64::NAN)))
+        .map(|c| (c.model.edges(), c.axis_value.unwrap_or(f64::NAN)))
         .collect();
-    match models[0].0 {
-        Model::Poly(first) => (0..first.minimizers.len())
-            .map(|k| Boundary {
-                label: format!("δ = 2/f''({})", short(first.minimizers[k].x)),
-                points: models
-                    .iter()
-                    .filter_map(|(m, v)| match m {
-                        Model::Poly(p) => p.minimizers.get(k).map(|m| (m.threshold, *v)),
-                        _ => None,
-                    })
-                    .collect(),
-            })
-            .collect(),
-        model => vec![Boundary {
-            label: match model {
-                Model::Relu(_) => "δ·max‖x‖‖y‖ = 1".into(),
-                _ => "δ = δ_max".into(),
-            },
-            points: models
+    edges[0]
+        .0
+        .iter()
+        .enumerate()
+        .map(|(k, first)| Boundary {
+            label: first.curve.clone(),
+            points: edges
                 .iter()
-                .filter_map(|(m, v)| m.step_size_max().map(|d| (d, *v)))
+                .filter_map(|(e, v)| e.get(k).map(|e| (e.step_size, *v)))
                 .collect(),
-        }],
-    }
+        })
+        .collect()
 }
 
 /// The bifurcation diagram's model: a 1-D gradient map x ↦ x − δ f'(x), with
-/// the points to start from (just beside each minimizer, so that the orbit
-/// born there as δ passes its threshold is followed). None for other models.
+/// the points to start from (see `Family::scalar_map`). None for other
+/// models, and for two-axis sweeps.
 pub fn scalar_map(sweep: &Sweep) -> Option<(Vec<f64>, Vec<f64>)> {
-    match &sweep.cells[0].model {
-        Model::Poly(p) if sweep.axis.is_none() => {
-            let starts = p.minimizers.iter().map(|m| m.x + 1e-3).collect();
-            Some((p.derivative.clone(), starts))
-        }
-        _ => None,
+    if sweep.axis.is_some() {
+        return None;
     }
+    sweep.cells[0].model.scalar_map()
 }
 
 /// A number with at most four decimals, trailing zeros dropped.

@@ -9,10 +9,14 @@
 
 use serde::{Deserialize, Serialize};
 
+mod gpu;
+
 use crate::error::{Error, Result};
-use crate::models::Assessment;
-use crate::real::Arith;
+use crate::models::{Assessment, Family, InitSpec, Lanes};
+use crate::real::{Arith, Precision};
 use crate::rng::TrajectoryRng;
+use crate::shaders::{DeviceLimits, KernelPlan};
+use crate::stopping::StopRule;
 
 pub const MAX_LAYERS: u32 = 64;
 
@@ -141,6 +145,87 @@ impl ScalarDeep {
             "step_size_max": self.step_size_max(),
             "step_size_max_formula": "2/(L|λ|^(2−2/L))",
         })
+    }
+}
+
+impl Family for ScalarDeep {
+    type Spec = ScalarDeepSpec;
+    const KIND: &'static str = "scalar-deep";
+    /// A step's chain is the prefix and suffix products, so a pack needs
+    /// lanes enough to hide its latency; AVX-512's 32 registers hold 128.
+    const LANES: Lanes = Lanes {
+        baseline: [32, 32],
+        avx2: [32, 32],
+        avx512: [128, 128],
+    };
+
+    fn build(spec: &ScalarDeepSpec) -> Result<Self> {
+        ScalarDeep::new(spec)
+    }
+
+    fn dim(&self) -> usize {
+        self.layers
+    }
+
+    fn work_len(&self) -> usize {
+        self.layers
+    }
+
+    fn constants(&self) -> Vec<f64> {
+        vec![self.lambda]
+    }
+
+    #[inline(always)]
+    fn gradient<A: Arith>(
+        &self,
+        constants: &[A::Scalar],
+        theta: &[A],
+        grad: &mut [A],
+        work: &mut [A],
+    ) {
+        gradient(A::splat(constants[0]), theta, grad, work);
+    }
+
+    fn assess(&self, theta: &[f64], _: u64) -> Assessment {
+        ScalarDeep::assess(self, theta)
+    }
+
+    /// S ≤ 2/δ (docs/theory.md §2).
+    fn bound(&self, step_size: f64) -> f64 {
+        2.0 / step_size
+    }
+
+    fn step_size_max(&self) -> Option<f64> {
+        Some(ScalarDeep::step_size_max(self))
+    }
+
+    fn theory(&self) -> serde_json::Value {
+        ScalarDeep::theory(self)
+    }
+
+    fn kernel(&self, rule: &StopRule, _: DeviceLimits, precision: Precision) -> KernelPlan {
+        gpu::kernel(self, rule, precision)
+    }
+
+    /// The prefix and suffix products and the residual, then the update.
+    fn flops_per_step(&self) -> f64 {
+        (6 * self.layers + 1) as f64
+    }
+
+    fn takes(&self, init: &InitSpec) -> bool {
+        matches!(init, InitSpec::Balanced { .. })
+    }
+
+    fn draw(&self, init: &InitSpec, rng: &mut TrajectoryRng, out: &mut [f64]) {
+        let InitSpec::Balanced { noise } = init else {
+            unreachable!("scalar-deep draws only its balanced initialization")
+        };
+        self.balanced(*noise, rng, out)
+    }
+
+    /// One normal (one block) per layer.
+    fn draw_blocks(&self, _: &InitSpec) -> usize {
+        self.layers
     }
 }
 

@@ -1,10 +1,10 @@
 // Gradient descent with one workgroup per trajectory, the twin of `descend` in
 // src/stopping.rs for models too large for one invocation. The model file
-// supplies `model_gradient(lane)`, which reads θ from region[W_OFF..DIM] and
-// leaves ∇f in region[G_OFF..]; the generated header supplies `region`,
-// `set_region_base`, `model_prepare` (loads what the model keeps in workgroup
-// memory for the whole dispatch, such as samples), `sync` and
-// `fingerprint_weight`.
+// supplies `model_gradient(lane)`, which reads θ from the region at W_OFF and
+// leaves ∇f at G_OFF (`shaders/shared/region.wgsl`), and `model_prepare`
+// (loads what the model keeps in workgroup memory for the whole dispatch,
+// such as samples); the generated header the sizes, the offsets and
+// FINGERPRINT_OFF, where the fingerprint's weights start in the constants.
 //
 // Lane 0 keeps the fingerprint ring and classifies, in the same order of
 // operations as the CPU; the verdict reaches every lane through workgroup
@@ -17,6 +17,16 @@
 // between dispatches. The host bounds the steps where the driver bounds the
 // loop iterations of one dispatch (see `steps_per_dispatch` in
 // src/shaders.rs).
+
+#import shared/common
+#import shared/stopping
+#import shared/state
+#import shared/region
+#import model
+
+fn fingerprint_weight(i: u32) -> real {
+    return model_constants[FINGERPRINT_OFF + i];
+}
 
 // (status or verdict code, iteration, period, unused), shared by the lanes.
 var<workgroup> shared_state: vec4<u32>;
@@ -31,7 +41,7 @@ fn fingerprint_parts(lane: u32) {
     for (var p = lane; p < min(PARTS, DIM); p += LANES) {
         var part: real = 0.0;
         for (var i = p; i < DIM; i += PARTS) {
-            part = part + fingerprint_weight(i) * region[W_OFF + i];
+            part = part + fingerprint_weight(i) * region_get(W_OFF + i);
         }
         parts[p] = part;
     }
@@ -45,8 +55,8 @@ fn check_parts(lane: u32) {
         var part: real = 0.0;
         var out_of_bounds = 0u;
         for (var i = p; i < DIM; i += PARTS) {
-            part = part + region[G_OFF + i] * region[G_OFF + i];
-            if (beyond_cap(region[W_OFF + i])) {
+            part = part + region_get(G_OFF + i) * region_get(G_OFF + i);
+            if (beyond_cap(region_get(W_OFF + i))) {
                 out_of_bounds = 1u;
             }
         }
@@ -86,7 +96,7 @@ fn descend_workgroup_main(
     set_region_base(t);
     model_prepare(lane);
     for (var i = lane; i < DIM; i += LANES) {
-        region[W_OFF + i] = theta[t * DIM + i];
+        region_set(W_OFF + i, theta[t * DIM + i]);
     }
     sync();
     let delta = step_size[t];
@@ -115,7 +125,7 @@ fn descend_workgroup_main(
         for (; k < stop; k += 1u) {
             model_gradient(lane);
             for (var i = lane; i < DIM; i += LANES) {
-                region[W_OFF + i] = region[W_OFF + i] - delta * region[G_OFF + i];
+                region_set(W_OFF + i, region_get(W_OFF + i) - delta * region_get(G_OFF + i));
             }
             sync();
             if (k + 1u >= first_read) {
@@ -156,7 +166,7 @@ fn descend_workgroup_main(
         }
     }
     for (var i = lane; i < DIM; i += LANES) {
-        theta[t * DIM + i] = region[W_OFF + i];
+        theta[t * DIM + i] = region_get(W_OFF + i);
     }
     if (lane == 0u) {
         iterations[t] = k;

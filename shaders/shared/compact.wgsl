@@ -11,11 +11,8 @@ struct CompactParams {
 
 const RUNNING: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> cparams: CompactParams;
-@group(0) @binding(1) var<storage, read> status: array<u32>;
-@group(0) @binding(2) var<storage, read> index_in: array<u32>;
-@group(0) @binding(3) var<storage, read_write> index_out: array<u32>;
-@group(0) @binding(4) var<storage, read_write> listed: atomic<u32>;
+#bindings compact
+
 
 @compute @workgroup_size(64)
 fn compact_main(@builtin(global_invocation_id) gid: vec3<u32>) {

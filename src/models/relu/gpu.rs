@@ -1,23 +1,21 @@
 //! The `relu` kernel plans. Small sizes (the model's workspace, the CPU's
 //! `work_len`, within `INVOCATION_MAX_WORKSPACE_BYTES`) run one invocation per trajectory
-//! (`shaders/relu_invocation.wgsl`); larger ones one workgroup per trajectory,
+//! (`shaders/relu.wgsl` with PER_INVOCATION); larger ones one workgroup per trajectory,
 //! specialized to the sizes, with the region (θ, partial gradients, a tile of activations) in
 //! workgroup memory when it fits and in the scratch buffer when it does not,
 //! and the samples in workgroup memory when they fit beside it and read from
 //! the constants buffer otherwise. The sum over samples is split into the
 //! model's `Shape::slices` partial sums, whatever the device.
 
-use super::{driver_workgroup_bytes, real_bytes, COMMON, DESCEND_WORKGROUP, STATE, STOPPING};
-use super::{fits_a_dispatch, invocation_suits, per_invocation};
-use super::{loop_trips, strided, workgroup_storage, workgroup_trips};
-use super::{stop_header, DeviceLimits, KernelPlan, Layout, CONSTANTS_BINDING};
-use crate::models::relu::{work_len, Shape};
-use crate::models::Relu;
-use crate::spec::Precision;
+use super::{work_len, Relu, Shape};
+use crate::real::Precision;
+use crate::shaders::{
+    driver_workgroup_bytes, fits_a_dispatch, invocation_suits, loop_trips, per_invocation,
+    real_bytes, strided, workgroup_source, workgroup_trips, DeviceLimits, KernelPlan, Layout,
+};
 use crate::stopping::{fingerprint_weight, StopRule};
 
-pub const RELU: &str = include_str!("../../shaders/relu.wgsl");
-pub const RELU_INVOCATION: &str = include_str!("../../shaders/relu_invocation.wgsl");
+pub const SOURCE: &str = include_str!("../../../shaders/relu.wgsl");
 
 /// Largest tile of samples whose activations the region holds at once.
 const MAX_TILE: usize = 64;
@@ -51,7 +49,7 @@ fn gradient_trips(r: &Relu, tile: usize, lanes: u32) -> u64 {
         + tree
 }
 
-/// Loop trips of `gradient` in `relu_invocation.wgsl` (see `LoopTrips`).
+/// Loop trips of `gradient` in `relu.wgsl` with PER_INVOCATION (see `LoopTrips`).
 fn invocation_gradient_trips(s: &Shape) -> u64 {
     let (n, h, m) = (s.n as u64, s.h as u64, s.m as u64);
     // a, r, e, then the partials of W and of V.
@@ -95,22 +93,24 @@ fn sizes_header(s: &Shape) -> String {
 fn invocation_kernel(r: &Relu, rule: &StopRule, precision: Precision) -> KernelPlan {
     let s = r.shape;
     let header = format!(
-        "{}const PARTIALS: u32 = {}u;\n{CONSTANTS_BINDING}",
+        "{}const PARTIALS: u32 = {}u;\n",
         sizes_header(&s),
         s.slices * s.dim(),
     );
     let trips = invocation_gradient_trips(&s);
-    let mut plan = per_invocation(header, RELU_INVOCATION, s.dim(), rule, trips, precision);
-    plan.constants = r.constants();
-    plan
+    per_invocation(
+        header,
+        SOURCE,
+        s.dim(),
+        rule,
+        trips,
+        precision,
+        r.constants(),
+        &[],
+    )
 }
 
-pub fn relu_kernel(
-    r: &Relu,
-    rule: &StopRule,
-    limits: DeviceLimits,
-    precision: Precision,
-) -> KernelPlan {
+pub fn kernel(r: &Relu, rule: &StopRule, limits: DeviceLimits, precision: Precision) -> KernelPlan {
     let s = r.shape;
     if invocation_suits(work_len(&s), precision, limits) {
         let plan = invocation_kernel(r, rule, precision);
@@ -149,49 +149,29 @@ pub fn relu_kernel(
          const DIM: u32 = {dim}u;\nconst LANES: u32 = {lanes}u;\n\
          const W_OFF: u32 = 0u;\nconst V_OFF: u32 = {}u;\nconst G_OFF: u32 = {dim}u;\n\
          const A_OFF: u32 = {}u;\nconst R_OFF: u32 = {}u;\nconst E_OFF: u32 = {}u;\n\
-         const REGION_LEN: u32 = {len}u;\n",
+         const REGION_LEN: u32 = {len}u;\nconst SAMPLES_LEN: u32 = {samples_len}u;\n",
         sizes_header(&s),
         s.m * s.h,
         dim + s.slices * dim,
         dim + s.slices * dim + tile * s.h,
         dim + s.slices * dim + tile * (s.h + s.m),
     );
-    let samples = if samples_in_workgroup {
-        format!(
-            "var<workgroup> samples: array<real, {samples_len}>;\n\
-             fn model_prepare(lane: u32) {{\n\
-                 for (var i = lane; i < {samples_len}u; i += LANES) {{ samples[i] = model_constants[i]; }}\n\
-             }}\n\
-             fn x_at(i: u32, l: u32) -> real {{ return samples[i * N_IN + l]; }}\n\
-             fn y_at(i: u32, j: u32) -> real {{ return samples[Y_C + i * M + j]; }}\n"
-        )
+    let flags: &[&str] = if samples_in_workgroup {
+        &["SAMPLES_IN_WORKGROUP"]
     } else {
-        "fn model_prepare(lane: u32) {}\n\
-         fn x_at(i: u32, l: u32) -> real { return model_constants[i * N_IN + l]; }\n\
-         fn y_at(i: u32, j: u32) -> real { return model_constants[Y_C + i * M + j]; }\n"
-            .to_string()
+        &[]
     };
-    let (storage, scratch_len) = workgroup_storage(in_workgroup, len, rule);
-    let mut source = [
-        stop_header(rule, lanes, precision),
+    let (source, scratch_len) = workgroup_source(
         offsets,
-        CONSTANTS_BINDING.to_string(),
-        storage,
-        samples,
-        format!(
-            "fn fingerprint_weight(i: u32) -> real {{\n    return model_constants[{fingerprint_offset}u + i];\n}}\n"
-        ),
-        COMMON.to_string(),
-        STOPPING.to_string(),
-        RELU.to_string(),
-        STATE.to_string(),
-        DESCEND_WORKGROUP.to_string(),
-    ]
-    .join("\n");
-    if !in_workgroup {
-        // The region lives in this trajectory's slice of the scratch buffer.
-        source = source.replace("region[", "scratch[region_base + ");
-    }
+        SOURCE,
+        flags,
+        lanes,
+        in_workgroup,
+        len,
+        fingerprint_offset,
+        rule,
+        precision,
+    );
     KernelPlan {
         source,
         precision,

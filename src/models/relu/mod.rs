@@ -11,11 +11,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::relu_data::{Design, InputSpec, TargetSpec, BIAS_STREAM};
+pub mod data;
+mod gpu;
+
 use crate::error::{Error, Result};
-use crate::models::Assessment;
-use crate::real::Arith;
+use crate::models::{Assessment, Edge, Family, Lanes, SHARPNESS_SAMPLES};
+use crate::real::{Arith, Precision};
 use crate::rng::TrajectoryRng;
+use crate::shaders::{DeviceLimits, KernelPlan};
+use crate::stopping::StopRule;
+use data::{Design, InputSpec, TargetSpec, BIAS_STREAM};
 
 pub const MAX_INPUT: u32 = 64;
 pub const MAX_HIDDEN: u32 = 256;
@@ -390,6 +395,82 @@ impl Relu {
             "step_size_max": self.step_size_max(),
             "step_size_max_formula": "1/max_i(‖x_i‖·‖y_i‖)",
         })
+    }
+}
+
+impl Family for Relu {
+    type Spec = ReluSpec;
+    const KIND: &'static str = "relu";
+    /// A step is a loop over the samples with the activations of each in the
+    /// workspace, so few lanes stay in registers.
+    const LANES: Lanes = Lanes::all(16);
+
+    fn build(spec: &ReluSpec) -> Result<Self> {
+        Relu::new(spec)
+    }
+
+    fn dim(&self) -> usize {
+        self.shape.dim()
+    }
+
+    fn work_len(&self) -> usize {
+        work_len(&self.shape)
+    }
+
+    fn constants(&self) -> Vec<f64> {
+        Relu::constants(self)
+    }
+
+    #[inline(always)]
+    fn gradient<A: Arith>(
+        &self,
+        constants: &[A::Scalar],
+        theta: &[A],
+        grad: &mut [A],
+        work: &mut [A],
+    ) {
+        gradient(&self.shape, constants, theta, grad, work);
+    }
+
+    fn assess(&self, theta: &[f64], replicate: u64) -> Assessment {
+        Relu::assess(self, theta, replicate < SHARPNESS_SAMPLES)
+    }
+
+    /// max_i ‖x_i‖‖f̂(x_i)‖ ≤ 1/δ (docs/theory.md §4).
+    fn bound(&self, step_size: f64) -> f64 {
+        1.0 / step_size
+    }
+
+    fn step_size_max(&self) -> Option<f64> {
+        Relu::step_size_max(self)
+    }
+
+    /// No fit past δ = 1/max_i(‖x_i‖‖y_i‖), tight for N = 1.
+    fn edges(&self) -> Vec<Edge> {
+        Relu::step_size_max(self)
+            .map(|d| Edge {
+                step_size: d,
+                name: "1/max‖x‖‖y‖".into(),
+                curve: "δ·max‖x‖‖y‖ = 1".into(),
+            })
+            .into_iter()
+            .collect()
+    }
+
+    fn theory(&self) -> serde_json::Value {
+        Relu::theory(self)
+    }
+
+    fn kernel(&self, rule: &StopRule, limits: DeviceLimits, precision: Precision) -> KernelPlan {
+        gpu::kernel(self, rule, limits, precision)
+    }
+
+    /// Per sample: Vx − b, Wa − y, Wᵀr and the two outer products; then the
+    /// update.
+    fn flops_per_step(&self) -> f64 {
+        let s = &self.shape;
+        let (n, h, m, samples) = (s.n as f64, s.h as f64, s.m as f64, s.samples as f64);
+        samples * (4.0 * h * n + 6.0 * m * h + h + m) + 2.0 * (m * h + h * n)
     }
 }
 

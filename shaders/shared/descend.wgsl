@@ -1,6 +1,7 @@
 // Gradient descent with one invocation per trajectory, the twin of `descend` in
 // src/stopping.rs. The model file supplies `gradient(theta, g)` and the
-// generated header DIM, FINGERPRINT and the stopping constants.
+// generated header DIM, FINGERPRINT (the fingerprint's weights) and the
+// stopping constants.
 //
 // θ is stored structure-of-arrays (coordinate i of trajectory t at
 // i·stride + t) so that neighbouring invocations read neighbouring words.
@@ -16,6 +17,15 @@
 // the CPU, and the fingerprint ring waits in the trajectory's RING floats of
 // `scratch` between such dispatches. A dispatch of whole blocks never touches
 // `scratch`.
+
+#import shared/common
+#import shared/stopping
+#import shared/state
+#import model
+
+fn fingerprint_weight(i: u32) -> real {
+    return FINGERPRINT[i];
+}
 
 // s = Σ rᵢθᵢ, in the order of `strided_sum` in src/stopping.rs. Up to PARTS
 // parameters that order is the plain one (each part holds one term, and

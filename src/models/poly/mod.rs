@@ -7,9 +7,14 @@
 use nalgebra::{DMatrix, Schur};
 use serde::{Deserialize, Serialize};
 
+mod gpu;
+
 use crate::error::{Error, Result};
-use crate::models::Assessment;
-use crate::real::{Arith, Pack};
+use crate::labels::tick_label;
+use crate::models::{Assessment, Edge, Family, InitSpec, Lanes};
+use crate::real::{Arith, Pack, Precision};
+use crate::shaders::{DeviceLimits, KernelPlan};
+use crate::stopping::{Record, StopRule};
 
 /// The paper's polynomial, ascending powers.
 pub const PAPER_COEFFICIENTS: [f64; 7] = [4.0, -12.0, 17.0, -18.0, 14.0, -6.0, 1.0];
@@ -207,6 +212,187 @@ impl Poly {
             "minimizers": self.minimizers,
         })
     }
+}
+
+impl Family for Poly {
+    type Spec = PolySpec;
+    const KIND: &'static str = "poly";
+    /// x and Horner's accumulator stay in registers across the steps, and a
+    /// step is one chain, so a pack takes as many lanes as the registers
+    /// hold: AVX-512's 32 registers hold 256 f32 lanes (`ROLLED_ON_AVX512`)
+    /// but only 128 f64 ones.
+    const LANES: Lanes = Lanes {
+        baseline: [128, 32],
+        avx2: [128, 128],
+        avx512: [256, 128],
+    };
+
+    fn build(spec: &PolySpec) -> Result<Self> {
+        Poly::new(spec)
+    }
+
+    fn dim(&self) -> usize {
+        1
+    }
+
+    fn work_len(&self) -> usize {
+        0
+    }
+
+    fn constants(&self) -> Vec<f64> {
+        self.derivative.clone()
+    }
+
+    #[inline(always)]
+    fn gradient<A: Arith>(
+        &self,
+        constants: &[A::Scalar],
+        theta: &[A],
+        grad: &mut [A],
+        _: &mut [A],
+    ) {
+        grad[0] = derivative(constants, theta[0]);
+    }
+
+    /// x stays in registers across the steps, so each step's chain is
+    /// Horner's alone.
+    #[inline(always)]
+    fn advance<A: Arith>(
+        &self,
+        constants: &[A::Scalar],
+        theta: &mut [A],
+        _: &mut [A],
+        _: &mut [A],
+        delta: A,
+        steps: u64,
+        record: Option<Record<'_, A>>,
+    ) {
+        // The paper's polynomial (f' of degree 5) with the coefficients as
+        // an array: Horner's loop is unrolled, where the loop over a slice
+        // rotated the accumulators through register moves on every
+        // coefficient.
+        if let Ok(fixed) = <&[A::Scalar; 6]>::try_from(constants) {
+            theta[0] = steps_from(fixed, theta[0], delta, steps, record);
+        } else {
+            theta[0] = steps_from(constants, theta[0], delta, steps, record);
+        }
+    }
+
+    /// With Horner's loop unrolled, LLVM orders each register's chain of a
+    /// step one after another: the 16 registers of an AVX-512 pack are 16
+    /// independent chains, but the processor sees too few of them at once
+    /// to keep both multipliers busy. Kept a loop (the coefficients' count
+    /// hidden from the optimizer), each multiplication and addition is
+    /// issued for all 16 registers in turn; compiled on its own, x and the
+    /// accumulators keep their registers from one coefficient to the next.
+    /// On AVX2's 16 registers the unrolled form is the faster.
+    const ROLLED_ON_AVX512: bool = true;
+
+    #[inline(always)]
+    fn advance_rolled<A: Arith>(
+        &self,
+        constants: &[A::Scalar],
+        theta: &mut [A],
+        _: &mut [A],
+        _: &mut [A],
+        delta: A,
+        steps: u64,
+        record: Option<Record<'_, A>>,
+    ) {
+        let coefficients = std::hint::black_box(constants);
+        theta[0] = steps_from(coefficients, theta[0], delta, steps, record);
+    }
+
+    fn assess(&self, theta: &[f64], _: u64) -> Assessment {
+        Poly::assess(self, theta[0])
+    }
+
+    fn assess_many<'a>(
+        &self,
+        items: impl Iterator<Item = (&'a [f64], u64)>,
+        out: &mut Vec<Assessment>,
+    ) {
+        Poly::assess_many(self, items.map(|(theta, _)| theta[0]), out)
+    }
+
+    /// f''(x̂) ≤ 2/δ (docs/theory.md §1).
+    fn bound(&self, step_size: f64) -> f64 {
+        2.0 / step_size
+    }
+
+    fn step_size_max(&self) -> Option<f64> {
+        self.minimizers.iter().map(|m| m.threshold).reduce(f64::max)
+    }
+
+    /// δ = 2/f''(x*) for each minimizer x*; past the largest of them nothing
+    /// converges.
+    fn edges(&self) -> Vec<Edge> {
+        self.minimizers
+            .iter()
+            .map(|m| Edge {
+                step_size: m.threshold,
+                name: format!("2/f''({})", tick_label(m.x)),
+                curve: format!("δ = 2/f''({})", tick_label(m.x)),
+            })
+            .collect()
+    }
+
+    fn minimizers(&self) -> &[Minimizer] {
+        &self.minimizers
+    }
+
+    /// The gradient map x ↦ x − δ f'(x), followed from just beside each
+    /// minimizer, so that the orbit born there as δ passes its threshold is
+    /// the one drawn.
+    fn scalar_map(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        let starts = self.minimizers.iter().map(|m| m.x + 1e-3).collect();
+        Some((self.derivative.clone(), starts))
+    }
+
+    fn theory(&self) -> serde_json::Value {
+        Poly::theory(self)
+    }
+
+    fn kernel(&self, rule: &StopRule, _: DeviceLimits, precision: Precision) -> KernelPlan {
+        gpu::kernel(self, rule, precision)
+    }
+
+    /// Horner's rule over f' (a multiply and an add per coefficient), then
+    /// the update.
+    fn flops_per_step(&self) -> f64 {
+        (2 * self.derivative.len() + 2) as f64
+    }
+
+    fn takes(&self, init: &InitSpec) -> bool {
+        matches!(init, InitSpec::Grid { .. })
+    }
+}
+
+/// `steps` steps from x, each new x's fingerprint kept where `record` says;
+/// `coefficients` are f' ascending.
+#[inline(always)]
+fn steps_from<A: Arith>(
+    coefficients: &(impl AsRef<[A::Scalar]> + ?Sized),
+    mut x: A,
+    delta: A,
+    steps: u64,
+    record: Option<Record<'_, A>>,
+) -> A {
+    let c = coefficients.as_ref();
+    match record {
+        None => {
+            for _ in 0..steps {
+                x = x - delta * derivative(c, x);
+            }
+        }
+        Some(mut r) => {
+            for s in 0..steps as usize {
+                x = x - delta * derivative(c, x);
+                r.keep(s, std::slice::from_ref(&x));
+            }
+        }
+    }
+    x
 }
 
 /// Largest |f'_k / f'_n| accepted for f' of degree n, far beyond any

@@ -167,7 +167,7 @@ impl TargetSpec {
                 let theta: Vec<f64> = (0..m * h + h * n).map(|_| std * rng.normal()).collect();
                 let mut y = vec![0.0; samples * m];
                 for i in 0..samples {
-                    let out = super::relu::forward(n, h, m, &theta, d.b, &d.x[i * n..(i + 1) * n]);
+                    let out = super::forward(n, h, m, &theta, d.b, &d.x[i * n..(i + 1) * n]);
                     y[i * m..(i + 1) * m].copy_from_slice(&out);
                 }
                 y

@@ -10,10 +10,14 @@
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
+mod gpu;
+
 use crate::error::{Error, Result};
-use crate::models::Assessment;
-use crate::real::Arith;
+use crate::models::{Assessment, Family, InitSpec, Lanes, SHARPNESS_SAMPLES};
+use crate::real::{Arith, Precision};
 use crate::rng::TrajectoryRng;
+use crate::shaders::{DeviceLimits, KernelPlan};
+use crate::stopping::StopRule;
 
 pub const MAX_LAYERS: u32 = 16;
 pub const MAX_SIZE: u32 = 32;
@@ -448,6 +452,97 @@ impl DeepLinear {
             "step_size_max_formula": "2/(L σ_max(R)^(2−2/L))",
             "whitened": self.covariance.is_none(),
         })
+    }
+}
+
+impl Family for DeepLinear {
+    type Spec = DeepLinearSpec;
+    const KIND: &'static str = "deep-linear";
+    /// A step is chains of n × n products, whose workspace leaves room in
+    /// the registers for few lanes; AVX-512's 32 registers take 64.
+    const LANES: Lanes = Lanes {
+        baseline: [32, 32],
+        avx2: [32, 32],
+        avx512: [64, 64],
+    };
+
+    fn build(spec: &DeepLinearSpec) -> Result<Self> {
+        DeepLinear::new(spec)
+    }
+
+    fn dim(&self) -> usize {
+        DeepLinear::dim(self)
+    }
+
+    fn work_len(&self) -> usize {
+        work_len(self.layers, self.size)
+    }
+
+    fn constants(&self) -> Vec<f64> {
+        DeepLinear::constants(self)
+    }
+
+    #[inline(always)]
+    fn gradient<A: Arith>(
+        &self,
+        constants: &[A::Scalar],
+        theta: &[A],
+        grad: &mut [A],
+        work: &mut [A],
+    ) {
+        gradient(self.layers, self.size, constants, theta, grad, work);
+    }
+
+    fn assess(&self, theta: &[f64], replicate: u64) -> Assessment {
+        DeepLinear::assess(self, theta, replicate < SHARPNESS_SAMPLES)
+    }
+
+    /// σ_max(R̂) ≤ (2/(Lδ))^{L/(2L−2)} (docs/theory.md §3).
+    fn bound(&self, step_size: f64) -> f64 {
+        DeepLinear::bound(self, step_size)
+    }
+
+    fn step_size_max(&self) -> Option<f64> {
+        Some(DeepLinear::step_size_max(self))
+    }
+
+    fn theory(&self) -> serde_json::Value {
+        DeepLinear::theory(self)
+    }
+
+    fn kernel(&self, rule: &StopRule, limits: DeviceLimits, precision: Precision) -> KernelPlan {
+        gpu::kernel(self, rule, limits, precision)
+    }
+
+    /// The forward and backward chains of n × n products (2n³ each), the
+    /// residual and the update.
+    fn flops_per_step(&self) -> f64 {
+        let (n, l) = (self.size as f64, self.layers as f64);
+        (4.0 * l - 3.0) * 2.0 * n * n * n + n * n + 2.0 * l * n * n
+    }
+
+    fn takes(&self, init: &InitSpec) -> bool {
+        matches!(
+            init,
+            InitSpec::Identity { .. } | InitSpec::Orthogonal { .. }
+        )
+    }
+
+    fn draw(&self, init: &InitSpec, rng: &mut TrajectoryRng, out: &mut [f64]) {
+        match init {
+            InitSpec::Identity { scale } => self.initial_identity(*scale, rng, out),
+            InitSpec::Orthogonal { scale } => self.initial_orthogonal(*scale, rng, out),
+            _ => unreachable!("deep-linear draws only its identity and orthogonal initializations"),
+        }
+    }
+
+    /// One normal per parameter for the identity; the orthogonal draw's
+    /// count is not fixed.
+    fn draw_blocks(&self, init: &InitSpec) -> usize {
+        match init {
+            InitSpec::Identity { .. } => DeepLinear::dim(self),
+            _ => 0,
+        }
     }
 }
 
