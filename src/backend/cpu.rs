@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::aggregate::{needs_assessment, CellStats, PartialTally};
 use crate::lanes::{descend_lanes, load_each, LaneScratch, LaneSource, PackGradient};
@@ -101,16 +101,16 @@ fn run_chunk_on<R: Engines>(
     };
     let mut ends = vec![blank; n];
     let mut theta = vec![0.0f64; n * dim];
-    let job = Job::new(available, sweep, constants, rule, ids, false);
-    for sink in R::run(&job) {
-        let Sink::Keep { places, finals } = sink else {
-            unreachable!("a job without a tally keeps its ends")
-        };
-        for (k, (place, end)) in places.into_iter().enumerate() {
-            ends[place] = end;
-            theta[place * dim..(place + 1) * dim].copy_from_slice(&finals[k * dim..(k + 1) * dim]);
-        }
-    }
+    let lanes = lanes::<R>(&sweep.cell_of(ids.start).model, available);
+    // Each batch's slots for ends and final iterates go with it.
+    let slots = ends
+        .chunks_mut(lanes)
+        .zip(theta.chunks_mut(lanes * dim))
+        .map(|(ends, finals)| Slots { ends, finals })
+        .collect();
+    let job = Job::new(available, sweep, constants, rule, ids, Some(slots));
+    R::run(&job);
+    drop(job);
     (ends, theta)
 }
 
@@ -122,10 +122,10 @@ fn tally_chunk_on<R: Engines>(
     rule: &StopRule,
     ids: Range<u64>,
 ) -> PartialTally {
-    let job = Job::new(available, sweep, constants, rule, ids, true);
+    let job = Job::new(available, sweep, constants, rule, ids, None);
     let mut parts = R::run(&job).into_iter().map(|sink| match sink {
         Sink::Tally(t) => t.finish(),
-        Sink::Keep { .. } => unreachable!("a tallied job tallies"),
+        Sink::Keep => unreachable!("a tallied job tallies"),
     });
     let mut total = parts.next().expect("a thread ran");
     for part in parts {
@@ -143,10 +143,16 @@ pub struct Job<'a, R> {
     constants: &'a [R],
     rule: &'a StopRule,
     ids: Range<u64>,
-    /// Whether each thread tallies its ends as they come rather than keep them.
-    tally: bool,
-    /// The first trajectory (counted from `ids.start`) of the next batch.
-    next: AtomicUsize,
+    /// The next batch: its first trajectory (counted from `ids.start`), and
+    /// the slots of the batches still to come where the job keeps its ends
+    /// (None where each thread tallies them as they come).
+    next: Mutex<(usize, Option<std::vec::IntoIter<Slots<'a>>>)>,
+}
+
+/// A batch's slots for ends and final iterates, in the chunk's output.
+struct Slots<'a> {
+    ends: &'a mut [TrajectoryEnd],
+    finals: &'a mut [f64],
 }
 
 impl<'a, R: Real> Job<'a, R> {
@@ -156,7 +162,7 @@ impl<'a, R: Real> Job<'a, R> {
         constants: &'a [Vec<R>],
         rule: &'a StopRule,
         ids: Range<u64>,
-        tally: bool,
+        slots: Option<Vec<Slots<'a>>>,
     ) -> Self {
         assert!(
             Isa::available().contains(&isa),
@@ -168,30 +174,33 @@ impl<'a, R: Real> Job<'a, R> {
             constants: &constants[sweep.cell_of(ids.start).index],
             rule,
             ids,
-            tally,
-            next: AtomicUsize::new(0),
+            next: Mutex::new((0, slots.map(Vec::into_iter))),
         }
     }
 
-    /// The next batch of up to `lanes` trajectories: its first (counted from
-    /// `ids.start`) and its size; None when none is left.
-    fn batch(&self, lanes: usize) -> Option<(usize, usize)> {
+    /// The next batch of up to `lanes` trajectories (the lanes the slots were
+    /// cut for, where the job keeps its ends): its first (counted from
+    /// `ids.start`), its size and its slots; None when none is left.
+    fn batch(&self, lanes: usize) -> Option<(usize, usize, Option<Slots<'a>>)> {
         let n = (self.ids.end - self.ids.start) as usize;
-        let first = self.next.fetch_add(lanes, Ordering::Relaxed);
-        (first < n).then(|| (first, lanes.min(n - first)))
+        let mut next = self.next.lock().expect("the batches");
+        let first = next.0;
+        if first >= n {
+            return None;
+        }
+        next.0 += lanes;
+        let slots = next.1.as_mut().map(|s| s.next().expect("a batch's slots"));
+        Some((first, lanes.min(n - first), slots))
     }
 
     /// A thread's sink for the ends of its trajectories.
     fn sink(&self) -> Sink<'a> {
-        if self.tally {
+        if self.next.lock().expect("the batches").1.is_some() {
+            Sink::Keep
+        } else {
             let first_cell = self.sweep.cell_of(self.ids.start).index;
             let cells = self.sweep.cell_of(self.ids.end - 1).index + 1 - first_cell;
             Sink::Tally(Tally::new(self.sweep, first_cell, cells))
-        } else {
-            Sink::Keep {
-                places: Vec::new(),
-                finals: Vec::new(),
-            }
         }
     }
 }
@@ -261,10 +270,10 @@ fn run_packs<'a, R: Real, const N: usize, F: Family, C: IsaCopy>(
     rayon::broadcast(|_| {
         let mut source = Feed::<R, N> {
             job,
-            first: 0,
+            taken: Vec::new(),
             count: 0,
             loaded: 0,
-            in_lane: [0; N],
+            in_lane: [(0, 0); N],
             dim,
             starts: Vec::with_capacity(N * dim),
             step_sizes: vec![0.0; N],
@@ -280,26 +289,32 @@ fn run_packs<'a, R: Real, const N: usize, F: Family, C: IsaCopy>(
 
 /// What becomes of a thread's trajectories as they end.
 pub enum Sink<'a> {
-    /// Every end, with its place in the chunk, and its final iterate (dim
-    /// apiece, in the same order), to be put in place once the chunk is done.
-    Keep {
-        places: Vec<(usize, TrajectoryEnd)>,
-        finals: Vec<f64>,
-    },
+    /// Every end and final iterate into its batch's slots.
+    Keep,
     /// Every end assessed and counted as it comes.
     Tally(Tally<'a>),
 }
 
 impl Sink<'_> {
-    /// Trajectory `id`, at `place` in its chunk, ended at `last` (in f64).
+    /// Trajectory `id`, at `place` in its batch, whose slots are `slots`,
+    /// ended at `last` (in f64).
     #[inline(always)]
-    fn end(&mut self, place: usize, id: u64, end: TrajectoryEnd, last: &[f64]) {
-        match self {
-            Sink::Keep { places, finals } => {
-                places.push((place, end));
-                finals.extend_from_slice(last);
+    fn end(
+        &mut self,
+        slots: Option<&mut Slots<'_>>,
+        place: usize,
+        id: u64,
+        end: TrajectoryEnd,
+        last: &[f64],
+    ) {
+        match (self, slots) {
+            (Sink::Keep, Some(slots)) => {
+                slots.ends[place] = end;
+                let dim = last.len();
+                slots.finals[place * dim..(place + 1) * dim].copy_from_slice(last);
             }
-            Sink::Tally(tally) => tally.end(id, end, last),
+            (Sink::Tally(tally), _) => tally.end(id, end, last),
+            (Sink::Keep, None) => unreachable!("a job that keeps its ends has slots"),
         }
     }
 }
@@ -432,13 +447,14 @@ impl<'a> Tally<'a> {
 /// threads share, each trajectory's end given to the thread's sink.
 struct Feed<'a, 'j, R, const N: usize> {
     job: &'j Job<'a, R>,
-    /// The last batch taken: its first trajectory (counted from the chunk's
-    /// first) and its size, and how many of it were loaded.
-    first: usize,
+    /// The batches taken: each one's first trajectory (counted from the
+    /// chunk's first) and its slots.
+    taken: Vec<(usize, Option<Slots<'a>>)>,
+    /// The size of the last batch taken, and how many of it were loaded.
     count: usize,
     loaded: usize,
-    /// The place in the chunk of each lane's trajectory.
-    in_lane: [usize; N],
+    /// The batch (in `taken`) and place in it of each lane's trajectory.
+    in_lane: [(usize, usize); N],
     dim: usize,
     /// The initial parameters of the last batch taken, drawn together.
     starts: Vec<f64>,
@@ -456,7 +472,7 @@ impl<R: Real, const N: usize> Feed<'_, '_, R, N> {
     /// None when none is left.
     #[inline(never)]
     fn take(&mut self) -> Option<()> {
-        let (first, count) = self.job.batch(N)?;
+        let (first, count, slots) = self.job.batch(N)?;
         let start = self.job.ids.start + first as u64;
         let ids = start..start + count as u64;
         self.starts.clear();
@@ -467,7 +483,8 @@ impl<R: Real, const N: usize> Feed<'_, '_, R, N> {
         self.job
             .sweep
             .step_sizes(ids, &mut self.step_sizes[..count]);
-        (self.first, self.count, self.loaded) = (first, count, 0);
+        self.taken.push((first, slots));
+        (self.count, self.loaded) = (count, 0);
         Some(())
     }
 }
@@ -484,7 +501,7 @@ impl<R: Real, const N: usize> LaneSource<R, N> for Feed<'_, '_, R, N> {
         for (t, &v) in theta.iter_mut().zip(start) {
             t.0[lane] = R::of(v);
         }
-        self.in_lane[lane] = self.first + place;
+        self.in_lane[lane] = (self.taken.len() - 1, place);
         self.loaded += 1;
         Some(R::of(self.step_sizes[place]))
     }
@@ -507,8 +524,9 @@ impl<R: Real, const N: usize> LaneSource<R, N> for Feed<'_, '_, R, N> {
                 for (d, &s) in step_size.0.iter_mut().zip(&self.step_sizes) {
                     *d = R::of(s);
                 }
+                let batch = self.taken.len() - 1;
                 for (l, place) in self.in_lane.iter_mut().enumerate() {
-                    *place = self.first + l;
+                    *place = (batch, l);
                 }
                 self.loaded = N;
                 return N;
@@ -519,12 +537,13 @@ impl<R: Real, const N: usize> LaneSource<R, N> for Feed<'_, '_, R, N> {
 
     #[inline(always)]
     fn end(&mut self, lane: usize, end: TrajectoryEnd, theta: &[Pack<R, N>]) {
-        let place = self.in_lane[lane];
+        let (batch, place) = self.in_lane[lane];
+        let (first, slots) = &mut self.taken[batch];
         for (f, t) in self.last.iter_mut().zip(theta) {
             *f = t.0[lane].to_f64_lossless();
         }
-        let id = self.job.ids.start + place as u64;
-        self.sink.end(place, id, end, &self.last);
+        let id = self.job.ids.start + (*first + place) as u64;
+        self.sink.end(slots.as_mut(), place, id, end, &self.last);
     }
 }
 
