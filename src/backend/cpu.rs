@@ -235,11 +235,10 @@ macro_rules! engine_table {
                             $family,
                             copies::Avx2,
                         >(job, model),
-                        Isa::Baseline => run_packs::<
+                        Isa::Baseline => baseline::<
                             $real,
                             { <$family as Family>::LANES.baseline[$index] },
                             $family,
-                            copies::Baseline,
                         >(job, model),
                     },)*
                 }
@@ -250,6 +249,73 @@ macro_rules! engine_table {
 
 crate::for_each_family!(engine_table, f32, 0);
 crate::for_each_family!(engine_table, f64, 1);
+
+/// The engine for a processor without the vector instructions the other
+/// copies are compiled for. On x86-64 that is a processor without AVX2, rare
+/// enough that it runs the one-trajectory reference, in batches of N, rather
+/// than a pack engine compiled for it: those copies were the largest code in
+/// the library, and a fresh build spent half a minute on them. Elsewhere it
+/// is the pack engine.
+#[cfg(target_arch = "x86_64")]
+fn baseline<'a, R: Real, const N: usize, F: Family>(job: &Job<'a, R>, model: &F) -> Vec<Sink<'a>> {
+    run_reference(job, model, N)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn baseline<'a, R: Real, const N: usize, F: Family>(job: &Job<'a, R>, model: &F) -> Vec<Sink<'a>> {
+    run_packs::<R, N, F, copies::Baseline>(job, model)
+}
+
+/// Runs a job on every thread, a batch of `batch` trajectories at a time,
+/// each trajectory alone through the one-trajectory reference
+/// `stopping::descend`, which every pack engine matches bit for bit.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn run_reference<'a, R: Real, F: Family>(
+    job: &Job<'a, R>,
+    model: &F,
+    batch: usize,
+) -> Vec<Sink<'a>> {
+    use crate::stopping::{descend, Scratch};
+    let dim = model.dim();
+    let weights = fingerprint_weights::<R>(dim);
+    rayon::broadcast(|_| {
+        let mut sink = job.sink();
+        let mut scratch = Scratch::<R>::new(dim, model.work_len(), job.rule);
+        let (mut starts, mut blocks) = (Vec::new(), Vec::new());
+        let mut step_sizes = vec![0.0; batch];
+        let mut theta = vec![R::zero(); dim];
+        let mut last = vec![0.0; dim];
+        while let Some((first, count, mut slots)) = job.batch(batch) {
+            let start = job.ids.start + first as u64;
+            let ids = start..start + count as u64;
+            starts.clear();
+            starts.resize(count * dim, 0.0);
+            job.sweep.initials(ids.clone(), &mut starts, &mut blocks);
+            job.sweep.step_sizes(ids, &mut step_sizes[..count]);
+            for place in 0..count {
+                for (t, &v) in theta
+                    .iter_mut()
+                    .zip(&starts[place * dim..(place + 1) * dim])
+                {
+                    *t = R::of(v);
+                }
+                let end = descend(
+                    &mut theta,
+                    R::of(step_sizes[place]),
+                    job.rule,
+                    &weights,
+                    &mut scratch,
+                    |t, g, w| model.gradient(job.constants, t, g, w),
+                );
+                for (l, t) in last.iter_mut().zip(&theta) {
+                    *l = t.to_f64_lossless();
+                }
+                sink.end(slots.as_mut(), place, start + place as u64, end, &last);
+            }
+        }
+        sink
+    })
+}
 
 /// Runs a job through packs of N lanes of family F's engine compiled for
 /// instruction set C, on every thread.

@@ -17,7 +17,9 @@ use super::Assessment;
 /// Lanes per pack of the CPU engine for each instruction set, in f32 and in
 /// f64. Every width is one more compiled copy of the lane engine, so each
 /// instruction set and precision has exactly one. docs/performance.md gives
-/// the measurements behind each family's choice.
+/// the measurements behind each family's choice. (On x86-64 the baseline,
+/// a processor without AVX2, runs the one-trajectory reference, and its
+/// width is only the size of the batches it takes.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lanes {
     pub baseline: [usize; 2],
