@@ -397,26 +397,30 @@ pub(crate) fn fits_a_dispatch(plan: &KernelPlan, rule: &StopRule, limits: Device
     })
 }
 
-/// The source of a kernel of one workgroup per trajectory, `lanes` lanes:
-/// its generated `header` (sizes and offsets, REGION_LEN among them) and the
-/// model's WGSL, composed with `flags`. The region (`shaders/shared/region.wgsl`)
-/// is in workgroup memory when `in_workgroup`, otherwise in the trajectory's
-/// slice of the scratch buffer, which also keeps the fingerprint ring between
-/// dispatches; the fingerprint's weights are read from the constants at
-/// `fingerprint_offset`. Returns the source and the reals of scratch per
-/// trajectory.
+/// A kernel of one workgroup per trajectory, `lanes` lanes: its generated
+/// `header` (sizes and offsets, REGION_LEN among them) and the model's WGSL,
+/// composed with `flags`. The region (`shaders/shared/region.wgsl`) is in
+/// workgroup memory when `in_workgroup`, otherwise in the trajectory's slice
+/// of the scratch buffer, which also keeps the fingerprint ring between
+/// dispatches. The fingerprint's weights follow the model's `constants` in
+/// the constants buffer. `trips` are the loop trips of the model's gradient
+/// and of its `model_prepare` (see `workgroup_trips`).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn workgroup_source(
+pub(crate) fn workgroup_kernel(
     header: String,
     model_source: &str,
     flags: &[&str],
     lanes: u32,
     in_workgroup: bool,
     region_len: usize,
-    fingerprint_offset: usize,
+    mut constants: Vec<f64>,
+    dim: usize,
+    (gradient_trips, prepare_trips): (u64, u64),
     rule: &StopRule,
     precision: Precision,
-) -> (String, usize) {
+) -> KernelPlan {
+    let fingerprint_offset = constants.len();
+    constants.extend((0..dim).map(fingerprint_weight));
     let ring = rule.history_len();
     let region = if in_workgroup { 0 } else { region_len };
     let scratch_len = region + ring;
@@ -435,7 +439,16 @@ pub(crate) fn workgroup_source(
         compose("shared/descend_workgroup", Some(model_source), &flags),
     ]
     .join("\n");
-    (source, scratch_len)
+    KernelPlan {
+        source,
+        precision,
+        entry: "descend_workgroup_main",
+        layout: Layout::PerWorkgroup,
+        workgroup_size: lanes,
+        constants,
+        scratch_per_trajectory: scratch_len,
+        loop_trips: workgroup_trips(gradient_trips, prepare_trips, dim, lanes, rule),
+    }
 }
 
 /// A kernel that writes the first `words` words of trajectory streams, for the

@@ -6,9 +6,9 @@ use super::DeepLinear;
 use crate::real::Precision;
 use crate::shaders::{
     driver_workgroup_bytes, fits_a_dispatch, invocation_suits, loop_trips, per_invocation,
-    real_bytes, strided, workgroup_source, workgroup_trips, DeviceLimits, KernelPlan, Layout,
+    real_bytes, strided, workgroup_kernel, DeviceLimits, KernelPlan,
 };
-use crate::stopping::{fingerprint_weight, StopRule};
+use crate::stopping::StopRule;
 
 pub const SOURCE: &str = include_str!("../../../shaders/deep_linear.wgsl");
 
@@ -48,37 +48,24 @@ pub fn kernel(
     }
     // One workgroup per trajectory: lanes enough to cover an n × n product.
     let lanes = (nn.next_power_of_two() as u32).clamp(32, limits.max_invocations.min(256));
-    let fingerprint_offset = constants.len();
-    constants.extend((0..dim).map(fingerprint_weight));
     let in_workgroup = region_len * real_bytes(precision) + driver_workgroup_bytes(precision)
         <= limits.workgroup_storage as usize;
-    let (source, scratch_len) = workgroup_source(
+    workgroup_kernel(
         format!("const DIM: u32 = {dim}u;\nconst LANES: u32 = {lanes}u;\n{offsets}"),
         SOURCE,
         &[],
         lanes,
         in_workgroup,
         region_len,
-        fingerprint_offset,
-        rule,
-        precision,
-    );
-    KernelPlan {
-        source,
-        precision,
-        entry: "descend_workgroup_main",
-        layout: Layout::PerWorkgroup,
-        workgroup_size: lanes,
         constants,
-        scratch_per_trajectory: scratch_len,
-        loop_trips: workgroup_trips(
+        dim,
+        (
             deep_linear_gradient_trips(n, layers, d.covariance.is_some(), lanes),
             0,
-            dim,
-            lanes,
-            rule,
         ),
-    }
+        rule,
+        precision,
+    )
 }
 
 /// Loop trips of `model_gradient` in `deep_linear.wgsl` (see `LoopTrips`).

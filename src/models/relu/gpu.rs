@@ -11,9 +11,9 @@ use super::{work_len, Relu, Shape};
 use crate::real::Precision;
 use crate::shaders::{
     driver_workgroup_bytes, fits_a_dispatch, invocation_suits, loop_trips, per_invocation,
-    real_bytes, strided, workgroup_source, workgroup_trips, DeviceLimits, KernelPlan, Layout,
+    real_bytes, strided, workgroup_kernel, DeviceLimits, KernelPlan,
 };
-use crate::stopping::{fingerprint_weight, StopRule};
+use crate::stopping::StopRule;
 
 pub const SOURCE: &str = include_str!("../../../shaders/relu.wgsl");
 
@@ -140,10 +140,6 @@ pub fn kernel(r: &Relu, rule: &StopRule, limits: DeviceLimits, precision: Precis
     let work = (s.slices * dim).max(tile * s.h);
     let lanes = (work.next_power_of_two() as u32).clamp(32, limits.max_invocations.min(256));
 
-    let mut constants = r.constants();
-    let fingerprint_offset = constants.len();
-    constants.extend((0..dim).map(fingerprint_weight));
-
     let offsets = format!(
         "{}const TILE: u32 = {tile}u;\n\
          const DIM: u32 = {dim}u;\nconst LANES: u32 = {lanes}u;\n\
@@ -161,35 +157,22 @@ pub fn kernel(r: &Relu, rule: &StopRule, limits: DeviceLimits, precision: Precis
     } else {
         &[]
     };
-    let (source, scratch_len) = workgroup_source(
+    let prepare_trips = if samples_in_workgroup {
+        loop_trips(strided(samples_len, lanes), 0)
+    } else {
+        0
+    };
+    workgroup_kernel(
         offsets,
         SOURCE,
         flags,
         lanes,
         in_workgroup,
         len,
-        fingerprint_offset,
+        r.constants(),
+        dim,
+        (gradient_trips(r, tile, lanes), prepare_trips),
         rule,
         precision,
-    );
-    KernelPlan {
-        source,
-        precision,
-        entry: "descend_workgroup_main",
-        layout: Layout::PerWorkgroup,
-        workgroup_size: lanes,
-        constants,
-        scratch_per_trajectory: scratch_len,
-        loop_trips: workgroup_trips(
-            gradient_trips(r, tile, lanes),
-            if samples_in_workgroup {
-                loop_trips(strided(samples_len, lanes), 0)
-            } else {
-                0
-            },
-            dim,
-            lanes,
-            rule,
-        ),
-    }
+    )
 }
