@@ -75,7 +75,7 @@ fn rate_on<R: Real, const N: usize, F: Family, C: IsaCopy>(sweep: &Sweep) -> f64
     } else {
         Precision::F64
     };
-    let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
+    let rule = sweep.rule(precision);
     let constants = model.constants::<R>();
     let weights: Vec<Pack<R, N>> = fingerprint_weights::<R>(dim)
         .into_iter()

@@ -47,7 +47,7 @@ fn sweep(model: &str, init: &str, steps: &str, trajectories: u64, iterations: u6
 }
 
 fn rule(sweep: &Sweep) -> StopRule {
-    sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters)
+    sweep.rule(Precision::F32)
 }
 
 /// One pack of N trajectories of `sweep` through the pack engine.

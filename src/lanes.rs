@@ -402,6 +402,7 @@ mod tests {
                 max_period: 16,
                 divergence_cap: 1e6,
                 early_exit,
+                optimizer: crate::optimizer::OptimizerKind::Gd,
             };
             // f(x, y) = ¼(x² − 1)² + y²: trajectories take different times,
             // and some step sizes oscillate or diverge.

@@ -16,6 +16,7 @@ pub mod lanes;
 pub mod memory;
 pub mod merge;
 pub mod models;
+pub mod optimizer;
 pub mod output;
 pub mod presets;
 pub mod real;

@@ -106,7 +106,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<SweepReport> {
     }
     let report = SweepReport {
         name: first.name.clone(),
-        rule: sweep.spec.stop.rule(first.precision, sweep.spec.max_iters),
+        rule: sweep.rule(first.precision),
         cells,
         backend: first.backend.clone(),
         adapter: first.adapter.clone(),

@@ -5,6 +5,14 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("poly", include_str!("../presets/poly.toml")),
     ("poly-basin", include_str!("../presets/poly-basin.toml")),
     ("poly-cascade", include_str!("../presets/poly-cascade.toml")),
+    (
+        "poly-momentum",
+        include_str!("../presets/poly-momentum.toml"),
+    ),
+    (
+        "poly-nesterov",
+        include_str!("../presets/poly-nesterov.toml"),
+    ),
     ("scalar-deep", include_str!("../presets/scalar-deep.toml")),
     (
         "scalar-deep-threshold",

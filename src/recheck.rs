@@ -68,7 +68,7 @@ impl Rechecker {
     pub fn new(sweep: &Sweep) -> Self {
         Rechecker {
             constants: cpu::constants::<f64>(sweep),
-            rule: sweep.spec.stop.rule(Precision::F64, sweep.spec.max_iters),
+            rule: sweep.rule(Precision::F64),
         }
     }
 
@@ -89,8 +89,8 @@ impl Rechecker {
         let beyond_threshold = a
             .minimizer
             .and_then(|i| cell.model.minimizers().get(i))
-            .is_some_and(|m| m.threshold < cell.step_size);
-        a.metric > cell.model.bound(cell.step_size) || beyond_threshold
+            .is_some_and(|m| cell.optimizer.step_for(m.threshold) < cell.step_size);
+        a.metric > cell.bound() || beyond_threshold
     }
 
     /// Rechecks a chunk of f32 results (ids from `base`) in place. Returns

@@ -70,7 +70,7 @@ fn prepare(sweep: Sweep, quiet: bool) -> Result<Prepared> {
     if let (Some(n), false) = (&note, quiet) {
         eprintln!("stepsweep: {n}");
     }
-    let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
+    let rule = sweep.rule(precision);
     let engine = Backend::new(&sweep, gpu, precision, &rule)?;
     let backend_chunk = if matches!(engine, Backend::Gpu { .. }) {
         GPU_CHUNK
@@ -280,7 +280,7 @@ fn tally_results(
             for (cell, run) in sweep.cell_runs(ids) {
                 let j = (run.start - first_id) as usize;
                 let count = (run.end - run.start) as usize;
-                let bound = cell.model.bound(cell.step_size);
+                let bound = cell.bound();
                 let mut stats = CellStats::new(minimizers);
                 let theta = |k: usize| &thetas[k * result.dim..(k + 1) * result.dim];
                 match assessed {

@@ -7,6 +7,7 @@
 pub mod bindings;
 pub mod compose;
 
+use crate::optimizer::OptimizerKind;
 use crate::real::Precision;
 use crate::stopping::{fingerprint_weight, StopRule};
 use bindings::Binding;
@@ -135,6 +136,9 @@ pub struct KernelPlan {
     pub constants: Vec<f64>,
     /// Reals of read-write scratch per trajectory bound at binding 7 (0: none).
     pub scratch_per_trajectory: usize,
+    /// Whether the optimizer's velocity lives in scratch, so that scratch is
+    /// bound for every dispatch, and β follows the step sizes.
+    pub keeps_velocity: bool,
     /// How many loop iterations one invocation runs in a dispatch (see
     /// `LLVMPIPE_LOOP_LIMIT`).
     pub loop_trips: LoopTrips,
@@ -206,11 +210,17 @@ pub(crate) fn workgroup_trips(
     let period = u64::from(rule.max_period);
     let classify = loop_trips(period, loop_trips(period, 0));
     let ring = loop_trips(rule.history_len() as u64, 0);
+    // The optimizer's loops: the look-ahead point (Nesterov), and ‖v‖² at a check.
+    let (ahead, speed) = match rule.optimizer {
+        OptimizerKind::Gd => (0, 0),
+        OptimizerKind::Momentum => (0, fingerprint),
+        OptimizerKind::Nesterov => (over_theta, fingerprint),
+    };
     LoopTrips {
         per_dispatch: prepare + 2 * over_theta + 2 * ring,
         // The block loop, the first fingerprint, the step loop's exit and the check.
-        per_block: 2 + fingerprint + gradient + fingerprint + sum_parts + classify,
-        per_step: 1 + gradient + over_theta + fingerprint,
+        per_block: 2 + fingerprint + gradient + fingerprint + sum_parts + classify + speed,
+        per_step: 1 + gradient + over_theta + fingerprint + ahead,
     }
 }
 
@@ -228,12 +238,19 @@ pub(crate) fn invocation_trips(gradient: u64, dim: usize, rule: &StopRule) -> Lo
     let period = u64::from(rule.max_period);
     let classify = loop_trips(period, loop_trips(period, 0));
     let ring = loop_trips(rule.history_len() as u64, 0);
+    // The optimizer's loops: loading and storing v, the look-ahead point
+    // (Nesterov), and ‖v‖² at a check.
+    let (load, ahead, speed) = match rule.optimizer {
+        OptimizerKind::Gd => (0, 0, 0),
+        OptimizerKind::Momentum => (2 * over_theta, 0, sum),
+        OptimizerKind::Nesterov => (2 * over_theta, over_theta, sum),
+    };
     LoopTrips {
-        per_dispatch: 2 * over_theta + 2 * ring,
+        per_dispatch: 2 * over_theta + 2 * ring + load,
         // The block loop, the first fingerprint, the step loop's exit and the
         // check (bounds, a gradient, ‖g‖², the classification).
-        per_block: 2 + sum + over_theta + gradient + sum + classify,
-        per_step: 1 + gradient + over_theta + sum,
+        per_block: 2 + sum + over_theta + gradient + sum + classify + speed,
+        per_step: 1 + gradient + over_theta + sum + ahead,
     }
 }
 
@@ -347,9 +364,17 @@ pub(crate) fn per_invocation(
     if !constants.is_empty() {
         flags.push("MODEL_CONSTANTS");
     }
+    // The fingerprint ring of a dispatch that stops inside a block, then the
+    // velocity of an optimizer that has one.
+    let ring = rule.history_len();
+    let scratch_len = ring + velocity_len(rule, dim);
+    flags.extend(optimizer_flags(rule));
     let source = [
         stop_header(rule, INVOCATION_WORKGROUP, precision),
-        format!("const DIM: u32 = {dim}u;\n"),
+        format!(
+            "const DIM: u32 = {dim}u;\nconst SCRATCH_LEN: u32 = {scratch_len}u;\n\
+             const HISTORY_OFF: u32 = 0u;\nconst VELOCITY_OFF: u32 = {ring}u;\n"
+        ),
         real_array("FINGERPRINT", &weights, precision),
         model_header,
         compose("shared/descend", Some(model_source), &flags),
@@ -362,9 +387,29 @@ pub(crate) fn per_invocation(
         layout: Layout::PerInvocation,
         workgroup_size: INVOCATION_WORKGROUP,
         constants,
-        // The fingerprint ring of a dispatch that stops inside a block.
-        scratch_per_trajectory: rule.history_len(),
+        scratch_per_trajectory: scratch_len,
+        keeps_velocity: rule.optimizer.has_velocity(),
         loop_trips: invocation_trips(gradient_trips, dim, rule),
+    }
+}
+
+/// The flags that select the optimizer's update in the descent loops.
+fn optimizer_flags(rule: &StopRule) -> Vec<&'static str> {
+    match rule.optimizer {
+        OptimizerKind::Gd => vec![],
+        OptimizerKind::Momentum => vec!["MOMENTUM"],
+        OptimizerKind::Nesterov => vec!["MOMENTUM", "NESTEROV"],
+    }
+}
+
+/// Reals of scratch per trajectory that the optimizer keeps: the velocity,
+/// and with Nesterov in a workgroup kernel θ itself while the region holds
+/// the look-ahead point (a per-invocation kernel keeps that in registers).
+fn velocity_len(rule: &StopRule, dim: usize) -> usize {
+    if rule.optimizer.has_velocity() {
+        dim
+    } else {
+        0
     }
 }
 
@@ -423,17 +468,24 @@ pub(crate) fn workgroup_kernel(
     constants.extend((0..dim).map(fingerprint_weight));
     let ring = rule.history_len();
     let region = if in_workgroup { 0 } else { region_len };
-    let scratch_len = region + ring;
+    // The region (when not in workgroup memory), the fingerprint ring, the
+    // velocity, and with Nesterov θ while the region holds the look-ahead point.
+    let velocity = region + ring;
+    let point = velocity + velocity_len(rule, dim);
+    let nesterov = rule.optimizer == OptimizerKind::Nesterov;
+    let scratch_len = point + if nesterov { dim } else { 0 };
     let mut flags = flags.to_vec();
     flags.push("MODEL_CONSTANTS");
     if !in_workgroup {
         flags.push("REGION_IN_SCRATCH");
     }
+    flags.extend(optimizer_flags(rule));
     let source = [
         stop_header(rule, lanes, precision),
         header,
         format!(
             "const SCRATCH_LEN: u32 = {scratch_len}u;\nconst HISTORY_OFF: u32 = {region}u;\n\
+             const VELOCITY_OFF: u32 = {velocity}u;\nconst POINT_OFF: u32 = {point}u;\n\
              const FINGERPRINT_OFF: u32 = {fingerprint_offset}u;\n"
         ),
         compose("shared/descend_workgroup", Some(model_source), &flags),
@@ -447,6 +499,7 @@ pub(crate) fn workgroup_kernel(
         workgroup_size: lanes,
         constants,
         scratch_per_trajectory: scratch_len,
+        keeps_velocity: rule.optimizer.has_velocity(),
         loop_trips: workgroup_trips(gradient_trips, prepare_trips, dim, lanes, rule),
     }
 }

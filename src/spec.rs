@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 pub use crate::models::InitSpec;
 use crate::models::ModelSpec;
+pub use crate::optimizer::{Optimizer, OptimizerKind, OptimizerSpec};
 pub use crate::real::Precision;
 use crate::stopping::StopRule;
 
@@ -22,6 +23,9 @@ pub struct Spec {
     pub model: ModelSpec,
     #[serde(default)]
     pub init: InitSpec,
+    /// Plain gradient descent unless the spec names another optimizer.
+    #[serde(default, skip_serializing_if = "OptimizerSpec::is_default")]
+    pub optimizer: OptimizerSpec,
     pub steps: AxisValues,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub axis: Option<SecondAxis>,
@@ -264,6 +268,7 @@ impl StopSpec {
             max_period: self.max_period,
             divergence_cap: self.divergence_cap,
             early_exit: self.early_exit,
+            optimizer: OptimizerKind::Gd,
         }
     }
 
@@ -416,6 +421,7 @@ impl Spec {
             return Err(Error::spec("max_iters is 0; give at least one iteration"));
         }
         self.stop.validate()?;
+        self.optimizer.resolve()?;
         self.init.validate()?;
         self.model.build()?.check_init(&self.init)?;
         Ok(())
@@ -425,17 +431,24 @@ impl Spec {
     pub fn with_param(&self, param: &str, value: f64) -> Result<Spec> {
         let (table, key) = param.split_once('.').ok_or_else(|| {
             Error::spec(format!(
-                "axis.param '{param}' must name a model or init parameter, such as init.x0 or model.lambda"
+                "axis.param '{param}' must name a model, init or optimizer parameter, such as init.x0, model.lambda or optimizer.beta"
             ))
         })?;
         let mut doc = toml::Value::try_from(self).expect("a spec always serializes");
+        if table == "optimizer" {
+            // A spec that leaves the optimizer at its default writes no table.
+            if let Some(root) = doc.as_table_mut() {
+                root.entry("optimizer")
+                    .or_insert_with(|| toml::Value::Table(Default::default()));
+            }
+        }
         let section = match table {
-            "model" | "init" => doc.get_mut(table).and_then(|t| t.as_table_mut()),
+            "model" | "init" | "optimizer" => doc.get_mut(table).and_then(|t| t.as_table_mut()),
             _ => None,
         }
         .ok_or_else(|| {
             Error::spec(format!(
-                "axis.param '{param}' must start with model. or init."
+                "axis.param '{param}' must start with model., init. or optimizer."
             ))
         })?;
         // Whole values go in as integers so that integer parameters (layers,
@@ -453,6 +466,7 @@ impl Spec {
             ))
         })?;
         spec.init.validate()?;
+        spec.optimizer.resolve()?;
         spec.model.build()?.check_init(&spec.init)?;
         Ok(spec)
     }

@@ -24,6 +24,7 @@
 //! 2·max_period) written during the current block only, so a check sees
 //! min(B+1, H) iterates of a block of B iterations, whichever backend runs it.
 
+use crate::optimizer::OptimizerKind;
 use crate::real::{Arith, Pack, Real};
 
 /// Outcome codes, shared with `shaders/common.wgsl`.
@@ -85,6 +86,10 @@ pub struct StopRule {
     /// Classify after every block; without it, every trajectory runs the full
     /// `max_iters` and is classified once at the end (fixed-work benchmarks).
     pub early_exit: bool,
+    /// The update each iteration makes (`crate::optimizer`); its β is each
+    /// trajectory's own, like its step size.
+    #[serde(skip_serializing_if = "OptimizerKind::is_gd")]
+    pub optimizer: OptimizerKind,
 }
 
 impl StopRule {
@@ -173,6 +178,9 @@ pub struct Scratch<R> {
     pub work: Vec<R>,
     history: Vec<R>,
     ring: usize,
+    /// An optimizer's velocity and look-ahead point (empty for gd).
+    velocity: Vec<R>,
+    ahead: Vec<R>,
 }
 
 impl<R: Real> Scratch<R> {
@@ -183,6 +191,8 @@ impl<R: Real> Scratch<R> {
             work: vec![R::zero(); work],
             history: vec![R::zero(); ring],
             ring,
+            velocity: Vec::new(),
+            ahead: Vec::new(),
         }
     }
 
@@ -193,8 +203,9 @@ impl<R: Real> Scratch<R> {
 }
 
 /// The check after a block, at iteration k: the outcome, or None to go on.
-/// `theta` gives θ[k] coordinate by coordinate; `grad_squared` gives ‖∇f(θ[k])‖²
-/// summed as `strided_sum` does (asked for only once θ is in bounds);
+/// `theta` gives θ[k] coordinate by coordinate; `grad_norm` gives ‖∇f(θ[k])‖,
+/// the root of its square summed as `strided_sum` does (or the optimizer's
+/// `residual`; asked for only once θ is in bounds);
 /// `past(j)` gives the fingerprint s[k − j] for j < `depth`; `period(limit)`
 /// gives what `oscillation_period` gives for this `limit` (the lane engine
 /// finds it for a whole pack at once). Shared by `descend` and the lane
@@ -206,7 +217,7 @@ pub fn classify<R: Real, T>(
     rule: &StopRule,
     k: u64,
     theta: impl Fn() -> T,
-    grad_squared: impl FnOnce() -> R,
+    grad_norm: impl FnOnce() -> R,
     past: impl Fn(usize) -> R,
     period: impl FnOnce(R) -> Option<u32>,
 ) -> Option<(Outcome, u32)>
@@ -217,7 +228,7 @@ where
     if theta().any(|t| out_of_bounds(cap, t)) {
         return Some((Outcome::Diverged, 0));
     }
-    let grad_norm = grad_squared().sqrt();
+    let grad_norm = grad_norm();
     if !grad_norm.is_finite() {
         return Some((Outcome::Diverged, 0));
     }
@@ -353,6 +364,60 @@ pub fn update<A: Arith>(theta: &mut [A], gradient: &[A], step_size: A) {
     }
 }
 
+/// The velocity's part of an optimizer with momentum: β, and the velocity
+/// v[k] = θ[k] − θ[k−1] with the look-ahead point y that Nesterov's gradient
+/// is taken at.
+pub struct Momentum<'a, R> {
+    pub kind: OptimizerKind,
+    pub beta: R,
+    pub velocity: &'a mut [R],
+    pub ahead: &'a mut [R],
+}
+
+/// One step of momentum or Nesterov (see `crate::optimizer`), in the order of
+/// operations of `shaders/shared/descend.wgsl`: v ← βv − δg, θ ← θ + v, with
+/// g = ∇f(θ) (momentum) or ∇f(θ + βv) (Nesterov).
+#[inline(always)]
+pub fn momentum_step<R: Real>(
+    m: &mut Momentum<'_, R>,
+    theta: &mut [R],
+    gradient: &mut [R],
+    work: &mut [R],
+    step_size: R,
+    mut gradient_of: impl FnMut(&[R], &mut [R], &mut [R]),
+) {
+    if m.kind == OptimizerKind::Nesterov {
+        for ((y, &t), &v) in m.ahead.iter_mut().zip(theta.iter()).zip(m.velocity.iter()) {
+            *y = t + m.beta * v;
+        }
+        gradient_of(m.ahead, gradient, work);
+    } else {
+        gradient_of(theta, gradient, work);
+    }
+    for ((t, v), &g) in theta
+        .iter_mut()
+        .zip(m.velocity.iter_mut())
+        .zip(gradient.iter())
+    {
+        *v = m.beta * *v - step_size * g;
+        *t = *t + *v;
+    }
+}
+
+/// What a check compares with `tol_grad`: ‖∇f(θ)‖, and with momentum the
+/// larger of it and ‖v‖/δ, since a trajectory that passes through a minimum
+/// at speed has a small gradient there but has not converged. A NaN gradient
+/// norm stays NaN (the check calls it divergence).
+#[inline(always)]
+pub fn residual<R: Real>(grad_norm: R, velocity_norm: R, step_size: R) -> R {
+    let moving = velocity_norm / step_size;
+    if moving > grad_norm {
+        moving
+    } else {
+        grad_norm
+    }
+}
+
 /// Runs gradient descent from `theta` (overwritten with the final iterate).
 ///
 /// `gradient(θ, g, work)` writes ∇f(θ) into g. This is the reference every GPU
@@ -363,8 +428,36 @@ pub fn descend<R: Real>(
     rule: &StopRule,
     weights: &[R],
     scratch: &mut Scratch<R>,
+    gradient: impl FnMut(&[R], &mut [R], &mut [R]),
+) -> TrajectoryEnd {
+    descend_with(
+        theta,
+        step_size,
+        R::zero(),
+        rule,
+        weights,
+        scratch,
+        gradient,
+    )
+}
+
+/// `descend` with `rule.optimizer`, whose momentum coefficient is `beta`;
+/// the velocity starts at zero.
+pub fn descend_with<R: Real>(
+    theta: &mut [R],
+    step_size: R,
+    beta: R,
+    rule: &StopRule,
+    weights: &[R],
+    scratch: &mut Scratch<R>,
     mut gradient: impl FnMut(&[R], &mut [R], &mut [R]),
 ) -> TrajectoryEnd {
+    let momentum = rule.optimizer.has_velocity();
+    if momentum {
+        scratch.velocity.clear();
+        scratch.velocity.resize(theta.len(), R::zero());
+        scratch.ahead.resize(theta.len(), R::zero());
+    }
     let mut k: u64 = 0;
     loop {
         let block = u64::from(rule.check_every).min(rule.max_iters - k);
@@ -373,8 +466,25 @@ pub fn descend<R: Real>(
             scratch.record(k, fingerprint(weights, theta));
         }
         for _ in 0..block {
-            gradient(theta, &mut scratch.gradient, &mut scratch.work);
-            update(theta, &scratch.gradient, step_size);
+            if momentum {
+                let mut m = Momentum {
+                    kind: rule.optimizer,
+                    beta,
+                    velocity: &mut scratch.velocity,
+                    ahead: &mut scratch.ahead,
+                };
+                momentum_step(
+                    &mut m,
+                    theta,
+                    &mut scratch.gradient,
+                    &mut scratch.work,
+                    step_size,
+                    &mut gradient,
+                );
+            } else {
+                gradient(theta, &mut scratch.gradient, &mut scratch.work);
+                update(theta, &scratch.gradient, step_size);
+            }
             k += 1;
             if k >= first_read {
                 scratch.record(k, fingerprint(weights, theta));
@@ -389,6 +499,8 @@ pub fn descend<R: Real>(
             work,
             history,
             ring,
+            velocity,
+            ..
         } = scratch;
         let past = |j: usize| history[(k as usize).wrapping_sub(j) & (*ring - 1)];
         let verdict = classify(
@@ -397,7 +509,14 @@ pub fn descend<R: Real>(
             || theta.iter().copied(),
             || {
                 gradient(theta, g, work);
-                strided_sum(g.len(), |i| g[i] * g[i])
+                let norm = strided_sum(g.len(), |i| g[i] * g[i]).sqrt();
+                if momentum {
+                    let v = &velocity[..];
+                    let speed = strided_sum(v.len(), |i| v[i] * v[i]).sqrt();
+                    residual(norm, speed, step_size)
+                } else {
+                    norm
+                }
             },
             past,
             |limit| oscillation_period(rule, depth, limit, past),
@@ -487,7 +606,7 @@ mod tests {
                 &r,
                 at[l],
                 || theta.iter().map(|t| t.0[l]),
-                || grad_squared[l],
+                || grad_squared[l].sqrt(),
                 |j| [now[l], before[l]][j],
                 |_| (periods[l] > 0).then_some(periods[l]),
             );
@@ -510,6 +629,7 @@ mod tests {
             max_period: 16,
             divergence_cap: 1e6,
             early_exit: true,
+            optimizer: OptimizerKind::Gd,
         }
     }
 
@@ -530,6 +650,44 @@ mod tests {
             Outcome::Converged
         );
         assert_eq!(run_quadratic(4.0, 0.51, 100_000).outcome, Outcome::Diverged);
+    }
+
+    /// f(x) = ½ a x² under momentum and Nesterov with β = 0.5: stable below
+    /// δa = 2(1+β) = 3 and (2+2β)/(1+2β) = 1.5, unstable above.
+    #[test]
+    fn momentum_and_nesterov_converge_below_their_bounds_and_diverge_above() {
+        for (kind, bound) in [
+            (OptimizerKind::Momentum, 3.0),
+            (OptimizerKind::Nesterov, 1.5),
+        ] {
+            let mut r = rule(1_000_000);
+            r.optimizer = kind;
+            let run = |step: f64| {
+                let mut scratch = Scratch::new(1, 0, &r);
+                let mut theta = [1.0f64];
+                descend_with(
+                    &mut theta,
+                    step,
+                    0.5,
+                    &r,
+                    &[1.0],
+                    &mut scratch,
+                    |t, g, _| g[0] = t[0],
+                )
+                .outcome
+            };
+            assert_eq!(run(0.98 * bound), Outcome::Converged, "{kind:?}");
+            assert_eq!(run(1.02 * bound), Outcome::Diverged, "{kind:?}");
+        }
+    }
+
+    /// Under momentum a check at a point where the gradient is below tol_grad
+    /// but the velocity is not does not call the trajectory converged.
+    #[test]
+    fn a_small_gradient_at_speed_is_not_convergence() {
+        assert_eq!(residual(1e-12, 0.5, 0.1), 5.0);
+        assert_eq!(residual(2.0, 0.1, 0.1), 2.0);
+        assert!(residual(f64::NAN, 0.1, 0.1).is_nan());
     }
 
     #[test]

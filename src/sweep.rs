@@ -13,8 +13,11 @@ use std::ops::Range;
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::models::Model;
+use crate::optimizer::{Optimizer, OptimizerKind};
+use crate::real::Precision;
 use crate::rng::TrajectoryRng;
 use crate::spec::{InitSpec, Spec};
+use crate::stopping::StopRule;
 
 #[derive(Clone, Debug)]
 pub struct Cell {
@@ -23,6 +26,42 @@ pub struct Cell {
     pub axis_value: Option<f64>,
     pub init: InitSpec,
     pub model: Model,
+    /// The optimizer, whose β the second axis may set.
+    pub optimizer: Optimizer,
+}
+
+impl Cell {
+    /// The theorem's bound on the cell's metric: the family's bound at the
+    /// optimizer's effective step size (see `crate::optimizer`).
+    pub fn bound(&self) -> f64 {
+        self.model
+            .bound(self.optimizer.effective_step(self.step_size))
+    }
+
+    /// The largest step size of this cell's optimizer at which a trajectory
+    /// can converge to a minimum, where the theory gives one.
+    pub fn step_size_max(&self) -> Option<f64> {
+        self.model
+            .step_size_max()
+            .map(|d| self.optimizer.step_for(d))
+    }
+
+    /// The step sizes the figures mark for this cell's optimizer, named as
+    /// GD's edge times the optimizer's factor ("(1+β)·2/f''(2)").
+    pub fn edges(&self) -> Vec<crate::models::Edge> {
+        let mut edges = self.model.edges();
+        let factor = match self.optimizer.kind {
+            OptimizerKind::Gd => return edges,
+            OptimizerKind::Momentum => "(1+β)·",
+            OptimizerKind::Nesterov => "(1+β)/(1+2β)·",
+        };
+        for e in &mut edges {
+            e.step_size = self.optimizer.step_for(e.step_size);
+            e.name = format!("{factor}{}", e.name);
+            e.curve = e.curve.replace("δ = ", &format!("δ = {factor}"));
+        }
+        edges
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -61,10 +100,11 @@ impl Sweep {
                 _ => spec.clone(),
             };
             let model = cell_spec.model.build()?;
-            per_axis.push((cell_spec.init.clone(), model));
+            let optimizer = cell_spec.optimizer.resolve()?;
+            per_axis.push((cell_spec.init.clone(), model, optimizer));
         }
         let mut cells = Vec::with_capacity(steps.len() * axis_values.len());
-        for (value, (init, model)) in axis_values.iter().zip(&per_axis) {
+        for (value, (init, model, optimizer)) in axis_values.iter().zip(&per_axis) {
             for &step_size in &steps {
                 cells.push(Cell {
                     index: cells.len(),
@@ -72,6 +112,7 @@ impl Sweep {
                     axis_value: *value,
                     init: init.clone(),
                     model: model.clone(),
+                    optimizer: *optimizer,
                 });
             }
         }
@@ -90,6 +131,13 @@ impl Sweep {
             axis,
             cells,
         })
+    }
+
+    /// The stopping rule at `precision`, with the spec's optimizer.
+    pub fn rule(&self, precision: Precision) -> StopRule {
+        let mut rule = self.spec.stop.rule(precision, self.spec.max_iters);
+        rule.optimizer = self.spec.optimizer.kind;
+        rule
     }
 
     pub fn total(&self) -> u64 {
@@ -151,6 +199,14 @@ impl Sweep {
         let base = ids.start;
         for (cell, run) in self.cell_runs(ids) {
             out[(run.start - base) as usize..(run.end - base) as usize].fill(cell.step_size);
+        }
+    }
+
+    /// The momentum coefficient β of each trajectory of `ids`, into `out`.
+    pub fn betas(&self, ids: Range<u64>, out: &mut [f64]) {
+        let base = ids.start;
+        for (cell, run) in self.cell_runs(ids) {
+            out[(run.start - base) as usize..(run.end - base) as usize].fill(cell.optimizer.beta);
         }
     }
 

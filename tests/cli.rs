@@ -137,7 +137,7 @@ fn f64_and_f32_agree_on_outcome_classes_away_from_the_thresholds() {
     .unwrap();
     let ids = 0..sweep.total();
     let run = |p| {
-        let rule = sweep.spec.stop.rule(p, sweep.spec.max_iters);
+        let rule = sweep.rule(p);
         Backend::new(&sweep, None, p, &rule)
             .unwrap()
             .run(&sweep, &rule, ids.clone(), |_| {})

@@ -70,7 +70,7 @@ fn compare_at(
         (Precision::F64, false) => 1e-9,
     };
     let sweep = Sweep::new(common::spec(spec_text)).unwrap();
-    let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
+    let rule = sweep.rule(precision);
     let run = |engine: Backend| -> Vec<ChunkResult> {
         sweep
             .chunks(0..sweep.total(), u64::MAX)
@@ -286,7 +286,7 @@ fn relu_kernel_matches_cpu() {
     }
     let sweep = Sweep::new(common::spec(&relu(2, 8, 1, 6, 1, "0.1", 10, 0.01))).unwrap();
     let model = &sweep.cell_of(0).model;
-    let rule = sweep.spec.stop.rule(Precision::F64, sweep.spec.max_iters);
+    let rule = sweep.rule(Precision::F64);
     let cpu_adapter = DeviceLimits {
         loop_budget: Some(stepsweep::shaders::LLVMPIPE_LOOP_LIMIT / 2),
         ..DeviceLimits::DEFAULT
@@ -315,7 +315,7 @@ fn relu_beyond_the_loop_limit_is_refused_on_a_cpu_adapter() {
         64, 256, 16, 4096, 1, "0.0001", 100, 1.0,
     )))
     .unwrap();
-    let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
+    let rule = sweep.rule(Precision::F32);
     let engine = Backend::new(&sweep, Some(ctx), Precision::F32, &rule).unwrap();
     let Err(e) = engine.run(&sweep, &rule, 0..1, |_| {}) else {
         panic!("a relu step of (64, 256, 16, 4096) ran on a CPU adapter");
@@ -384,7 +384,7 @@ fn scalar_deep_kernel_matches_cpu_with_64_layers() {
             "#
         );
         let sweep = Sweep::new(common::spec(&spec)).unwrap();
-        let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
+        let rule = sweep.rule(Precision::F32);
         let plan = kernel(
             &sweep.cells[0].model,
             &rule,
@@ -443,7 +443,7 @@ fn deep_linear_invocation_kernel_matches_cpu_at_its_largest_sizes() {
             "#
         );
         let sweep = Sweep::new(common::spec(&spec)).unwrap();
-        let rule = sweep.spec.stop.rule(Precision::F64, sweep.spec.max_iters);
+        let rule = sweep.rule(Precision::F64);
         let model = &sweep.cell_of(0).model;
         let cpu_adapter = DeviceLimits {
             loop_budget: Some(stepsweep::shaders::LLVMPIPE_LOOP_LIMIT / 2),
@@ -487,4 +487,45 @@ fn poly_kernel_matches_cpu_with_a_long_derivative_and_long_blocks() {
             "#
         ),
     );
+}
+
+/// Momentum and Nesterov, whose velocity a kernel keeps in scratch between
+/// dispatches and whose β follows the step sizes, against the CPU: for every
+/// family with a kernel here, in both layouts (the plans of these sizes
+/// include each, asserted below), with β on the second axis so that cells of
+/// one chunk differ in β.
+#[test]
+fn optimizers_with_momentum_match_cpu_in_both_layouts() {
+    let Some(ctx) = common::gpu_or_skip("optimizers_with_momentum_match_cpu") else {
+        return;
+    };
+    let limits = ctx.device_limits();
+    drop(ctx);
+    let beta_axis = "[axis]\nparam = \"optimizer.beta\"\nvalues = [0.0, 0.4, 0.8]\n";
+    let cases = [
+        (
+            "scalar-deep L=5",
+            scalar_deep(5).replace("trajectories = 1000", "trajectories = 20"),
+        ),
+        ("deep-linear n=2 L=2", deep_linear(2, 2, 20)),
+        ("deep-linear n=16 L=2", deep_linear(16, 2, 2)),
+        (
+            "relu (n,h,m,N)=(2,8,1,6)",
+            relu(2, 8, 1, 6, 20, "0.02, 0.1, 0.3", 2000, 0.01),
+        ),
+    ];
+    let mut layouts = std::collections::HashSet::new();
+    for kind in ["momentum", "nesterov"] {
+        for (name, text) in &cases {
+            let text = format!("{text}\n[optimizer]\nkind = \"{kind}\"\n{beta_axis}");
+            let sweep = Sweep::new(common::spec(&text)).unwrap();
+            let rule = sweep.rule(Precision::F64);
+            layouts.insert(format!(
+                "{:?}",
+                kernel(&sweep.cells[0].model, &rule, limits, Precision::F64).layout
+            ));
+            compare_ends(&format!("{name} with {kind}"), &text, true);
+        }
+    }
+    assert_eq!(layouts.len(), 2, "both layouts: {layouts:?}");
 }

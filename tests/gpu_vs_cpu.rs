@@ -10,7 +10,7 @@ use stepsweep::sweep::Sweep;
 
 /// The whole sweep as one chunk on the GPU and on the CPU in `precision`.
 fn gpu_and_cpu(sweep: &Sweep, ctx: GpuContext, precision: Precision) -> (ChunkResult, ChunkResult) {
-    let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
+    let rule = sweep.rule(precision);
     let ids = 0..sweep.total();
     let run = |engine: Backend| engine.run(sweep, &rule, ids.clone(), |_| {}).unwrap();
     (
@@ -118,6 +118,57 @@ fn poly_kernel_matches_cpu(precision: Precision) {
         both_converged > n / 4,
         "only {both_converged} converged on both"
     );
+}
+
+/// Momentum and Nesterov on the default polynomial, β on the second axis:
+/// in f64 on a CPU adapter, bit for bit as on the CPU (velocity, look-ahead
+/// point and residual in the same order of operations); elsewhere, the
+/// same classes for all but 0.1%.
+#[test]
+fn poly_kernel_with_momentum_matches_cpu() {
+    for kind in ["momentum", "nesterov"] {
+        let test = format!("poly_kernel_with_{kind}_matches_cpu");
+        let Some(ctx) = gpu_in(&test, Precision::F64) else {
+            return;
+        };
+        let exact = !stepsweep::backend::gpu::is_hardware(&ctx.info);
+        let sweep = Sweep::new(common::spec(&format!(
+            r#"
+            trajectories = 200
+            max_iters = 20000
+            seed = 11
+            [model]
+            kind = "poly"
+            [init]
+            kind = "uniform"
+            low = -1.0
+            high = 4.0
+            [optimizer]
+            kind = "{kind}"
+            [steps]
+            linspace = [0.02, 0.6, 15]
+            [axis]
+            param = "optimizer.beta"
+            values = [0.0, 0.3, 0.6, 0.9]
+            "#
+        )))
+        .unwrap();
+        let (gpu, cpu) = gpu_and_cpu(&sweep, ctx, Precision::F64);
+        if exact {
+            assert_bit_for_bit(&gpu, &cpu, &test);
+        }
+        let same = gpu
+            .ends
+            .iter()
+            .zip(&cpu.ends)
+            .filter(|(g, c)| g.outcome == c.outcome)
+            .count();
+        assert!(
+            same * 1000 >= gpu.ends.len() * 999,
+            "{test}: classes agree on {same} of {}",
+            gpu.ends.len()
+        );
+    }
 }
 
 /// With early exit off only the check at max_iters reads fingerprints, and
@@ -386,7 +437,7 @@ fn an_f32_landing_on_x2_past_its_threshold_is_rechecked_and_overturned() {
         "#;
     // The f32 verdict itself, before any recheck: converged, at exactly 2.
     let sweep = Sweep::new(common::spec(spec_text)).unwrap();
-    let rule = sweep.spec.stop.rule(Precision::F32, sweep.spec.max_iters);
+    let rule = sweep.rule(Precision::F32);
     let f32_run = Backend::new(&sweep, None, Precision::F32, &rule)
         .unwrap()
         .run(&sweep, &rule, 0..3, |_| {})

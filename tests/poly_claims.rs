@@ -129,3 +129,73 @@ fn steps_merge_sorted_and_deduplicated() {
     assert_eq!(sweep.total(), 840_000);
     assert!(sweep.steps.windows(2).all(|w| w[0] < w[1]));
 }
+
+/// Momentum and Nesterov move each minimizer's threshold 2/f''(x*) to the
+/// optimizer's own (δS ≤ 2(1+β), and δS ≤ (2+2β)/(1+2β)): with β = 0.5, x = 2
+/// is reached just below 0.3 (momentum) and 0.15 (Nesterov) and never above,
+/// and x = 1 just below 0.75 and 0.375. summary.json states the thresholds.
+#[test]
+fn momentum_and_nesterov_move_the_thresholds_to_their_own() {
+    for (kind, x2, x1) in [("momentum", 0.3, 0.75), ("nesterov", 0.15, 0.375)] {
+        let steps: Vec<String> = [x2, x1]
+            .iter()
+            .flat_map(|&t| [0.97 * t, 0.99 * t, 1.01 * t, 1.03 * t, 1.1 * t])
+            .map(|d: f64| format!("{d:.6}"))
+            .collect();
+        let text = format!(
+            r#"
+            trajectories = 3000
+            max_iters = 50000
+            seed = 4
+            backend = "cpu"
+            [model]
+            kind = "poly"
+            [init]
+            kind = "uniform"
+            low = -1.0
+            high = 4.0
+            [optimizer]
+            kind = "{kind}"
+            beta = 0.5
+            [steps]
+            values = [{}]
+            "#,
+            steps.join(", ")
+        );
+        let report = execute(
+            common::spec(&text),
+            "claims",
+            &RunOptions {
+                chunk_size: None,
+                quiet: true,
+            },
+            None,
+        )
+        .unwrap();
+        for (minimizer, threshold) in [(1, x2), (0, x1)] {
+            let counts: Vec<(f64, u64)> = report
+                .sweep
+                .cells
+                .iter()
+                .zip(&report.cells)
+                .filter(|(c, _)| (c.step_size / threshold - 1.0).abs() < 0.2)
+                .map(|(c, s)| (c.step_size, s.converged_min[minimizer]))
+                .collect();
+            assert!(
+                counts.iter().any(|&(d, n)| d < threshold && n > 0),
+                "{kind}: minimizer {minimizer} never reached below {threshold}: {counts:?}"
+            );
+            assert!(
+                counts.iter().all(|&(d, n)| d < threshold || n == 0),
+                "{kind}: minimizer {minimizer} reached past {threshold}: {counts:?}"
+            );
+        }
+        let cell = &report.sweep.cells[0];
+        let edges: Vec<f64> = cell.edges().iter().map(|e| e.step_size).collect();
+        assert!(
+            edges.iter().any(|e| (e - x2).abs() < 1e-12)
+                && edges.iter().any(|e| (e - x1).abs() < 1e-12),
+            "{kind}: edges {edges:?}"
+        );
+    }
+}

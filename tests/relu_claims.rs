@@ -123,7 +123,7 @@ fn notebook_setup_oscillates_at_six_e_minus_four_and_still_descends_at_two_e_min
     )
     .unwrap();
     let sweep = Sweep::new(spec).unwrap();
-    let rule = sweep.spec.stop.rule(Precision::F64, sweep.spec.max_iters);
+    let rule = sweep.rule(Precision::F64);
     let engine = Backend::new(&sweep, None, Precision::F64, &rule).unwrap();
     let t = sweep.trajectories_per_cell;
     let Model::Relu(model) = &sweep.cells[0].model else {

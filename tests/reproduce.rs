@@ -182,9 +182,9 @@ fn a_claim_made_wrong_through_the_api_fails_with_a_non_zero_status() {
     };
     *threshold = 0.3;
     // Its figure lives in another experiment's folder; show one this run draws.
-    claim.figure = "poly/figures/outcomes";
+    claim.figure = "poly/figures/outcomes".into();
     for c in &mut experiments[0].claims {
-        c.figure = "poly/figures/outcomes";
+        c.figure = "poly/figures/outcomes".into();
     }
     let dir = tempfile::tempdir().unwrap();
     let opts = Options {

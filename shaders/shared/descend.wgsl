@@ -11,11 +11,16 @@
 // iterations, classifies it after each block of CHECK_EVERY, and counts the
 // trajectories still running in `active_count`.
 //
+// With MOMENTUM (heavy ball, or NESTEROV), β follows the step sizes in
+// `step_size` (at stride + t), and the velocity waits in the trajectory's
+// DIM reals of `scratch` at VELOCITY_OFF between dispatches; the twin of
+// `momentum_step` in src/stopping.rs.
+//
 // A dispatch may stop inside a block (on a CPU adapter, where the host bounds
 // the steps of a dispatch by llvmpipe's loop limit: see `steps_per_dispatch`
 // in src/shaders.rs): blocks still start at multiples of CHECK_EVERY, as on
 // the CPU, and the fingerprint ring waits in the trajectory's RING floats of
-// `scratch` between such dispatches. A dispatch of whole blocks never touches
+// `scratch` (at HISTORY_OFF of SCRATCH_LEN reals) between such dispatches. A dispatch of whole blocks never touches
 // `scratch`.
 
 #import shared/common
@@ -81,13 +86,20 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
         w[i] = theta[i * params.stride + t];
     }
     let delta = step_size[t];
+#ifdef MOMENTUM
+    let beta = step_size[params.stride + t];
+    var v: array<real, DIM>;
+    for (var i = 0u; i < DIM; i++) {
+        v[i] = scratch[t * SCRATCH_LEN + VELOCITY_OFF + i];
+    }
+#endif
     var k = iterations[t];
     var g: array<real, DIM>;
     var hist: array<real, RING>;
     if (k % CHECK_EVERY != 0u) {
         // The previous dispatch stopped inside this block.
         for (var i = 0u; i < RING; i++) {
-            hist[i] = scratch[t * RING + i];
+            hist[i] = scratch[t * SCRATCH_LEN + HISTORY_OFF + i];
         }
     }
     // The iteration this dispatch stops at, at the latest (params.steps ≥ 1).
@@ -103,10 +115,26 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         let stop = min(end, last);
         for (; k < stop; k += 1u) {
+#ifdef MOMENTUM
+#ifdef NESTEROV
+            var y: array<real, DIM>;
+            for (var i = 0u; i < DIM; i++) {
+                y[i] = w[i] + beta * v[i];
+            }
+            gradient(&y, &g);
+#else
+            gradient(&w, &g);
+#endif
+            for (var i = 0u; i < DIM; i++) {
+                v[i] = beta * v[i] - delta * g[i];
+                w[i] = w[i] + v[i];
+            }
+#else
             gradient(&w, &g);
             for (var i = 0u; i < DIM; i++) {
                 w[i] = w[i] - delta * g[i];
             }
+#endif
             if (k + 1u >= first_read) {
                 hist[(k + 1u) & RING_MASK] = fingerprint(&w);
             }
@@ -114,7 +142,7 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (k < end) {
             // This dispatch's steps are spent inside the block.
             for (var i = 0u; i < RING; i++) {
-                scratch[t * RING + i] = hist[i];
+                scratch[t * SCRATCH_LEN + HISTORY_OFF + i] = hist[i];
             }
             break;
         }
@@ -124,7 +152,11 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 out_of_bounds = out_of_bounds || beyond_cap(w[i]);
             }
             gradient(&w, &g);
-            verdict = classify(&hist, k, min(block + 1u, RING), out_of_bounds, sqrt(squared_norm(&g)));
+            var norm = sqrt(squared_norm(&g));
+#ifdef MOMENTUM
+            norm = residual(norm, sqrt(squared_norm(&v)), delta);
+#endif
+            verdict = classify(&hist, k, min(block + 1u, RING), out_of_bounds, norm);
             if (verdict.x != RUNNING) {
                 break;
             }
@@ -136,6 +168,11 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = 0u; i < DIM; i++) {
         theta[i * params.stride + t] = w[i];
     }
+#ifdef MOMENTUM
+    for (var i = 0u; i < DIM; i++) {
+        scratch[t * SCRATCH_LEN + VELOCITY_OFF + i] = v[i];
+    }
+#endif
     iterations[t] = k;
     if (verdict.x == RUNNING) {
         atomicAdd(&active_count, 1u);

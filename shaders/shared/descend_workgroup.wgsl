@@ -10,6 +10,13 @@
 // operations as the CPU; the verdict reaches every lane through workgroup
 // memory, so every barrier stays in uniform control flow.
 //
+// With MOMENTUM (heavy ball, or NESTEROV), β follows the step sizes in
+// `step_size` (at stride + t), and each lane keeps the velocity of its
+// coordinates in the trajectory's slice of `scratch` at VELOCITY_OFF (and,
+// with Nesterov, θ itself at POINT_OFF while the region holds the look-ahead
+// point the gradient is taken at); the twin of `momentum_step` in
+// src/stopping.rs.
+//
 // A dispatch advances a trajectory by at most `params.steps` iterations, and
 // may stop inside a block of CHECK_EVERY: blocks start at multiples of
 // CHECK_EVERY, as on the CPU, and the fingerprint ring waits in the
@@ -66,6 +73,23 @@ fn check_parts(lane: u32) {
     sync();
 }
 
+#ifdef MOMENTUM
+// Every lane calls this; afterwards parts[p] holds part p of ‖v‖².
+fn velocity_parts(lane: u32, t: u32) {
+    // The velocities other lanes wrote, in storage.
+    storageBarrier();
+    for (var p = lane; p < min(PARTS, DIM); p += LANES) {
+        var part: real = 0.0;
+        for (var i = p; i < DIM; i += PARTS) {
+            let v = scratch[t * SCRATCH_LEN + VELOCITY_OFF + i];
+            part = part + v * v;
+        }
+        parts[p] = part;
+    }
+    sync();
+}
+#endif
+
 // Lane 0 adds the parts in order.
 fn sum_parts() -> real {
     var total: real = 0.0;
@@ -100,6 +124,9 @@ fn descend_workgroup_main(
     }
     sync();
     let delta = step_size[t];
+#ifdef MOMENTUM
+    let beta = step_size[params.stride + t];
+#endif
     var k = start.y;
     var hist: array<real, RING>;
     if (lane == 0u) {
@@ -123,10 +150,31 @@ fn descend_workgroup_main(
         }
         let stop = min(end, last);
         for (; k < stop; k += 1u) {
+#ifdef NESTEROV
+            for (var i = lane; i < DIM; i += LANES) {
+                let x = region_get(W_OFF + i);
+                scratch[t * SCRATCH_LEN + POINT_OFF + i] = x;
+                region_set(W_OFF + i, x + beta * scratch[t * SCRATCH_LEN + VELOCITY_OFF + i]);
+            }
+            sync();
+#endif
             model_gradient(lane);
+#ifdef MOMENTUM
+            for (var i = lane; i < DIM; i += LANES) {
+                let at = t * SCRATCH_LEN + VELOCITY_OFF + i;
+                let v = beta * scratch[at] - delta * region_get(G_OFF + i);
+                scratch[at] = v;
+#ifdef NESTEROV
+                region_set(W_OFF + i, scratch[t * SCRATCH_LEN + POINT_OFF + i] + v);
+#else
+                region_set(W_OFF + i, region_get(W_OFF + i) + v);
+#endif
+            }
+#else
             for (var i = lane; i < DIM; i += LANES) {
                 region_set(W_OFF + i, region_get(W_OFF + i) - delta * region_get(G_OFF + i));
             }
+#endif
             sync();
             if (k + 1u >= first_read) {
                 fingerprint_parts(lane);
@@ -142,12 +190,24 @@ fn descend_workgroup_main(
         if (EARLY_EXIT || k >= MAX_ITERS) {
             model_gradient(lane);
             check_parts(lane);
+            var norm: real = 0.0;
+            if (lane == 0u) {
+                norm = sqrt(sum_parts());
+            }
+#ifdef MOMENTUM
+            // Lane 0 has read the gradient's parts before they are replaced.
+            sync();
+            velocity_parts(lane, t);
+            if (lane == 0u) {
+                norm = residual(norm, sqrt(sum_parts()), delta);
+            }
+#endif
             if (lane == 0u) {
                 var out_of_bounds = false;
                 for (var p = 0u; p < min(PARTS, DIM); p++) {
                     out_of_bounds = out_of_bounds || part_out_of_bounds[p] != 0u;
                 }
-                let v = classify(&hist, k, min(block + 1u, RING), out_of_bounds, sqrt(sum_parts()));
+                let v = classify(&hist, k, min(block + 1u, RING), out_of_bounds, norm);
                 shared_state = vec4<u32>(v.x, k, v.y, 0u);
             }
             let decided = workgroupUniformLoad(&shared_state);

@@ -4,6 +4,16 @@
 // iterates at slot (iteration & RING_MASK); `depth` of them are valid.
 // `out_of_bounds` says whether any coordinate of θ is non-finite or beyond the
 // divergence cap. Returns (code, period).
+// What a check compares with TOL_GRAD under an optimizer with a velocity:
+// the larger of ‖∇f‖ and ‖v‖/δ, the twin of `residual` in src/stopping.rs.
+fn residual(grad_norm: real, velocity_norm: real, delta: real) -> real {
+    let moving = velocity_norm / delta;
+    if (moving > grad_norm) {
+        return moving;
+    }
+    return grad_norm;
+}
+
 fn classify(hist: ptr<function, array<real, RING>>, k: u32, depth: u32, out_of_bounds: bool, grad_norm: real) -> vec2<u32> {
     if (out_of_bounds || !is_finite(grad_norm)) {
         return vec2<u32>(DIVERGED, 0u);

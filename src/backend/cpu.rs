@@ -46,7 +46,7 @@ pub fn run_each<R: Real>(
     rule: &StopRule,
     ids: &[u64],
 ) -> Vec<(TrajectoryEnd, Vec<f64>)> {
-    use crate::stopping::{descend, Scratch};
+    use crate::stopping::{descend_with, Scratch};
     use rayon::prelude::*;
     ids.par_iter()
         .map(|&id| {
@@ -57,9 +57,10 @@ pub fn run_each<R: Real>(
             sweep.initial(id, &mut start);
             let mut theta: Vec<R> = start.iter().map(|&v| R::of(v)).collect();
             let mut scratch = Scratch::<R>::new(dim, model.work_len(), rule);
-            let end = descend(
+            let end = descend_with(
                 &mut theta,
                 R::of(cell.step_size),
+                R::of(cell.optimizer.beta),
                 rule,
                 &fingerprint_weights::<R>(dim),
                 &mut scratch,
@@ -219,6 +220,13 @@ macro_rules! engine_table {
         impl Engines for $real {
             fn run<'a>(job: &Job<'a, $real>) -> Vec<Sink<'a>> {
                 match &job.sweep.cell_of(job.ids.start).model {
+                    // The pack engines take plain GD steps; an optimizer
+                    // with a velocity runs one trajectory at a time, in the
+                    // batches the job's slots are cut for.
+                    $(Model::$variant(model) if job.rule.optimizer.has_velocity() => {
+                        let lanes = <$family as Family>::LANES.of(job.isa, $index == 0);
+                        run_reference(job, model, lanes)
+                    })*
                     $(Model::$variant(model) => match job.isa {
                         Isa::Avx512 => run_packs::<
                             $real,
@@ -265,14 +273,13 @@ fn baseline<'a, R: Real, const N: usize, F: Family>(job: &Job<'a, R>, model: &F)
 
 /// Runs a job on every thread, a batch of `batch` trajectories at a time,
 /// each trajectory alone through the one-trajectory reference
-/// `stopping::descend`, which every pack engine matches bit for bit.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+/// `stopping::descend_with`, which every pack engine matches bit for bit.
 fn run_reference<'a, R: Real, F: Family>(
     job: &Job<'a, R>,
     model: &F,
     batch: usize,
 ) -> Vec<Sink<'a>> {
-    use crate::stopping::{descend, Scratch};
+    use crate::stopping::{descend_with, Scratch};
     let dim = model.dim();
     let weights = fingerprint_weights::<R>(dim);
     rayon::broadcast(|_| {
@@ -280,6 +287,7 @@ fn run_reference<'a, R: Real, F: Family>(
         let mut scratch = Scratch::<R>::new(dim, model.work_len(), job.rule);
         let (mut starts, mut blocks) = (Vec::new(), Vec::new());
         let mut step_sizes = vec![0.0; batch];
+        let mut betas = vec![0.0; batch];
         let mut theta = vec![R::zero(); dim];
         let mut last = vec![0.0; dim];
         while let Some((first, count, mut slots)) = job.batch(batch) {
@@ -288,7 +296,8 @@ fn run_reference<'a, R: Real, F: Family>(
             starts.clear();
             starts.resize(count * dim, 0.0);
             job.sweep.initials(ids.clone(), &mut starts, &mut blocks);
-            job.sweep.step_sizes(ids, &mut step_sizes[..count]);
+            job.sweep.step_sizes(ids.clone(), &mut step_sizes[..count]);
+            job.sweep.betas(ids, &mut betas[..count]);
             for place in 0..count {
                 for (t, &v) in theta
                     .iter_mut()
@@ -296,9 +305,10 @@ fn run_reference<'a, R: Real, F: Family>(
                 {
                     *t = R::of(v);
                 }
-                let end = descend(
+                let end = descend_with(
                     &mut theta,
                     R::of(step_sizes[place]),
+                    R::of(betas[place]),
                     job.rule,
                     &weights,
                     &mut scratch,
@@ -418,10 +428,7 @@ impl<'a> Tally<'a> {
                 cells: vec![CellStats::new(minimizers); cells],
                 trajectory_steps: 0,
             },
-            bounds: sweep.cells[range]
-                .iter()
-                .map(|c| c.model.bound(c.step_size))
-                .collect(),
+            bounds: sweep.cells[range].iter().map(|c| c.bound()).collect(),
             waiting: Vec::with_capacity(ASSESSED_TOGETHER),
             finals: Vec::new(),
             assessed: Vec::with_capacity(ASSESSED_TOGETHER),
@@ -820,7 +827,7 @@ pub fn constants<R: Real>(sweep: &Sweep) -> Vec<Vec<R>> {
 mod tests {
     use super::*;
     use crate::spec::{Precision, Spec};
-    use crate::stopping::{descend, Scratch};
+    use crate::stopping::{descend_with, Scratch};
 
     /// Every trajectory the backend runs ends exactly where the
     /// one-trajectory reference ends: lanes of every engine the processor
@@ -840,7 +847,7 @@ mod tests {
                  [steps]\nvalues = [{steps}]\n[stop]\ncheck_every = 50\nearly_exit = {early_exit}\n"
             );
             let sweep = Sweep::new(Spec::from_toml(&text, "test").unwrap()).unwrap();
-            let rule = sweep.spec.stop.rule(precision, sweep.spec.max_iters);
+            let rule = sweep.rule(precision);
             let constants = constants::<R>(&sweep);
             // Every engine this processor can run, the baseline included.
             for isa in Isa::available() {
@@ -879,7 +886,7 @@ mod tests {
                 expected.cells[cell.index - first_cell].add(
                     &ends[i],
                     assessment.as_ref(),
-                    cell.model.bound(cell.step_size),
+                    cell.bound(),
                 );
                 expected.trajectory_steps += ends[i].iterations;
             }
@@ -910,9 +917,10 @@ mod tests {
             sweep.initial(id, &mut start);
             let mut theta: Vec<R> = start.iter().map(|&v| R::of(v)).collect();
             let cell = sweep.cell_of(id);
-            let end = descend(
+            let end = descend_with(
                 &mut theta,
                 R::of(cell.step_size),
+                R::of(cell.optimizer.beta),
                 rule,
                 &weights,
                 &mut scratch,

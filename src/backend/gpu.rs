@@ -490,7 +490,9 @@ impl StateKernel {
         let inside_blocks = steps % u64::from(check_every) != 0;
         let scratch_per_trajectory = match plan.layout {
             Layout::PerWorkgroup => plan.scratch_per_trajectory,
-            Layout::PerInvocation if inside_blocks => plan.scratch_per_trajectory,
+            Layout::PerInvocation if inside_blocks || plan.keeps_velocity => {
+                plan.scratch_per_trajectory
+            }
             Layout::PerInvocation => 0,
         };
         Ok(StateKernel {
@@ -520,9 +522,17 @@ impl StateKernel {
 
     /// Copies a chunk's inputs to the device in the kernel's precision:
     /// initial parameters `theta` (count × dim, trajectory-major, drawn in
-    /// f64) and step sizes (count). Done on the host thread that drew them,
-    /// so the copies overlap the previous chunk's descent.
-    pub fn upload(&self, ctx: &GpuContext, theta: &[f64], step_size: &[f64]) -> Result<Uploaded> {
+    /// f64), step sizes (count) and, for an optimizer with momentum, each
+    /// trajectory's β (count), which follow the step sizes in their buffer.
+    /// Done on the host thread that drew them, so the copies overlap the
+    /// previous chunk's descent.
+    pub fn upload(
+        &self,
+        ctx: &GpuContext,
+        theta: &[f64],
+        step_size: &[f64],
+        beta: Option<&[f64]>,
+    ) -> Result<Uploaded> {
         let count = step_size.len();
         // Chunks are sized to the limits (`max_chunk`); this guards a caller
         // that was not, before wgpu turns it into a validation error.
@@ -565,7 +575,13 @@ impl StateKernel {
             dim,
             soa,
             theta: theta_buf,
-            step_size: ctx.storage("step_size", &to_device(step_size, self.precision)),
+            step_size: match beta {
+                Some(beta) => {
+                    let both: Vec<f64> = step_size.iter().chain(beta).copied().collect();
+                    ctx.storage("step_size", &to_device(&both, self.precision))
+                }
+                None => ctx.storage("step_size", &to_device(step_size, self.precision)),
+            },
             status: zeroed("status", 4 * count),
             iterations: zeroed("iterations", 4 * count),
             index: [

@@ -260,8 +260,13 @@ impl Backend {
             },
         );
         let mut step_sizes = vec![0.0; n];
-        sweep.step_sizes(ids, &mut step_sizes);
-        let uploaded = kernel.upload(ctx, &theta, &step_sizes)?;
+        sweep.step_sizes(ids.clone(), &mut step_sizes);
+        let betas = plan.keeps_velocity.then(|| {
+            let mut betas = vec![0.0; n];
+            sweep.betas(ids, &mut betas);
+            betas
+        });
+        let uploaded = kernel.upload(ctx, &theta, &step_sizes, betas.as_deref())?;
         Ok(ChunkInputs::Gpu {
             kernel,
             uploaded: Box::new(uploaded),

@@ -32,6 +32,7 @@ pub fn summary_json(report: &SweepReport) -> serde_json::Value {
         "trajectories": sweep.total(),
         "theory": sweep.cells[0].model.theory(),
         "minimizers": sweep.cells[0].model.minimizers(),
+        "optimizer": optimizer_json(sweep),
         "cells": output::cells_json(sweep, &report.cells),
         "recheck": report.recheck_totals().map(|(rechecked, overturned)| json!({
             "rechecked": rechecked,
@@ -40,6 +41,20 @@ pub fn summary_json(report: &SweepReport) -> serde_json::Value {
             "rule": "f32 verdicts rerun in f64 on the CPU: every converged trajectory whose metric is above the bound or whose minimizer's threshold is below its step size, and the first 1 in 64 replicates of every cell; the counts hold the f64 verdicts",
         })),
     })
+}
+
+/// The optimizer and what it does to the theory: its stability bound, and
+/// each threshold of the theory (`Family::edges`) at its own step size. With
+/// β on the second axis, the first cell's β.
+fn optimizer_json(sweep: &crate::sweep::Sweep) -> serde_json::Value {
+    let cell = &sweep.cells[0];
+    let mut out = cell.optimizer.summary();
+    out["thresholds"] = cell
+        .edges()
+        .iter()
+        .map(|e| json!({ "name": e.name, "step_size": e.step_size }))
+        .collect();
+    out
 }
 
 /// Writes spec.toml, then cells.csv and summary.json for a whole sweep or

@@ -72,7 +72,7 @@ pub fn render(report: &SweepReport) -> String {
             osc,
             format!("{:.4}", s.undecided as f64 / n),
             short(s.metric_max),
-            format!("{:.4}", cell.model.bound(cell.step_size)),
+            format!("{:.4}", cell.bound()),
             s.violations.to_string(),
         ]);
         rows.push(row);

@@ -39,7 +39,7 @@ pub struct Claim {
     pub prediction: Prediction,
     /// The figure shown with it: a path below OUT without extension, such as
     /// `poly/figures/outcomes` (the PNG is embedded, the SVG linked).
-    pub figure: &'static str,
+    pub figure: String,
 }
 
 #[derive(Clone, Debug, Default)]

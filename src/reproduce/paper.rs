@@ -21,6 +21,7 @@ fn overrides(trajectories: u64, max_iters: u64, steps: Option<&str>) -> Override
 /// Every claim `stepsweep reproduce` checks.
 pub fn paper() -> Vec<Experiment> {
     let mut all = poly();
+    all.extend(optimizers());
     all.extend(networks());
     all.extend(relu());
     all
@@ -42,7 +43,7 @@ fn networks() -> Vec<Experiment> {
     let scalar = preset_step_size_max("scalar-deep-threshold");
     let matrix = preset_step_size_max("deep-linear-random");
     let no_convergence_past =
-        |id: &str, statement: String, explanation: &str, threshold: f64, figure| Claim {
+        |id: &str, statement: String, explanation: &str, threshold: f64, figure: &str| Claim {
             id: id.into(),
             statement,
             explanation: explanation.into(),
@@ -50,14 +51,14 @@ fn networks() -> Vec<Experiment> {
                 minimizer: None,
                 threshold,
             },
-            figure,
+            figure: figure.into(),
         };
-    let bound = |id: &str, statement: &str, explanation: &str, figure| Claim {
+    let bound = |id: &str, statement: &str, explanation: &str, figure: &str| Claim {
         id: id.into(),
         statement: statement.into(),
         explanation: explanation.into(),
         prediction: Prediction::MetricWithinBound,
-        figure,
+        figure: figure.into(),
     };
     vec![
         Experiment {
@@ -141,7 +142,7 @@ fn relu() -> Vec<Experiment> {
                         below: 0.95,
                         above: 1.02,
                     },
-                    figure: "relu-single/figures/heatmap",
+                    figure: "relu-single/figures/heatmap".into(),
                 },
                 Claim {
                     id: "relu-bound".into(),
@@ -151,7 +152,7 @@ fn relu() -> Vec<Experiment> {
                                   with many samples too."
                         .into(),
                     prediction: Prediction::MetricWithinBound,
-                    figure: "relu-single/figures/metric_bound",
+                    figure: "relu-single/figures/metric_bound".into(),
                 },
             ],
         },
@@ -170,9 +171,76 @@ fn relu() -> Vec<Experiment> {
                     step_size: 6e-4,
                     period: 2,
                 },
-                figure: "relu-notebook/figures/outcomes",
+                figure: "relu-notebook/figures/outcomes".into(),
             }],
         },
+    ]
+}
+
+/// docs/theory.md "Optimizers": momentum and Nesterov on the polynomial of §1
+/// move each minimizer's threshold 2/f''(x*) to the optimizer's own.
+fn optimizers() -> Vec<Experiment> {
+    let model = Poly::new(&PolySpec::default()).expect("the paper's polynomial");
+    let experiment = |preset: &'static str, quick: &str| {
+        let text = crate::presets::find(preset).expect("an embedded preset");
+        let spec = crate::spec::Spec::from_toml(text, preset).expect("presets parse");
+        let optimizer = spec.optimizer.resolve().expect("presets validate");
+        let name = optimizer.kind.name();
+        let mut claims: Vec<Claim> = model
+            .minimizers
+            .iter()
+            .map(|m| {
+                let threshold = optimizer.step_for(m.threshold);
+                Claim {
+                    id: format!("{preset}-x{}", m.index + 1),
+                    statement: format!(
+                        "With {name} (β = {}), the iterates converge to x = {} only if δ ≤ {}",
+                        short(optimizer.beta),
+                        short(m.x),
+                        short(threshold)
+                    ),
+                    explanation: format!(
+                        "Linearized at x = {x}, {name} is stable only if {rule}; with                          f''({x}) = {c} that is δ ≤ {t}, where GD's threshold is {gd}. The                          measured cut-off is the largest swept δ from which some trajectory                          still converged to x = {x}, and the next swept δ.",
+                        x = short(m.x),
+                        rule = optimizer.rule_text(),
+                        c = short(m.curvature),
+                        t = short(threshold),
+                        gd = short(m.threshold),
+                    ),
+                    prediction: Prediction::ConvergesOnlyUpTo {
+                        minimizer: Some(m.index),
+                        threshold,
+                    },
+                    figure: format!("{preset}/figures/outcomes"),
+                }
+            })
+            .collect();
+        claims.push(Claim {
+            id: format!("{preset}-bound"),
+            statement: format!("With {name}, every converged trajectory satisfies f''(x̂) ≤ {}", match optimizer.kind {
+                crate::optimizer::OptimizerKind::Nesterov => "(2+2β)/((1+2β)δ)",
+                _ => "2(1+β)/δ",
+            }),
+            explanation: "The optimizer's stability bound on the curvature of the point reached,                           at every swept step size; a violation is a converged trajectory above                           it by more than 0.1%."
+                .into(),
+            prediction: Prediction::MetricWithinBound,
+            figure: format!("{preset}/figures/metric_bound"),
+        });
+        Experiment {
+            preset,
+            quick: overrides(1000, 20_000, Some(quick)),
+            claims,
+        }
+    };
+    vec![
+        experiment(
+            "poly-momentum",
+            "0.05,0.15,0.25,0.29,0.299,0.301,0.31,0.4,0.6,0.74,0.749,0.751,0.76,0.85",
+        ),
+        experiment(
+            "poly-nesterov",
+            "0.05,0.1,0.145,0.1499,0.1501,0.155,0.25,0.37,0.3745,0.3751,0.38,0.42",
+        ),
     ]
 }
 
@@ -203,7 +271,7 @@ fn poly() -> Vec<Experiment> {
                 minimizer: Some(k),
                 threshold: m.threshold,
             },
-            figure,
+            figure: figure.into(),
         }
     };
     let between = 0.3;
@@ -240,7 +308,7 @@ fn poly() -> Vec<Experiment> {
                         step_size: between,
                         minimizer: 0,
                     },
-                    figure: "poly/figures/outcomes",
+                    figure: "poly/figures/outcomes".into(),
                 },
                 Claim {
                     id: "poly-bound".into(),
@@ -251,7 +319,7 @@ fn poly() -> Vec<Experiment> {
                                   than 0.1%."
                         .into(),
                     prediction: Prediction::MetricWithinBound,
-                    figure: "poly/figures/metric_bound",
+                    figure: "poly/figures/metric_bound".into(),
                 },
             ],
         },
@@ -278,7 +346,7 @@ fn poly() -> Vec<Experiment> {
                 prediction: Prediction::Periods {
                     expected: vec![(0.21, Some(2)), (0.25, Some(4)), (0.3, None)],
                 },
-                figure: "poly-cascade/figures/bifurcation",
+                figure: "poly-cascade/figures/bifurcation".into(),
             }],
         },
     ]

@@ -169,7 +169,7 @@ fn html(report: &ReproduceReport) -> Result<String> {
             preset = escape(row.preset),
             word = verdict_word(row),
             data = base64(&png),
-            figure = escape(row.claim.figure),
+            figure = escape(&row.claim.figure),
         );
     }
     let _ = write!(h, "<script>{SCRIPT}</script>\n</body></html>\n");

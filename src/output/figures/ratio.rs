@@ -53,7 +53,7 @@ fn read_trajectories(run: &RunData, path: &Path) -> Result<Vec<(f64, f64)>> {
             continue;
         };
         let c = &run.sweep.cells[cell];
-        out.push((c.step_size, metric / c.model.bound(c.step_size)));
+        out.push((c.step_size, metric / c.bound()));
     }
     Ok(out)
 }

@@ -23,7 +23,6 @@ pub struct Boundary {
 /// `Family::edges`), each labelled with its value.
 pub fn thresholds(sweep: &Sweep) -> Vec<Threshold> {
     sweep.cells[0]
-        .model
         .edges()
         .into_iter()
         .map(|e| Threshold {
@@ -45,7 +44,7 @@ pub fn boundaries(sweep: &Sweep) -> Vec<Boundary> {
         .cells
         .iter()
         .step_by(sweep.steps.len())
-        .map(|c| (c.model.edges(), c.axis_value.unwrap_or(f64::NAN)))
+        .map(|c| (c.edges(), c.axis_value.unwrap_or(f64::NAN)))
         .collect();
     edges[0]
         .0
@@ -63,9 +62,10 @@ pub fn boundaries(sweep: &Sweep) -> Vec<Boundary> {
 
 /// The bifurcation diagram's model: a 1-D gradient map x ↦ x − δ f'(x), with
 /// the points to start from (see `Family::scalar_map`). None for other
-/// models, and for two-axis sweeps.
+/// models, for two-axis sweeps, and for optimizers with momentum, whose map
+/// has the velocity as a second coordinate.
 pub fn scalar_map(sweep: &Sweep) -> Option<(Vec<f64>, Vec<f64>)> {
-    if sweep.axis.is_some() {
+    if sweep.axis.is_some() || sweep.spec.optimizer.kind.has_velocity() {
         return None;
     }
     sweep.cells[0].model.scalar_map()
