@@ -403,6 +403,7 @@ mod tests {
                 divergence_cap: 1e6,
                 early_exit,
                 optimizer: crate::optimizer::OptimizerKind::Gd,
+                step_slots: 1,
             };
             // f(x, y) = ¼(x² − 1)² + y²: trajectories take different times,
             // and some step sizes oscillate or diverge.

@@ -108,12 +108,8 @@ impl Rechecker {
         // The assessment a converged trajectory's verdict depends on.
         let assess = |i: usize, end: &TrajectoryEnd, theta: &[f64]| -> Option<Assessment> {
             let id = base + i as u64;
-            crate::aggregate::needs_assessment(end, theta, false).then(|| {
-                sweep
-                    .cell_of(id)
-                    .model
-                    .assess(theta, sweep.replicate_of(id))
-            })
+            crate::aggregate::needs_assessment(end, theta, false)
+                .then(|| sweep.cell_of(id).assess(theta, sweep.replicate_of(id)))
         };
         let mut assessed: Vec<Option<Assessment>> = (0..n)
             .into_par_iter()

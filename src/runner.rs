@@ -235,12 +235,8 @@ fn assess(
     theta: &[f64],
     all: bool,
 ) -> Option<Assessment> {
-    needs_assessment(end, theta, all).then(|| {
-        sweep
-            .cell_of(id)
-            .model
-            .assess(theta, sweep.replicate_of(id))
-    })
+    needs_assessment(end, theta, all)
+        .then(|| sweep.cell_of(id).assess(theta, sweep.replicate_of(id)))
 }
 
 /// Trajectories per block of `tally_results`: small enough that a chunk of
@@ -299,7 +295,7 @@ fn tally_results(
                             (j..j + count).map(|k| needs_assessment(&ends[k], theta(k), false)),
                         );
                         own.clear();
-                        cell.model.assess_many(
+                        cell.assess_many(
                             (j..j + count)
                                 .filter(|&k| needs[k - j])
                                 .map(|k| (theta(k), sweep.replicate_of(first_id + k as u64))),

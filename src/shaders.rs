@@ -84,7 +84,8 @@ pub fn stop_header(rule: &StopRule, workgroup_size: u32, precision: Precision) -
          const TOL_GRAD: real = {};\n\
          const OSC_REL_TOL: real = {};\n\
          const DIVERGENCE_CAP: real = {};\n\
-         const EARLY_EXIT: bool = {};\n",
+         const EARLY_EXIT: bool = {};\n\
+         const STEP_SLOTS: u32 = {}u;\n",
         precision_header(precision),
         rule.check_every,
         rule.max_iters,
@@ -94,6 +95,7 @@ pub fn stop_header(rule: &StopRule, workgroup_size: u32, precision: Precision) -
         real_literal(rule.osc_rel_tol, precision),
         real_literal(rule.divergence_cap, precision),
         rule.early_exit,
+        rule.step_slots,
     )
 }
 
@@ -117,6 +119,9 @@ impl KernelPlan {
         if self.scratch_per_trajectory > 0 {
             all.push(bindings::state::SCRATCH);
         }
+        if !self.layer_of.is_empty() {
+            all.push(bindings::state::LAYER_OF);
+        }
         all.sort_by_key(|b| b.slot);
         all
     }
@@ -139,6 +144,9 @@ pub struct KernelPlan {
     /// Whether the optimizer's velocity lives in scratch, so that scratch is
     /// bound for every dispatch, and β follows the step sizes.
     pub keeps_velocity: bool,
+    /// The layer of each parameter, bound where the layers' step sizes
+    /// differ (empty otherwise; `Model::kernel` fills it).
+    pub layer_of: Vec<u32>,
     /// How many loop iterations one invocation runs in a dispatch (see
     /// `LLVMPIPE_LOOP_LIMIT`).
     pub loop_trips: LoopTrips,
@@ -245,8 +253,14 @@ pub(crate) fn invocation_trips(gradient: u64, dim: usize, rule: &StopRule) -> Lo
         OptimizerKind::Momentum => (2 * over_theta, 0, sum),
         OptimizerKind::Nesterov => (2 * over_theta, over_theta, sum),
     };
+    // The layers' step sizes, loaded once.
+    let slots = if rule.step_slots > 1 {
+        loop_trips(u64::from(rule.step_slots), 0)
+    } else {
+        0
+    };
     LoopTrips {
-        per_dispatch: 2 * over_theta + 2 * ring + load,
+        per_dispatch: 2 * over_theta + 2 * ring + load + slots,
         // The block loop, the first fingerprint, the step loop's exit and the
         // check (bounds, a gradient, ‖g‖², the classification).
         per_block: 2 + sum + over_theta + gradient + sum + classify + speed,
@@ -389,17 +403,23 @@ pub(crate) fn per_invocation(
         constants,
         scratch_per_trajectory: scratch_len,
         keeps_velocity: rule.optimizer.has_velocity(),
+        layer_of: Vec::new(),
         loop_trips: invocation_trips(gradient_trips, dim, rule),
     }
 }
 
-/// The flags that select the optimizer's update in the descent loops.
+/// The flags that select the optimizer's update in the descent loops, and
+/// a step size per layer.
 fn optimizer_flags(rule: &StopRule) -> Vec<&'static str> {
-    match rule.optimizer {
+    let mut flags = match rule.optimizer {
         OptimizerKind::Gd => vec![],
         OptimizerKind::Momentum => vec!["MOMENTUM"],
         OptimizerKind::Nesterov => vec!["MOMENTUM", "NESTEROV"],
+    };
+    if rule.step_slots > 1 {
+        flags.push("PER_LAYER");
     }
+    flags
 }
 
 /// Reals of scratch per trajectory that the optimizer keeps: the velocity,
@@ -500,6 +520,7 @@ pub(crate) fn workgroup_kernel(
         constants,
         scratch_per_trajectory: scratch_len,
         keeps_velocity: rule.optimizer.has_velocity(),
+        layer_of: Vec::new(),
         loop_trips: workgroup_trips(gradient_trips, prepare_trips, dim, lanes, rule),
     }
 }

@@ -195,11 +195,16 @@ impl SecondAxis {
     }
 
     /// The column name in cells.csv: the parameter without its table.
-    pub fn column(&self) -> &str {
+    /// (`steps.layer2` is `step_size_layer2`.)
+    pub fn column(&self) -> String {
+        if let Some(layer) = self.param.strip_prefix("steps.") {
+            return format!("step_size_{layer}");
+        }
         self.param
             .split_once('.')
             .map(|(_, k)| k)
             .unwrap_or(&self.param)
+            .to_string()
     }
 }
 
@@ -269,6 +274,7 @@ impl StopSpec {
             divergence_cap: self.divergence_cap,
             early_exit: self.early_exit,
             optimizer: OptimizerKind::Gd,
+            step_slots: 1,
         }
     }
 

@@ -90,9 +90,23 @@ pub struct StopRule {
     /// trajectory's own, like its step size.
     #[serde(skip_serializing_if = "OptimizerKind::is_gd")]
     pub optimizer: OptimizerKind,
+    /// Step sizes per trajectory: 1, or one per layer where the second axis
+    /// sets a layer's step size (`Sweep::layer_step_sizes`).
+    #[serde(skip_serializing_if = "is_one")]
+    pub step_slots: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl StopRule {
+    /// Whether every iteration is a plain GD step of one step size, as the
+    /// CPU's pack engines take it.
+    pub fn plain(&self) -> bool {
+        !self.optimizer.has_velocity() && self.step_slots == 1
+    }
+
     /// Length of the iterate ring: the smallest power of two ≥ 2·max_period.
     pub fn history_len(&self) -> usize {
         (2 * self.max_period as usize).next_power_of_two()
@@ -374,9 +388,19 @@ pub struct Momentum<'a, R> {
     pub ahead: &'a mut [R],
 }
 
+/// The step θ ← θ − Dg with a step size per parameter (`steps`, D's
+/// diagonal), as `update` takes it with one.
+#[inline(always)]
+pub fn update_each<R: Real>(theta: &mut [R], gradient: &[R], steps: &[R]) {
+    for ((t, &g), &d) in theta.iter_mut().zip(gradient).zip(steps) {
+        *t = *t - d * g;
+    }
+}
+
 /// One step of momentum or Nesterov (see `crate::optimizer`), in the order of
 /// operations of `shaders/shared/descend.wgsl`: v ← βv − δg, θ ← θ + v, with
-/// g = ∇f(θ) (momentum) or ∇f(θ + βv) (Nesterov).
+/// g = ∇f(θ) (momentum) or ∇f(θ + βv) (Nesterov); δ is the parameter's own
+/// where `steps` gives one per parameter.
 #[inline(always)]
 pub fn momentum_step<R: Real>(
     m: &mut Momentum<'_, R>,
@@ -384,6 +408,7 @@ pub fn momentum_step<R: Real>(
     gradient: &mut [R],
     work: &mut [R],
     step_size: R,
+    steps: Option<&[R]>,
     mut gradient_of: impl FnMut(&[R], &mut [R], &mut [R]),
 ) {
     if m.kind == OptimizerKind::Nesterov {
@@ -394,12 +419,14 @@ pub fn momentum_step<R: Real>(
     } else {
         gradient_of(theta, gradient, work);
     }
-    for ((t, v), &g) in theta
+    for (i, ((t, v), &g)) in theta
         .iter_mut()
         .zip(m.velocity.iter_mut())
         .zip(gradient.iter())
+        .enumerate()
     {
-        *v = m.beta * *v - step_size * g;
+        let d = steps.map_or(step_size, |s| s[i]);
+        *v = m.beta * *v - d * g;
         *t = *t + *v;
     }
 }
@@ -433,6 +460,7 @@ pub fn descend<R: Real>(
     descend_with(
         theta,
         step_size,
+        None,
         R::zero(),
         rule,
         weights,
@@ -441,11 +469,14 @@ pub fn descend<R: Real>(
     )
 }
 
-/// `descend` with `rule.optimizer`, whose momentum coefficient is `beta`;
-/// the velocity starts at zero.
+/// `descend` with `rule.optimizer`, whose momentum coefficient is `beta`,
+/// and with a step size per parameter where `steps` gives them (then
+/// `step_size` is unused); the velocity starts at zero.
+#[allow(clippy::too_many_arguments)]
 pub fn descend_with<R: Real>(
     theta: &mut [R],
     step_size: R,
+    steps: Option<&[R]>,
     beta: R,
     rule: &StopRule,
     weights: &[R],
@@ -479,11 +510,15 @@ pub fn descend_with<R: Real>(
                     &mut scratch.gradient,
                     &mut scratch.work,
                     step_size,
+                    steps,
                     &mut gradient,
                 );
             } else {
                 gradient(theta, &mut scratch.gradient, &mut scratch.work);
-                update(theta, &scratch.gradient, step_size);
+                match steps {
+                    Some(steps) => update_each(theta, &scratch.gradient, steps),
+                    None => update(theta, &scratch.gradient, step_size),
+                }
             }
             k += 1;
             if k >= first_read {
@@ -510,12 +545,19 @@ pub fn descend_with<R: Real>(
             || {
                 gradient(theta, g, work);
                 let norm = strided_sum(g.len(), |i| g[i] * g[i]).sqrt();
-                if momentum {
-                    let v = &velocity[..];
-                    let speed = strided_sum(v.len(), |i| v[i] * v[i]).sqrt();
-                    residual(norm, speed, step_size)
-                } else {
-                    norm
+                match (momentum, steps) {
+                    (false, _) => norm,
+                    (true, None) => {
+                        let v = &velocity[..];
+                        let speed = strided_sum(v.len(), |i| v[i] * v[i]).sqrt();
+                        residual(norm, speed, step_size)
+                    }
+                    // ‖D⁻¹v‖, which is ‖∇f‖ where GD's velocity is −D∇f.
+                    (true, Some(d)) => {
+                        let v = &velocity[..];
+                        let speed = strided_sum(v.len(), |i| (v[i] / d[i]) * (v[i] / d[i])).sqrt();
+                        residual(norm, speed, R::one())
+                    }
                 }
             },
             past,
@@ -630,6 +672,7 @@ mod tests {
             divergence_cap: 1e6,
             early_exit: true,
             optimizer: OptimizerKind::Gd,
+            step_slots: 1,
         }
     }
 
@@ -668,6 +711,7 @@ mod tests {
                 descend_with(
                     &mut theta,
                     step,
+                    None,
                     0.5,
                     &r,
                     &[1.0],

@@ -28,27 +28,99 @@ pub struct Cell {
     pub model: Model,
     /// The optimizer, whose β the second axis may set.
     pub optimizer: Optimizer,
+    /// A layer (0-based) whose step size is not `step_size` but this one:
+    /// where the second axis is `steps.layerK`.
+    pub layer_step: Option<(usize, f64)>,
 }
 
 impl Cell {
     /// The theorem's bound on the cell's metric: the family's bound at the
-    /// optimizer's effective step size (see `crate::optimizer`).
+    /// optimizer's effective step size (see `crate::optimizer`); with
+    /// per-layer step sizes, the optimizer's bound on the preconditioned
+    /// sharpness λ_max(D^½HD^½), 2 for GD.
     pub fn bound(&self) -> f64 {
+        if self.layer_step.is_some() {
+            return 2.0 / self.optimizer.step_scale();
+        }
         self.model
             .bound(self.optimizer.effective_step(self.step_size))
     }
 
     /// The largest step size of this cell's optimizer at which a trajectory
-    /// can converge to a minimum, where the theory gives one.
+    /// can converge to a minimum, where the theory gives one (not with
+    /// per-layer step sizes, where no one step size decides).
     pub fn step_size_max(&self) -> Option<f64> {
+        if self.layer_step.is_some() {
+            return None;
+        }
         self.model
             .step_size_max()
             .map(|d| self.optimizer.step_for(d))
     }
 
+    /// The step size of each layer (see `Family::layers`).
+    pub fn layer_step_sizes(&self) -> Vec<f64> {
+        let mut steps = vec![self.step_size; self.model.layers().len()];
+        if let Some((layer, step)) = self.layer_step {
+            steps[layer] = step;
+        }
+        steps
+    }
+
+    /// The step size of each parameter, where the layers' differ.
+    pub fn parameter_step_sizes(&self) -> Option<Vec<f64>> {
+        self.layer_step?;
+        let steps = self.layer_step_sizes();
+        Some(
+            self.model
+                .layer_of()
+                .iter()
+                .map(|&l| steps[l as usize])
+                .collect(),
+        )
+    }
+
+    /// The family's assessment of a final iterate; with per-layer step
+    /// sizes the metric is the preconditioned sharpness, which the bound
+    /// then speaks of.
+    pub fn assess(&self, theta: &[f64], replicate: u64) -> crate::models::Assessment {
+        let mut a = self.model.assess(theta, replicate);
+        self.precondition(theta, &mut a);
+        a
+    }
+
+    /// `assess` of many final iterates, in order, into `out`.
+    pub fn assess_many<'a>(
+        &self,
+        items: impl Iterator<Item = (&'a [f64], u64)> + Clone,
+        out: &mut Vec<crate::models::Assessment>,
+    ) {
+        let first = out.len();
+        self.model.assess_many(items.clone(), out);
+        if self.layer_step.is_some() {
+            for ((theta, _), a) in items.zip(&mut out[first..]) {
+                self.precondition(theta, a);
+            }
+        }
+    }
+
+    fn precondition(&self, theta: &[f64], a: &mut crate::models::Assessment) {
+        if let Some(steps) = self.parameter_step_sizes() {
+            if a.at_minimum && theta.iter().all(|t| t.is_finite()) {
+                a.metric = crate::models::hessian::preconditioned_sharpness(theta, &steps, |t| {
+                    self.model.gradient_f64(t)
+                });
+            }
+        }
+    }
+
     /// The step sizes the figures mark for this cell's optimizer, named as
     /// GD's edge times the optimizer's factor ("(1+β)·2/f''(2)").
     pub fn edges(&self) -> Vec<crate::models::Edge> {
+        if self.layer_step.is_some() {
+            // No one step size decides where the layers' differ.
+            return Vec::new();
+        }
         let mut edges = self.model.edges();
         let factor = match self.optimizer.kind {
             OptimizerKind::Gd => return edges,
@@ -92,11 +164,16 @@ impl Sweep {
             Some((_, values)) => values.iter().map(|&v| Some(v)).collect(),
             None => vec![None],
         };
+        // A second axis over one layer's step size leaves the spec as it is.
+        let layer = match &axis {
+            Some((param, values)) => layer_axis(param, &spec, values)?,
+            None => None,
+        };
         // Cells that share an axis value share a model; build each once.
         let mut per_axis = Vec::with_capacity(axis_values.len());
         for value in &axis_values {
             let cell_spec = match (value, &axis) {
-                (Some(v), Some((param, _))) => spec.with_param(param, *v)?,
+                (Some(v), Some((param, _))) if layer.is_none() => spec.with_param(param, *v)?,
                 _ => spec.clone(),
             };
             let model = cell_spec.model.build()?;
@@ -113,6 +190,7 @@ impl Sweep {
                     init: init.clone(),
                     model: model.clone(),
                     optimizer: *optimizer,
+                    layer_step: layer.zip(*value),
                 });
             }
         }
@@ -133,11 +211,34 @@ impl Sweep {
         })
     }
 
-    /// The stopping rule at `precision`, with the spec's optimizer.
+    /// The stopping rule at `precision`, with the spec's optimizer and its
+    /// step sizes per layer.
     pub fn rule(&self, precision: Precision) -> StopRule {
         let mut rule = self.spec.stop.rule(precision, self.spec.max_iters);
         rule.optimizer = self.spec.optimizer.kind;
+        if self.per_layer() {
+            rule.step_slots = self.cells[0].model.layers().len() as u32;
+        }
         rule
+    }
+
+    /// Whether the second axis sets one layer's step size.
+    pub fn per_layer(&self) -> bool {
+        self.cells[0].layer_step.is_some()
+    }
+
+    /// The step size of each layer of each trajectory of `ids`, layer by
+    /// layer: `out[l · n + i]` for the i-th id (n ids); what a GPU kernel with
+    /// per-layer step sizes reads.
+    pub fn layer_step_sizes(&self, ids: Range<u64>, out: &mut [f64]) {
+        let n = (ids.end - ids.start) as usize;
+        let base = ids.start;
+        for (cell, run) in self.cell_runs(ids) {
+            for (l, step) in cell.layer_step_sizes().into_iter().enumerate() {
+                out[l * n + (run.start - base) as usize..l * n + (run.end - base) as usize]
+                    .fill(step);
+            }
+        }
     }
 
     pub fn total(&self) -> u64 {
@@ -272,6 +373,38 @@ impl Sweep {
     }
 }
 
+/// The layer (0-based) a second axis `steps.layerK` sets the step size of,
+/// refused in one sentence where the model has no such layer or a value is
+/// not a step size; None for any other axis.
+fn layer_axis(param: &str, spec: &Spec, values: &[f64]) -> Result<Option<usize>> {
+    let Some(k) = param.strip_prefix("steps.layer") else {
+        return Ok(None);
+    };
+    let layers = spec.model.build()?.layers().len();
+    let k: usize = k.parse().ok().filter(|&k| k >= 1).ok_or_else(|| {
+        Error::spec(format!(
+            "axis.param '{param}' does not name a layer; write steps.layerK with K from 1 to {layers}"
+        ))
+    })?;
+    if layers < 2 {
+        return Err(Error::spec(format!(
+            "axis.param '{param}' sets one layer's step size, but a {} model has one parameter group; sweep the step size itself",
+            spec.model.build()?.name()
+        )));
+    }
+    if k > layers {
+        return Err(Error::spec(format!(
+            "axis.param '{param}' names layer {k}, but this model has {layers} layers; give K from 1 to {layers}"
+        )));
+    }
+    if let Some(bad) = values.iter().find(|&&v| v <= 0.0) {
+        return Err(Error::spec(format!(
+            "axis value {bad} is not a step size; every value of {param} must be above zero"
+        )));
+    }
+    Ok(Some(k - 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,6 +490,44 @@ mod tests {
             let i = id as usize;
             assert_eq!(together[2 * i..2 * i + 2], own[..], "{id}");
         }
+    }
+
+    /// `steps.layerK` sets layer K's step size alone, per cell; a model
+    /// without such a layer, or one parameter group, is refused in one
+    /// sentence.
+    #[test]
+    fn a_layer_axis_sets_that_layers_step_size() {
+        let s = sweep("[axis]\nparam = \"steps.layer2\"\nvalues = [0.01, 0.02]");
+        assert!(s.per_layer());
+        assert_eq!(s.cells[4].layer_step_sizes(), vec![0.2, 0.02]);
+        assert_eq!(s.cells[4].parameter_step_sizes(), Some(vec![0.2, 0.02]));
+        assert_eq!(s.rule(Precision::F64).step_slots, 2);
+        let mut out = vec![0.0; 2 * 20];
+        s.layer_step_sizes(25..45, &mut out);
+        // ids 25..30 are cell 2 (δ = 0.3, axis 0.01), 40..45 cell 4.
+        assert_eq!((out[0], out[20]), (0.3, 0.01));
+        assert_eq!((out[15], out[35]), (0.2, 0.02));
+        let refused = |axis: &str, model: &str| {
+            let text = format!(
+                "trajectories = 10\nmax_iters = 10\nseed = 1\n[model]\n{model}\n\
+                 [steps]\nvalues = [0.1]\n[axis]\n{axis}"
+            );
+            Sweep::new(Spec::from_toml(&text, "t").unwrap())
+                .unwrap_err()
+                .to_string()
+        };
+        let two = "kind = \"scalar-deep\"\nlayers = 2\nlambda = 1.0";
+        let e = refused("param = \"steps.layer3\"\nvalues = [0.1]", two);
+        assert!(e.contains("this model has 2 layers"), "{e}");
+        let e = refused("param = \"steps.layerx\"\nvalues = [0.1]", two);
+        assert!(e.contains("does not name a layer"), "{e}");
+        let e = refused(
+            "param = \"steps.layer1\"\nvalues = [0.1]",
+            "kind = \"poly\"",
+        );
+        assert!(e.contains("one parameter group"), "{e}");
+        let e = refused("param = \"steps.layer2\"\nvalues = [-0.1]", two);
+        assert!(e.contains("not a step size"), "{e}");
     }
 
     #[test]

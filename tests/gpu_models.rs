@@ -529,3 +529,46 @@ fn optimizers_with_momentum_match_cpu_in_both_layouts() {
     }
     assert_eq!(layouts.len(), 2, "both layouts: {layouts:?}");
 }
+
+/// A step size per layer (the second axis `steps.layerK`), with GD and with
+/// momentum: the kernels read each parameter's layer and its step size as
+/// the CPU's reference does, in both layouts.
+#[test]
+fn per_layer_step_sizes_match_cpu_in_both_layouts() {
+    let Some(ctx) = common::gpu_or_skip("per_layer_step_sizes_match_cpu") else {
+        return;
+    };
+    let limits = ctx.device_limits();
+    drop(ctx);
+    let cases = [
+        (
+            "scalar-deep L=3",
+            scalar_deep(3).replace("trajectories = 1000", "trajectories = 20")
+                + "[axis]\nparam = \"steps.layer2\"\nvalues = [0.01, 0.1, 0.4]\n",
+        ),
+        (
+            "deep-linear n=16 L=2",
+            deep_linear(16, 2, 2) + "[axis]\nparam = \"steps.layer1\"\nvalues = [0.02, 0.3]\n",
+        ),
+        (
+            "relu (n,h,m,N)=(2,8,1,6)",
+            relu(2, 8, 1, 6, 20, "0.02, 0.1, 0.3", 2000, 0.01)
+                + "[axis]\nparam = \"steps.layer2\"\nvalues = [0.01, 0.2]\n",
+        ),
+    ];
+    let mut layouts = std::collections::HashSet::new();
+    for optimizer in ["", "[optimizer]\nkind = \"momentum\"\nbeta = 0.5\n"] {
+        for (name, text) in &cases {
+            let text = format!("{text}{optimizer}");
+            let sweep = Sweep::new(common::spec(&text)).unwrap();
+            let rule = sweep.rule(Precision::F64);
+            assert!(rule.step_slots > 1, "{name}");
+            layouts.insert(format!(
+                "{:?}",
+                kernel(&sweep.cells[0].model, &rule, limits, Precision::F64).layout
+            ));
+            compare_ends(&format!("{name} per layer {optimizer}"), &text, true);
+        }
+    }
+    assert_eq!(layouts.len(), 2, "both layouts: {layouts:?}");
+}

@@ -169,3 +169,57 @@ fn deep_linear_random_starts_obey_the_bound_and_stop_at_step_size_max() {
         }
     }
 }
+
+/// docs/theory.md "Per-layer step sizes": with a step size per layer, a
+/// minimum is stable only if its preconditioned sharpness λ_max(D^½HD^½) is
+/// at most 2. Over a plane of layer-1 × layer-2 step sizes (log-spaced, as
+/// the fractal-boundary study sweeps them) every fit keeps within it, fits
+/// exist where one layer's step is past the plain δ_max, and nothing
+/// converges where both are far past it. For ½(w₂w₁ − λ)² at the balanced
+/// minimum, λ_max(D^½HD^½) = λ(δ₁ + δ₂), so δ₁ = δ₂ = 0.5 with λ = 2 is
+/// exactly the edge.
+#[test]
+fn per_layer_step_sizes_bound_the_preconditioned_sharpness() {
+    let report = run(r#"
+        trajectories = 200
+        max_iters = 20000
+        seed = 12
+        backend = "cpu"
+        [model]
+        kind = "scalar-deep"
+        layers = 2
+        lambda = 2.0
+        [init]
+        kind = "balanced"
+        noise = 0.1
+        [steps]
+        logspace = [0.05, 2.0, 9]
+        [axis]
+        param = "steps.layer2"
+        logspace = [0.05, 2.0, 9]
+        "#);
+    let mut fits_past_plain = 0;
+    let mut converged = 0;
+    for (cell, s) in report.sweep.cells.iter().zip(&report.cells) {
+        let (d1, d2) = (cell.step_size, cell.axis_value.unwrap());
+        assert_eq!(cell.layer_step_sizes(), vec![d1, d2]);
+        assert_eq!(s.violations, 0, "δ = ({d1}, {d2}): {s:?}");
+        assert_eq!(cell.bound(), 2.0);
+        if let Some(m) = s.metric_max {
+            assert!(
+                m <= 2.0 * (1.0 + 1e-3),
+                "δ = ({d1}, {d2}): λ_max(D^½HD^½) = {m}"
+            );
+        }
+        converged += at_minimum(s);
+        // Plain GD's δ_max here is 2/(Lλ) = 0.5.
+        if d1.max(d2) > 0.6 && at_minimum(s) > 0 {
+            fits_past_plain += 1;
+        }
+        if d1.min(d2) > 1.1 {
+            assert_eq!(at_minimum(s), 0, "δ = ({d1}, {d2}) converged");
+        }
+    }
+    assert!(converged > 1000, "{converged}");
+    assert!(fits_past_plain >= 3, "{fits_past_plain}");
+}

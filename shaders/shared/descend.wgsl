@@ -72,6 +72,30 @@ fn squared_norm(g: ptr<function, array<real, DIM>>) -> real {
     return total;
 }
 
+#ifdef PER_LAYER
+// ‖D⁻¹v‖², in the same order: the speed a check compares under momentum with
+// a step size per layer.
+fn slowed_squared_norm(v: ptr<function, array<real, DIM>>, d: ptr<function, array<real, STEP_SLOTS>>) -> real {
+    var total: real = 0.0;
+    if (DIM <= PARTS) {
+        for (var i = 0u; i < DIM; i++) {
+            let q = (*v)[i] / (*d)[layer_of[i]];
+            total = total + q * q;
+        }
+        return total;
+    }
+    for (var p = 0u; p < PARTS; p++) {
+        var part: real = 0.0;
+        for (var i = p; i < DIM; i += PARTS) {
+            let q = (*v)[i] / (*d)[layer_of[i]];
+            part = part + q * q;
+        }
+        total = total + part;
+    }
+    return total;
+}
+#endif
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (gid.x >= params.count) {
@@ -86,8 +110,14 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
         w[i] = theta[i * params.stride + t];
     }
     let delta = step_size[t];
+#ifdef PER_LAYER
+    var deltas: array<real, STEP_SLOTS>;
+    for (var l = 0u; l < STEP_SLOTS; l++) {
+        deltas[l] = step_size[l * params.stride + t];
+    }
+#endif
 #ifdef MOMENTUM
-    let beta = step_size[params.stride + t];
+    let beta = step_size[STEP_SLOTS * params.stride + t];
     var v: array<real, DIM>;
     for (var i = 0u; i < DIM; i++) {
         v[i] = scratch[t * SCRATCH_LEN + VELOCITY_OFF + i];
@@ -126,13 +156,21 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
             gradient(&w, &g);
 #endif
             for (var i = 0u; i < DIM; i++) {
+#ifdef PER_LAYER
+                v[i] = beta * v[i] - deltas[layer_of[i]] * g[i];
+#else
                 v[i] = beta * v[i] - delta * g[i];
+#endif
                 w[i] = w[i] + v[i];
             }
 #else
             gradient(&w, &g);
             for (var i = 0u; i < DIM; i++) {
+#ifdef PER_LAYER
+                w[i] = w[i] - deltas[layer_of[i]] * g[i];
+#else
                 w[i] = w[i] - delta * g[i];
+#endif
             }
 #endif
             if (k + 1u >= first_read) {
@@ -154,7 +192,11 @@ fn descend_main(@builtin(global_invocation_id) gid: vec3<u32>) {
             gradient(&w, &g);
             var norm = sqrt(squared_norm(&g));
 #ifdef MOMENTUM
+#ifdef PER_LAYER
+            norm = residual(norm, sqrt(slowed_squared_norm(&v, &deltas)), 1.0);
+#else
             norm = residual(norm, sqrt(squared_norm(&v)), delta);
+#endif
 #endif
             verdict = classify(&hist, k, min(block + 1u, RING), out_of_bounds, norm);
             if (verdict.x != RUNNING) {

@@ -82,11 +82,23 @@ fn velocity_parts(lane: u32, t: u32) {
         var part: real = 0.0;
         for (var i = p; i < DIM; i += PARTS) {
             let v = scratch[t * SCRATCH_LEN + VELOCITY_OFF + i];
+#ifdef PER_LAYER
+            let q = v / delta_at(t, i);
+            part = part + q * q;
+#else
             part = part + v * v;
+#endif
         }
         parts[p] = part;
     }
     sync();
+}
+#endif
+
+#ifdef PER_LAYER
+// The step size of parameter i of trajectory t.
+fn delta_at(t: u32, i: u32) -> real {
+    return step_size[layer_of[i] * params.stride + t];
 }
 #endif
 
@@ -125,7 +137,7 @@ fn descend_workgroup_main(
     sync();
     let delta = step_size[t];
 #ifdef MOMENTUM
-    let beta = step_size[params.stride + t];
+    let beta = step_size[STEP_SLOTS * params.stride + t];
 #endif
     var k = start.y;
     var hist: array<real, RING>;
@@ -162,7 +174,11 @@ fn descend_workgroup_main(
 #ifdef MOMENTUM
             for (var i = lane; i < DIM; i += LANES) {
                 let at = t * SCRATCH_LEN + VELOCITY_OFF + i;
+#ifdef PER_LAYER
+                let v = beta * scratch[at] - delta_at(t, i) * region_get(G_OFF + i);
+#else
                 let v = beta * scratch[at] - delta * region_get(G_OFF + i);
+#endif
                 scratch[at] = v;
 #ifdef NESTEROV
                 region_set(W_OFF + i, scratch[t * SCRATCH_LEN + POINT_OFF + i] + v);
@@ -172,7 +188,11 @@ fn descend_workgroup_main(
             }
 #else
             for (var i = lane; i < DIM; i += LANES) {
+#ifdef PER_LAYER
+                region_set(W_OFF + i, region_get(W_OFF + i) - delta_at(t, i) * region_get(G_OFF + i));
+#else
                 region_set(W_OFF + i, region_get(W_OFF + i) - delta * region_get(G_OFF + i));
+#endif
             }
 #endif
             sync();
@@ -199,7 +219,11 @@ fn descend_workgroup_main(
             sync();
             velocity_parts(lane, t);
             if (lane == 0u) {
+#ifdef PER_LAYER
+                norm = residual(norm, sqrt(sum_parts()), 1.0);
+#else
                 norm = residual(norm, sqrt(sum_parts()), delta);
+#endif
             }
 #endif
             if (lane == 0u) {

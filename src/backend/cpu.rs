@@ -57,9 +57,13 @@ pub fn run_each<R: Real>(
             sweep.initial(id, &mut start);
             let mut theta: Vec<R> = start.iter().map(|&v| R::of(v)).collect();
             let mut scratch = Scratch::<R>::new(dim, model.work_len(), rule);
+            let steps: Option<Vec<R>> = cell
+                .parameter_step_sizes()
+                .map(|s| s.into_iter().map(R::of).collect());
             let end = descend_with(
                 &mut theta,
                 R::of(cell.step_size),
+                steps.as_deref(),
                 R::of(cell.optimizer.beta),
                 rule,
                 &fingerprint_weights::<R>(dim),
@@ -220,10 +224,11 @@ macro_rules! engine_table {
         impl Engines for $real {
             fn run<'a>(job: &Job<'a, $real>) -> Vec<Sink<'a>> {
                 match &job.sweep.cell_of(job.ids.start).model {
-                    // The pack engines take plain GD steps; an optimizer
-                    // with a velocity runs one trajectory at a time, in the
-                    // batches the job's slots are cut for.
-                    $(Model::$variant(model) if job.rule.optimizer.has_velocity() => {
+                    // The pack engines take plain GD steps of one step size;
+                    // an optimizer with a velocity, or per-layer step sizes,
+                    // run one trajectory at a time, in the batches the job's
+                    // slots are cut for.
+                    $(Model::$variant(model) if !job.rule.plain() => {
                         let lanes = <$family as Family>::LANES.of(job.isa, $index == 0);
                         run_reference(job, model, lanes)
                     })*
@@ -288,6 +293,9 @@ fn run_reference<'a, R: Real, F: Family>(
         let (mut starts, mut blocks) = (Vec::new(), Vec::new());
         let mut step_sizes = vec![0.0; batch];
         let mut betas = vec![0.0; batch];
+        // The step size of each parameter, of the cell `steps_of`, where
+        // the layers' differ.
+        let (mut steps, mut steps_of) = (Vec::<R>::new(), None);
         let mut theta = vec![R::zero(); dim];
         let mut last = vec![0.0; dim];
         while let Some((first, count, mut slots)) = job.batch(batch) {
@@ -305,9 +313,18 @@ fn run_reference<'a, R: Real, F: Family>(
                 {
                     *t = R::of(v);
                 }
+                let cell = job.sweep.cell_of(start + place as u64);
+                if steps_of != Some(cell.index) {
+                    steps.clear();
+                    if let Some(s) = cell.parameter_step_sizes() {
+                        steps.extend(s.into_iter().map(R::of));
+                    }
+                    steps_of = Some(cell.index);
+                }
                 let end = descend_with(
                     &mut theta,
                     R::of(step_sizes[place]),
+                    (!steps.is_empty()).then_some(&steps[..]),
                     R::of(betas[place]),
                     job.rule,
                     &weights,
@@ -463,7 +480,7 @@ impl<'a> Tally<'a> {
                     .take_while(|(id, _)| ids.contains(id))
                     .count();
             self.assessed.clear();
-            cell.model.assess_many(
+            cell.assess_many(
                 self.waiting[from..to]
                     .iter()
                     .enumerate()
@@ -882,7 +899,7 @@ mod tests {
                 let cell = sweep.cell_of(id);
                 let last = &finals[i * dim..(i + 1) * dim];
                 let assessment = needs_assessment(&ends[i], last, false)
-                    .then(|| cell.model.assess(last, sweep.replicate_of(id)));
+                    .then(|| cell.assess(last, sweep.replicate_of(id)));
                 expected.cells[cell.index - first_cell].add(
                     &ends[i],
                     assessment.as_ref(),
@@ -920,6 +937,7 @@ mod tests {
             let end = descend_with(
                 &mut theta,
                 R::of(cell.step_size),
+                None,
                 R::of(cell.optimizer.beta),
                 rule,
                 &weights,

@@ -453,6 +453,10 @@ pub struct StateKernel {
     precision: Precision,
     /// The model's constants, in the working precision's bytes.
     constants: Vec<u8>,
+    /// The layer of each parameter, where the layers' step sizes differ.
+    layer_of: Vec<u32>,
+    /// Step sizes per trajectory: 1, or one per layer.
+    step_slots: usize,
     /// Reals of scratch per trajectory, bound when `binds_scratch`
     /// (0: a placeholder, which a per-invocation kernel whose dispatches end
     /// on block boundaries never touches).
@@ -516,13 +520,16 @@ impl StateKernel {
             workgroup_size: plan.workgroup_size,
             precision: plan.precision,
             constants: to_device(&plan.constants, plan.precision),
+            layer_of: plan.layer_of.clone(),
+            step_slots: rule.step_slots as usize,
             scratch_per_trajectory,
         })
     }
 
     /// Copies a chunk's inputs to the device in the kernel's precision:
     /// initial parameters `theta` (count × dim, trajectory-major, drawn in
-    /// f64), step sizes (count) and, for an optimizer with momentum, each
+    /// f64), step sizes (count, or count for each layer in turn where the
+    /// layers' differ) and, for an optimizer with momentum, each
     /// trajectory's β (count), which follow the step sizes in their buffer.
     /// Done on the host thread that drew them, so the copies overlap the
     /// previous chunk's descent.
@@ -533,7 +540,7 @@ impl StateKernel {
         step_size: &[f64],
         beta: Option<&[f64]>,
     ) -> Result<Uploaded> {
-        let count = step_size.len();
+        let count = step_size.len() / self.step_slots;
         // Chunks are sized to the limits (`max_chunk`); this guards a caller
         // that was not, before wgpu turns it into a validation error.
         let bytes = (theta.len() * real_bytes(self.precision)) as u64;
@@ -636,6 +643,8 @@ impl StateKernel {
             });
         let constants_buf =
             (!self.constants.is_empty()).then(|| ctx.storage("model_constants", &self.constants));
+        let layer_buf = (!self.layer_of.is_empty())
+            .then(|| ctx.storage("layer_of", bytemuck::cast_slice(&self.layer_of)));
         let scratch_buf = self.binds_scratch.then(|| {
             ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("scratch"),
@@ -677,6 +686,9 @@ impl StateKernel {
                 }
                 if let Some(b) = &scratch_buf {
                     buffers.push((SCRATCH, b));
+                }
+                if let Some(b) = &layer_buf {
+                    buffers.push((LAYER_OF, b));
                 }
                 bind(&self.pipeline, &buffers)
             })

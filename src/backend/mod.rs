@@ -259,8 +259,13 @@ impl Backend {
                 sweep.initials(first..first + (slots.len() / dim) as u64, slots, blocks);
             },
         );
-        let mut step_sizes = vec![0.0; n];
-        sweep.step_sizes(ids.clone(), &mut step_sizes);
+        let slots = rule.step_slots as usize;
+        let mut step_sizes = vec![0.0; n * slots];
+        if slots > 1 {
+            sweep.layer_step_sizes(ids.clone(), &mut step_sizes);
+        } else {
+            sweep.step_sizes(ids.clone(), &mut step_sizes);
+        }
         let betas = plan.keeps_velocity.then(|| {
             let mut betas = vec![0.0; n];
             sweep.betas(ids, &mut betas);

@@ -81,6 +81,13 @@ pub trait Family: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
     /// Length of the gradient's workspace.
     fn work_len(&self) -> usize;
 
+    /// The parameters of each layer (parameter group), layer 1 (the input
+    /// side) first, covering 0..dim: what a per-layer step size applies to.
+    /// A family without layers is one group.
+    fn layers(&self) -> Vec<std::ops::Range<usize>> {
+        vec![0..self.dim()]
+    }
+
     /// The constants `gradient` reads, in f64; each backend rounds them to
     /// its working precision once.
     fn constants(&self) -> Vec<f64>;

@@ -137,6 +137,33 @@ impl Model {
         each!(self, m => Family::work_len(m))
     }
 
+    /// The parameters of each layer, layer 1 first (see `Family::layers`).
+    pub fn layers(&self) -> Vec<std::ops::Range<usize>> {
+        each!(self, m => Family::layers(m))
+    }
+
+    /// The layer (0-based) of each parameter.
+    pub fn layer_of(&self) -> Vec<u32> {
+        let mut out = vec![0; self.dim()];
+        for (l, range) in self.layers().into_iter().enumerate() {
+            out[range].fill(l as u32);
+        }
+        out
+    }
+
+    /// ∇f(θ) in f64, from the family's own gradient: for Hessian-vector
+    /// products on the CPU.
+    pub fn gradient_f64(&self, theta: &[f64]) -> Vec<f64> {
+        fn of<F: Family>(m: &F, theta: &[f64]) -> Vec<f64> {
+            let constants = m.constants();
+            let mut g = vec![0.0; theta.len()];
+            let mut work = vec![0.0; m.work_len()];
+            m.gradient::<f64>(&constants, theta, &mut g, &mut work);
+            g
+        }
+        each!(self, m => of(m, theta))
+    }
+
     /// Refuses initializations the model has no meaning for.
     pub fn check_init(&self, init: &InitSpec) -> Result<()> {
         let fits = match init {
@@ -277,7 +304,11 @@ impl Model {
         limits: DeviceLimits,
         precision: Precision,
     ) -> KernelPlan {
-        each!(self, m => Family::kernel(m, rule, limits, precision))
+        let mut plan = each!(self, m => Family::kernel(m, rule, limits, precision));
+        if rule.step_slots > 1 {
+            plan.layer_of = self.layer_of();
+        }
+        plan
     }
 
     /// The CPU engine's lanes per pack on `isa`, in f32 (`single`) or f64.

@@ -19,7 +19,7 @@ pub fn cell_row(sweep: &Sweep, index: usize, stats: &CellStats) -> Vec<(String, 
     let (p, lo, hi) = stats.p_converged();
     let mut row: Vec<(String, Value)> = vec![("step_size".into(), json!(cell.step_size))];
     if let (Some(axis), Some(v)) = (&sweep.spec.axis, cell.axis_value) {
-        row.push((axis.column().to_string(), json!(v)));
+        row.push((axis.column(), json!(v)));
     }
     let opt = |v: Option<f64>| v.map_or(Value::Null, |v| json!(v));
     row.extend([

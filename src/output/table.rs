@@ -33,7 +33,7 @@ pub fn render(report: &SweepReport) -> String {
     let minimizers = sweep.cells[0].model.minimizers();
     let mut header = vec!["step_size".to_string()];
     if let Some(a) = &sweep.spec.axis {
-        header.push(a.column().to_string());
+        header.push(a.column());
     }
     header.push("p_converged [95% CI]".into());
     for m in minimizers {

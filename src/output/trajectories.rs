@@ -16,7 +16,7 @@ pub fn write_header(w: &mut dyn Write, sweep: &Sweep) -> Result<()> {
     let mut header = ["trajectory", "cell", "replicate", "step_size"].join(",");
     if let Some(a) = &sweep.spec.axis {
         header.push(',');
-        header.push_str(a.column());
+        header.push_str(&a.column());
     }
     header.push_str(",outcome,period,iterations,loss,metric,sharpness,minimizer");
     for k in 0..sweep.max_dim() {

@@ -64,10 +64,12 @@ impl Binding {
 pub fn table(name: &str) -> Option<&'static [Binding]> {
     static MODEL_CONSTANTS: [Binding; 1] = [state::MODEL_CONSTANTS];
     static SCRATCH: [Binding; 1] = [state::SCRATCH];
+    static LAYER_OF: [Binding; 1] = [state::LAYER_OF];
     match name {
         "state" => Some(&state::ALWAYS),
         "model_constants" => Some(&MODEL_CONSTANTS),
         "scratch" => Some(&SCRATCH),
+        "layer_of" => Some(&LAYER_OF),
         "compact" => Some(&compact::ALL),
         "rng_stream" => Some(&rng_stream::ALL),
         _ => None,
@@ -101,6 +103,8 @@ pub mod state {
     pub const SCRATCH: Binding = Binding::new(7, "scratch", ReadWrite, "array<real>");
     /// The running trajectories, listed by compaction.
     pub const INDEX: Binding = Binding::new(8, "index", Read, "array<u32>");
+    /// The layer of each parameter, where the layers' step sizes differ.
+    pub const LAYER_OF: Binding = Binding::new(9, "layer_of", Read, "array<u32>");
 
     /// Every descent kernel's bindings; `MODEL_CONSTANTS` and `SCRATCH` are
     /// bound where a kernel's plan asks for them (`KernelPlan::bindings`).

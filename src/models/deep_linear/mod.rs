@@ -478,6 +478,12 @@ impl Family for DeepLinear {
         work_len(self.layers, self.size)
     }
 
+    /// Each W_i is a layer, W_1 first (θ holds them in that order).
+    fn layers(&self) -> Vec<std::ops::Range<usize>> {
+        let n2 = self.size * self.size;
+        (0..self.layers).map(|i| i * n2..(i + 1) * n2).collect()
+    }
+
     fn constants(&self) -> Vec<f64> {
         DeepLinear::constants(self)
     }

@@ -417,6 +417,12 @@ impl Family for Relu {
         work_len(&self.shape)
     }
 
+    /// Layer 1 is V (after W in θ = [W | V]), layer 2 is W; b is fixed.
+    fn layers(&self) -> Vec<std::ops::Range<usize>> {
+        let w = self.shape.m * self.shape.h;
+        vec![w..self.shape.dim(), 0..w]
+    }
+
     fn constants(&self) -> Vec<f64> {
         Relu::constants(self)
     }

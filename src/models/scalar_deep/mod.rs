@@ -171,6 +171,11 @@ impl Family for ScalarDeep {
         self.layers
     }
 
+    /// Each factor w_i is a layer, w_1 first.
+    fn layers(&self) -> Vec<std::ops::Range<usize>> {
+        (0..self.layers).map(|i| i..i + 1).collect()
+    }
+
     fn constants(&self) -> Vec<f64> {
         vec![self.lambda]
     }

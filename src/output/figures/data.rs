@@ -119,7 +119,7 @@ impl RunData {
                 sweep.cells.len()
             )));
         }
-        let axis_column = sweep.spec.axis.as_ref().map(|a| a.column().to_string());
+        let axis_column = sweep.spec.axis.as_ref().map(|a| a.column());
         let minimizers = sweep.cells[0].model.minimizers().len();
         let cells = rows
             .iter()

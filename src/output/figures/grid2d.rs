@@ -132,12 +132,19 @@ impl Grid2d {
     }
 
     pub fn x_desc(&self) -> String {
-        describe(self.x_scale, "step size δ (dimensionless)")
+        let what = match self.param.strip_prefix("steps.layer") {
+            // The other layers' step size, as the axis leaves them.
+            Some(_) => "step size δ of the other layers",
+            None => "step size δ (dimensionless)",
+        };
+        describe(self.x_scale, what)
     }
 
     pub fn y_desc(&self) -> String {
         let what = if self.param == "init.x0" {
             "initial point x₀ (init.x0)".to_string()
+        } else if let Some(k) = self.param.strip_prefix("steps.layer") {
+            format!("step size of layer {k} ({})", self.param)
         } else {
             self.param.clone()
         };
