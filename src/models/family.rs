@@ -85,7 +85,7 @@ pub trait Family: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
     /// side) first, covering 0..dim: what a per-layer step size applies to.
     /// A family without layers is one group.
     fn layers(&self) -> Vec<std::ops::Range<usize>> {
-        vec![0..self.dim()]
+        std::iter::once(0..self.dim()).collect()
     }
 
     /// The constants `gradient` reads, in f64; each backend rounds them to
