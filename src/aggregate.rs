@@ -46,6 +46,53 @@ pub struct CellStats {
     pub rechecked: u64,
     #[serde(default)]
     pub overturned: u64,
+    /// Σ log10(iterations) over converged and over diverged trajectories,
+    /// in units of 2^-32 (`LOG_UNIT`): integers, so the sums are exact and
+    /// their order does not matter.
+    #[serde(default)]
+    pub log10_iterations_converged: u128,
+    #[serde(default)]
+    pub log10_iterations_diverged: u128,
+    /// Final losses by bin of `LOSS_BINS_PER_DECADE`-th of a decade (see
+    /// `loss_bin`): enough for the median, in little memory where the
+    /// losses of a cell span few decades.
+    #[serde(default)]
+    pub loss_bins: BTreeMap<i32, u64>,
+}
+
+/// The unit of the log10 sums of iterations.
+pub const LOG_UNIT: f64 = 4_294_967_296.0;
+
+/// Bins of the final-loss histogram per decade: a median is known to within
+/// half a bin, a factor 10^(1/200), 1.2%.
+pub const LOSS_BINS_PER_DECADE: f64 = 100.0;
+
+/// The bin of a final loss: ⌊100·log10(loss)⌋; `i32::MIN` for a loss at or
+/// below zero (a fit, or rounding just below one), `i32::MAX` for a loss that
+/// is not finite (a divergence).
+pub fn loss_bin(loss: f64) -> i32 {
+    if loss.is_nan() || loss == f64::INFINITY {
+        i32::MAX
+    } else if loss <= 0.0 {
+        i32::MIN
+    } else {
+        // log10 of a positive f64 is within ±324, so the bin fits an i32.
+        (loss.log10() * LOSS_BINS_PER_DECADE).floor() as i32
+    }
+}
+
+/// A bin's representative loss: its geometric centre, 0 or +∞.
+pub fn bin_loss(bin: i32) -> f64 {
+    match bin {
+        i32::MIN => 0.0,
+        i32::MAX => f64::INFINITY,
+        b => 10f64.powf((f64::from(b) + 0.5) / LOSS_BINS_PER_DECADE),
+    }
+}
+
+/// log10(iterations) in `LOG_UNIT`s.
+fn log_units(iterations: u64) -> u128 {
+    ((iterations.max(1) as f64).log10() * LOG_UNIT).round() as u128
 }
 
 /// An optional f64 as the string of its shortest round-trip decimal form:
@@ -87,9 +134,23 @@ impl CellStats {
         }
     }
 
-    pub fn add(&mut self, end: &TrajectoryEnd, assessment: Option<&Assessment>, bound: f64) {
+    /// Counts one trajectory: its end, its assessment where it has one, the
+    /// cell's bound, and its final loss f(θ).
+    pub fn add(
+        &mut self,
+        end: &TrajectoryEnd,
+        assessment: Option<&Assessment>,
+        bound: f64,
+        loss: f64,
+    ) {
         self.trajectories += 1;
         self.iterations_sum += end.iterations;
+        *self.loss_bins.entry(loss_bin(loss)).or_default() += 1;
+        match end.outcome {
+            Outcome::Converged => self.log10_iterations_converged += log_units(end.iterations),
+            Outcome::Diverged => self.log10_iterations_diverged += log_units(end.iterations),
+            _ => {}
+        }
         match end.outcome {
             Outcome::Converged => {
                 self.converged += 1;
@@ -149,6 +210,43 @@ impl CellStats {
         }
         self.rechecked += other.rechecked;
         self.overturned += other.overturned;
+        self.log10_iterations_converged += other.log10_iterations_converged;
+        self.log10_iterations_diverged += other.log10_iterations_diverged;
+        for (b, n) in &other.loss_bins {
+            *self.loss_bins.entry(*b).or_default() += n;
+        }
+    }
+
+    /// The mean log10 of the iterations converged trajectories took to be
+    /// seen converged; NaN where none converged.
+    pub fn log10_iterations_converged_mean(&self) -> f64 {
+        mean_units(self.log10_iterations_converged, self.converged)
+    }
+
+    /// The mean log10 of the iterations diverged trajectories took to be
+    /// seen diverged; NaN where none diverged.
+    pub fn log10_iterations_diverged_mean(&self) -> f64 {
+        mean_units(self.log10_iterations_diverged, self.diverged)
+    }
+
+    /// The median final loss over every trajectory of the cell (diverged
+    /// ones count as +∞), to within half a bin; NaN for an empty cell or
+    /// one recorded before the histogram existed.
+    pub fn loss_median(&self) -> f64 {
+        let total: u64 = self.loss_bins.values().sum();
+        if total == 0 {
+            return f64::NAN;
+        }
+        // The lower median: the ⌈total/2⌉-th smallest.
+        let rank = total.div_ceil(2);
+        let mut seen = 0;
+        for (&b, &n) in &self.loss_bins {
+            seen += n;
+            if seen >= rank {
+                return bin_loss(b);
+            }
+        }
+        f64::NAN
     }
 
     pub fn p_converged(&self) -> (f64, f64, f64) {
@@ -169,6 +267,24 @@ impl CellStats {
         } else {
             self.iterations_sum as f64 / self.trajectories as f64
         }
+    }
+}
+
+/// A trajectory's final loss: its assessment's where it has one (the same
+/// number, already computed), else f(θ) at its final iterate.
+pub fn final_loss(
+    cell: &crate::sweep::Cell,
+    assessment: Option<&Assessment>,
+    theta: &[f64],
+) -> f64 {
+    assessment.map_or_else(|| cell.model.loss(theta), |a| a.loss)
+}
+
+fn mean_units(sum: u128, count: u64) -> f64 {
+    if count == 0 {
+        f64::NAN
+    } else {
+        sum as f64 / LOG_UNIT / count as f64
     }
 }
 
@@ -293,10 +409,53 @@ mod tests {
             minimizer: Some(1),
             at_minimum: true,
         };
-        s.add(&end, Some(&a(9.99)), 10.0);
-        s.add(&end, Some(&a(10.2)), 10.0);
+        s.add(&end, Some(&a(9.99)), 10.0, 0.0);
+        s.add(&end, Some(&a(10.2)), 10.0, 0.0);
         assert_eq!((s.violations, s.converged_min[1]), (1, 2));
         assert_eq!(s.metric_max, Some(10.2));
+    }
+
+    /// The readouts: the mean log10 iterations of converged and of diverged
+    /// trajectories, and the median final loss (to within half a bin, with
+    /// zero and +∞ losses in place), come out the same whatever order and
+    /// split the trajectories are counted in, and survive the journal.
+    #[test]
+    fn readouts_do_not_depend_on_order_or_split() {
+        let end = |outcome, iterations| TrajectoryEnd {
+            outcome,
+            period: 0,
+            iterations,
+        };
+        let items = [
+            (end(Outcome::Converged, 64), 1e-3),
+            (end(Outcome::Converged, 640), 0.0),
+            (end(Outcome::Diverged, 128), f64::INFINITY),
+            (end(Outcome::Undecided, 1000), 0.5),
+            (end(Outcome::Diverged, 64), f64::NAN),
+            (end(Outcome::Converged, 6400), 2e-3),
+            (end(Outcome::Undecided, 1000), 0.25),
+        ];
+        let mut whole = CellStats::new(0);
+        for (e, loss) in &items {
+            whole.add(e, None, 1.0, *loss);
+        }
+        let (mut a, mut b) = (CellStats::new(0), CellStats::new(0));
+        for (i, (e, loss)) in items.iter().enumerate().rev() {
+            if i % 2 == 0 { &mut a } else { &mut b }.add(e, None, 1.0, *loss);
+        }
+        b.merge(&a);
+        assert_eq!(b, whole);
+        let converged = (64f64.log10() + 640f64.log10() + 6400f64.log10()) / 3.0;
+        assert!((whole.log10_iterations_converged_mean() - converged).abs() < 1e-9);
+        let diverged = (128f64.log10() + 64f64.log10()) / 2.0;
+        assert!((whole.log10_iterations_diverged_mean() - diverged).abs() < 1e-9);
+        // Sorted: 0, 1e-3, 2e-3, 0.25, 0.5, ∞, ∞: the median is 0.25.
+        let median = whole.loss_median();
+        assert!((median / 0.25 - 1.0).abs() < 0.012, "{median}");
+        let json = serde_json::to_string(&whole).unwrap();
+        assert_eq!(serde_json::from_str::<CellStats>(&json).unwrap(), whole);
+        assert!(CellStats::new(0).loss_median().is_nan());
+        assert!(CellStats::new(0).log10_iterations_diverged_mean().is_nan());
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub const PRESETS: &[(&str, &str)] = &[
         include_str!("../presets/deep-linear-identity.toml"),
     ),
     ("relu-single", include_str!("../presets/relu-single.toml")),
+    ("mlp-lr-plane", include_str!("../presets/mlp-lr-plane.toml")),
     (
         "relu-notebook",
         include_str!("../presets/relu-notebook.toml"),

@@ -282,7 +282,9 @@ fn tally_results(
                 match assessed {
                     Some(all) => {
                         for k in j..j + count {
-                            stats.add(&ends[k], all[b * TALLY_BLOCK + k].as_ref(), bound);
+                            let a = all[b * TALLY_BLOCK + k].as_ref();
+                            let loss = crate::aggregate::final_loss(cell, a, theta(k));
+                            stats.add(&ends[k], a, bound, loss);
                         }
                     }
                     None => {
@@ -302,8 +304,10 @@ fn tally_results(
                             &mut own,
                         );
                         let mut made = own.iter();
-                        for (end, &need) in ends[j..j + count].iter().zip(&needs) {
-                            stats.add(end, if need { made.next() } else { None }, bound);
+                        for (k, (end, &need)) in ends[j..j + count].iter().zip(&needs).enumerate() {
+                            let a = if need { made.next() } else { None };
+                            let loss = crate::aggregate::final_loss(cell, a, theta(j + k));
+                            stats.add(end, a, bound, loss);
                         }
                     }
                 }

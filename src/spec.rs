@@ -31,6 +31,12 @@ pub struct Spec {
     pub axis: Option<SecondAxis>,
     /// Trajectories per cell.
     pub trajectories: u64,
+    /// Replicate r of every cell starts from the same point (drawn from the
+    /// stream of r rather than of the trajectory), so that cells differ only
+    /// in their step sizes and axis values, as a grid from one fixed
+    /// initialization does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub common_starts: bool,
     pub max_iters: u64,
     pub seed: u64,
     #[serde(default)]

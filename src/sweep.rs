@@ -267,10 +267,21 @@ impl Sweep {
             .is_some_and(|a| a.param.starts_with("model."))
     }
 
+    /// The random stream trajectory `id` draws its start from: its own, or
+    /// with `common_starts` its replicate's, the same in every cell (a run
+    /// of ids within one cell keeps consecutive streams either way).
+    pub fn stream_of(&self, id: u64) -> u64 {
+        if self.spec.common_starts {
+            self.replicate_of(id)
+        } else {
+            id
+        }
+    }
+
     /// The initial parameters of trajectory `id`, in f64.
     pub fn initial(&self, id: u64, out: &mut [f64]) {
         let cell = self.cell_of(id);
-        let mut rng = TrajectoryRng::new(self.spec.seed, id);
+        let mut rng = TrajectoryRng::new(self.spec.seed, self.stream_of(id));
         cell.model.initial(
             &cell.init,
             &mut rng,
@@ -326,7 +337,7 @@ impl Sweep {
             if let InitSpec::Uniform { low, high } = cell.init {
                 // What `draw_scalar` draws: coordinate j is the stream's
                 // uniform j.
-                crate::rng::stream_uniforms(self.spec.seed, id, dim, slots);
+                crate::rng::stream_uniforms(self.spec.seed, self.stream_of(id), dim, slots);
                 for x in slots.iter_mut() {
                     *x = crate::models::uniform_init(low, high, *x);
                 }
@@ -335,10 +346,11 @@ impl Sweep {
             let per = cell.model.init_blocks(&cell.init);
             blocks.clear();
             blocks.resize(count * per, [0; 4]);
-            crate::rng::stream_blocks(self.spec.seed, id, per, blocks);
+            crate::rng::stream_blocks(self.spec.seed, self.stream_of(id), per, blocks);
             for (t, slot) in slots.chunks_mut(dim).enumerate() {
                 let given = &blocks[t * per..(t + 1) * per];
-                let mut rng = TrajectoryRng::with_blocks(self.spec.seed, id + t as u64, given);
+                let stream = self.stream_of(id) + t as u64;
+                let mut rng = TrajectoryRng::with_blocks(self.spec.seed, stream, given);
                 cell.model.initial(
                     &cell.init,
                     &mut rng,

@@ -572,3 +572,68 @@ fn per_layer_step_sizes_match_cpu_in_both_layouts() {
     }
     assert_eq!(layouts.len(), 2, "both layouts: {layouts:?}");
 }
+
+fn mlp(hidden: &str, activation: &str, samples: u32, trajectories: u32) -> String {
+    format!(
+        r#"
+        trajectories = {trajectories}
+        max_iters = 1500
+        seed = 9
+        [model]
+        kind = "mlp"
+        input_size = 4
+        hidden = {hidden}
+        output_size = 2
+        activation = "{activation}"
+        samples = {samples}
+        inputs = {{ kind = "gaussian", std = 1.0, seed = 1 }}
+        targets = {{ kind = "teacher", std = 0.7, seed = 2 }}
+        [init]
+        kind = "gaussian"
+        mean = 0.0
+        std = 0.5
+        [steps]
+        values = [0.05, 0.5, 4.0]
+        [stop]
+        tol_grad = 1e-4
+        "#
+    )
+}
+
+/// The mlp kernels against the CPU, for every activation (tanh computed
+/// from + − × ÷ on both sides), in both layouts: a small network runs one
+/// invocation per trajectory, a wider one a workgroup; and with per-layer
+/// step sizes and momentum.
+#[test]
+fn mlp_kernel_matches_cpu_in_both_layouts() {
+    let Some(ctx) = common::gpu_or_skip("mlp_kernel_matches_cpu") else {
+        return;
+    };
+    let limits = ctx.device_limits();
+    drop(ctx);
+    let mut cases = Vec::new();
+    for activation in ["tanh", "relu", "identity"] {
+        cases.push((
+            format!("mlp [5, 3] {activation}"),
+            mlp("[5, 3]", activation, 6, 20),
+        ));
+    }
+    cases.push(("mlp [16, 16] tanh".into(), mlp("[16, 16]", "tanh", 8, 3)));
+    cases.push((
+        "mlp [5, 3] per layer with momentum".into(),
+        mlp("[5, 3]", "tanh", 6, 10)
+            + "[axis]\nparam = \"steps.layer3\"\nvalues = [0.01, 0.3]\n\
+               [optimizer]\nkind = \"momentum\"\nbeta = 0.5\n",
+    ));
+    let mut layouts = std::collections::HashSet::new();
+    for (name, text) in &cases {
+        let sweep = Sweep::new(common::spec(text)).unwrap();
+        let rule = sweep.rule(Precision::F64);
+        layouts.insert(format!(
+            "{:?}",
+            kernel(&sweep.cells[0].model, &rule, limits, Precision::F64).layout
+        ));
+        compare_ends(name, text, true);
+    }
+    assert_eq!(layouts.len(), 2, "both layouts: {layouts:?}");
+}

@@ -499,7 +499,7 @@ impl<'a> Tally<'a> {
                     period: 0,
                     iterations,
                 };
-                self.part.cells[c].add(&end, Some(a), self.bounds[c]);
+                self.part.cells[c].add(&end, Some(a), self.bounds[c], a.loss);
             }
             from = to;
         }
@@ -525,7 +525,8 @@ impl<'a> Tally<'a> {
             }
         } else {
             let c = self.cell_of(id);
-            self.part.cells[c].add(&end, None, self.bounds[c]);
+            let loss = self.sweep.cells[self.part.first_cell + c].model.loss(last);
+            self.part.cells[c].add(&end, None, self.bounds[c], loss);
         }
     }
 }
@@ -904,6 +905,7 @@ mod tests {
                     &ends[i],
                     assessment.as_ref(),
                     cell.bound(),
+                    crate::aggregate::final_loss(cell, assessment.as_ref(), last),
                 );
                 expected.trajectory_steps += ends[i].iterations;
             }
@@ -995,6 +997,19 @@ mod tests {
             "0.02, 2.0",
             precision,
         );
+        for activation in ["tanh", "relu", "identity"] {
+            matches_reference::<R>(
+                &format!(
+                    "kind = \"mlp\"\ninput_size = 1\nhidden = [4, 3]\noutput_size = 1\nsamples = 2\n\
+                     activation = \"{activation}\"\n\
+                     inputs = {{ kind = \"gaussian\", std = 1.0, seed = 1 }}\n\
+                     targets = {{ kind = \"teacher\", std = 0.5, seed = 2 }}"
+                ),
+                "kind = \"gaussian\"\nmean = 0.0\nstd = 0.5",
+                "0.2, 0.5, 8.0",
+                precision,
+            );
+        }
     }
 
     #[test]

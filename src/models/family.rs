@@ -149,6 +149,9 @@ pub trait Family: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
         self.advance(constants, theta, gradient, work, delta, steps, record)
     }
 
+    /// f(θ) in f64: the final loss every trajectory reports.
+    fn loss(&self, theta: &[f64]) -> f64;
+
     /// Post-processing of a final iterate, in f64. `replicate` decides
     /// whether an expensive sharpness is computed (see `SHARPNESS_SAMPLES`).
     fn assess(&self, theta: &[f64], replicate: u64) -> Assessment;

@@ -7,6 +7,7 @@ pub mod deep_linear;
 pub mod family;
 pub mod hessian;
 pub mod init;
+pub mod mlp;
 pub mod poly;
 pub mod relu;
 pub mod scalar_deep;
@@ -22,6 +23,7 @@ use crate::stopping::StopRule;
 pub use deep_linear::{DeepLinear, DeepLinearSpec};
 pub use family::{Edge, Family, Lanes};
 pub use init::{draw_scalar, uniform_init, InitSpec};
+pub use mlp::{Mlp, MlpSpec};
 pub use poly::{Poly, PolySpec};
 pub use relu::{Relu, ReluSpec};
 pub use scalar_deep::{ScalarDeep, ScalarDeepSpec};
@@ -43,6 +45,8 @@ macro_rules! for_each_family {
             DeepLinear($crate::models::DeepLinear, $crate::models::DeepLinearSpec),
             /// ½Σ_i‖W(Vx_i − b)₊ − y_i‖², b fixed (docs/theory.md §4).
             Relu($crate::models::Relu, $crate::models::ReluSpec),
+            /// A tanh, relu or linear MLP with biases, on the mean squared error (docs/theory.md, "The MLP").
+            Mlp($crate::models::Mlp, $crate::models::MlpSpec),
         }
     };
 }
@@ -140,6 +144,11 @@ impl Model {
     /// The parameters of each layer, layer 1 first (see `Family::layers`).
     pub fn layers(&self) -> Vec<std::ops::Range<usize>> {
         each!(self, m => Family::layers(m))
+    }
+
+    /// f(θ) in f64 (see `Family::loss`).
+    pub fn loss(&self, theta: &[f64]) -> f64 {
+        each!(self, m => Family::loss(m, theta))
     }
 
     /// The layer (0-based) of each parameter.
@@ -344,6 +353,6 @@ mod tests {
         kinds.sort();
         kinds.dedup();
         // The presets cover every registered family.
-        assert_eq!(kinds, ["deep-linear", "poly", "relu", "scalar-deep"]);
+        assert_eq!(kinds, ["deep-linear", "mlp", "poly", "relu", "scalar-deep"]);
     }
 }

@@ -45,6 +45,29 @@ pub fn cell_row(sweep: &Sweep, index: usize, stats: &CellStats) -> Vec<(String, 
     row.push(("converged_other".into(), json!(stats.converged_other)));
     row.push(("rechecked".into(), json!(stats.rechecked)));
     row.push(("overturned".into(), json!(stats.overturned)));
+    // The readouts: how fast trajectories converge or diverge, and where
+    // the losses end (empty where no trajectory gives one; "inf" where most
+    // diverged).
+    let readout = |v: f64| {
+        if v.is_nan() {
+            Value::Null
+        } else if v.is_infinite() {
+            json!(if v > 0.0 { "inf" } else { "-inf" })
+        } else {
+            json!(v)
+        }
+    };
+    row.extend([
+        (
+            "log10_iterations_converged_mean".into(),
+            readout(stats.log10_iterations_converged_mean()),
+        ),
+        (
+            "log10_iterations_diverged_mean".into(),
+            readout(stats.log10_iterations_diverged_mean()),
+        ),
+        ("loss_median".into(), readout(stats.loss_median())),
+    ]);
     row
 }
 

@@ -55,6 +55,10 @@ const LIBRARY: &[(&str, &str)] = &[
         "shared/stopping",
         include_str!("../../shaders/shared/stopping.wgsl"),
     ),
+    (
+        "shared/tanh",
+        include_str!("../../shaders/shared/tanh.wgsl"),
+    ),
 ];
 
 /// `root` with its directives resolved: `model` is the text `#import model`

@@ -474,6 +474,10 @@ impl Family for DeepLinear {
         DeepLinear::dim(self)
     }
 
+    fn loss(&self, theta: &[f64]) -> f64 {
+        DeepLinear::loss(self, theta)
+    }
+
     fn work_len(&self) -> usize {
         work_len(self.layers, self.size)
     }

@@ -235,6 +235,10 @@ impl Family for Poly {
         1
     }
 
+    fn loss(&self, theta: &[f64]) -> f64 {
+        eval(&self.coefficients, theta[0])
+    }
+
     fn work_len(&self) -> usize {
         0
     }

@@ -56,6 +56,14 @@ pub enum TargetSpec {
         #[serde(default)]
         seed: u64,
     },
+    /// Every y_{i,j} drawn from N(0, std²): targets no network need fit
+    /// (the fractal-boundary study's).
+    Gaussian {
+        #[serde(default = "one")]
+        std: f64,
+        #[serde(default)]
+        seed: u64,
+    },
     /// y_i = A x_i with A (m × n) drawn from N(0, std²).
     Linear {
         #[serde(default = "one")]
@@ -146,31 +154,41 @@ fn positive(name: &str, v: f64) -> Result<()> {
     }
 }
 
-/// What the targets are made from: the sizes, the inputs and the bias.
+/// What the targets are made from: the sizes, the inputs, and the model's
+/// own network as a teacher: `teacher(θ′, x)` is f̂(x) at parameters θ′ of
+/// `teacher_dim` numbers.
 pub struct Design<'a> {
     pub n: usize,
-    pub h: usize,
     pub m: usize,
     pub x: &'a [f64],
-    pub b: &'a [f64],
+    pub teacher_dim: usize,
+    pub teacher: &'a Teacher<'a>,
 }
+
+/// A network's output f̂(x) at parameters θ′: `teacher(θ′, x)`.
+pub type Teacher<'a> = dyn Fn(&[f64], &[f64]) -> Vec<f64> + 'a;
 
 impl TargetSpec {
     /// The N × m targets, row-major, before any rescaling to model.target_norm.
     pub fn generate(&self, d: &Design) -> Result<Vec<f64>> {
-        let (n, h, m) = (d.n, d.h, d.m);
+        let (n, m) = (d.n, d.m);
         let samples = d.x.len() / n;
         let y = match self {
             TargetSpec::Teacher { std, seed } => {
                 positive("model.targets.std", *std)?;
                 let mut rng = TrajectoryRng::new(*seed, TEACHER_STREAM);
-                let theta: Vec<f64> = (0..m * h + h * n).map(|_| std * rng.normal()).collect();
+                let theta: Vec<f64> = (0..d.teacher_dim).map(|_| std * rng.normal()).collect();
                 let mut y = vec![0.0; samples * m];
                 for i in 0..samples {
-                    let out = super::forward(n, h, m, &theta, d.b, &d.x[i * n..(i + 1) * n]);
+                    let out = (d.teacher)(&theta, &d.x[i * n..(i + 1) * n]);
                     y[i * m..(i + 1) * m].copy_from_slice(&out);
                 }
                 y
+            }
+            TargetSpec::Gaussian { std, seed } => {
+                positive("model.targets.std", *std)?;
+                let mut rng = TrajectoryRng::new(*seed, TEACHER_STREAM);
+                (0..samples * m).map(|_| std * rng.normal()).collect()
             }
             TargetSpec::Linear { std, seed } => {
                 positive("model.targets.std", *std)?;

@@ -239,12 +239,13 @@ impl Relu {
             }
         };
         let inputs = spec.inputs.generate(n, samples)?;
+        let teacher = |theta: &[f64], x: &[f64]| forward(n, h, m, theta, &bias, x);
         let design = Design {
             n,
-            h,
             m,
             x: &inputs,
-            b: &bias,
+            teacher_dim: m * h + h * n,
+            teacher: &teacher,
         };
         let mut targets = spec.targets.generate(&design)?;
         let norm_of = |y: &[f64]| y.chunks(m).map(norm).fold(0.0, f64::max);
@@ -411,6 +412,10 @@ impl Family for Relu {
 
     fn dim(&self) -> usize {
         self.shape.dim()
+    }
+
+    fn loss(&self, theta: &[f64]) -> f64 {
+        Relu::loss(self, theta)
     }
 
     fn work_len(&self) -> usize {

@@ -167,6 +167,10 @@ impl Family for ScalarDeep {
         self.layers
     }
 
+    fn loss(&self, theta: &[f64]) -> f64 {
+        0.5 * (theta.iter().product::<f64>() - self.lambda).powi(2)
+    }
+
     fn work_len(&self) -> usize {
         self.layers
     }

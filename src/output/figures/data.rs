@@ -29,6 +29,10 @@ pub struct CellRow {
     pub metric_max: Option<f64>,
     pub bound: f64,
     pub violations: u64,
+    /// Mean log10 iterations to be seen converged, and diverged (None where
+    /// none did, or in a run from before the readouts).
+    pub speed_converged: Option<f64>,
+    pub speed_diverged: Option<f64>,
 }
 
 impl CellRow {
@@ -58,6 +62,23 @@ impl CellRow {
             (a, b) => a.or(b),
         };
         self.violations += other.violations;
+        // Means pooled by their counts (before the counts are added).
+        let pool = |a: Option<f64>, na: u64, b: Option<f64>, nb: u64| match (a, b) {
+            (Some(a), Some(b)) => Some((a * na as f64 + b * nb as f64) / (na + nb) as f64),
+            (a, b) => a.or(b),
+        };
+        self.speed_converged = pool(
+            self.speed_converged,
+            self.converged - other.converged,
+            other.speed_converged,
+            other.converged,
+        );
+        self.speed_diverged = pool(
+            self.speed_diverged,
+            self.diverged - other.diverged,
+            other.speed_diverged,
+            other.diverged,
+        );
     }
 
     /// A count as a fraction of the cell's trajectories, with its 95% Wilson interval.
@@ -212,5 +233,11 @@ fn cell_row(row: &Value, axis: Option<&str>, minimizers: usize) -> Option<CellRo
         metric_max: row.get("metric_max").and_then(Value::as_f64),
         bound: row.get("bound")?.as_f64()?,
         violations: count("violations")?,
+        speed_converged: row
+            .get("log10_iterations_converged_mean")
+            .and_then(Value::as_f64),
+        speed_diverged: row
+            .get("log10_iterations_diverged_mean")
+            .and_then(Value::as_f64),
     })
 }

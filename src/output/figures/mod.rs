@@ -17,6 +17,7 @@ pub mod grid2d;
 pub mod heatmap;
 pub mod outcomes;
 pub mod ratio;
+pub mod speed;
 pub mod theory;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ pub fn draw_all(run: &RunData, dir: &Path) -> Result<Vec<PathBuf>> {
         written.extend(render(&ratio::MetricRatio::new(run)?, dir)?);
         if let Some(h) = heatmap::Heatmap::new(run) {
             written.extend(render(&h, dir)?);
+        }
+        if let Some(s) = speed::Speed::new(run) {
+            written.extend(render(&s, dir)?);
         }
         if let Some(b) = basin::BasinMap::new(run) {
             written.extend(render(&b, dir)?);
