@@ -59,6 +59,9 @@ pub fn plan_run(args: &RunArgs) -> Result<RunPlan> {
     if args.write_trajectories {
         spec.output.trajectories = true;
     }
+    if let Some(k) = args.trace {
+        spec.output.trace = k;
+    }
     match args.threads {
         Some(0) => return Err(Error::spec("--threads is 0; give at least 1")),
         Some(n) if n > MAX_THREADS => {

@@ -109,6 +109,10 @@ pub struct RunArgs {
     /// Also write trajectories.csv, one row per trajectory.
     #[arg(long)]
     pub write_trajectories: bool,
+    /// Trace the top Hessian eigenvalue of the first K replicates of every
+    /// cell at every check into trace.csv, with a figure.
+    #[arg(long, value_name = "K")]
+    pub trace: Option<u64>,
     /// No progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,

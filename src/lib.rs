@@ -29,5 +29,6 @@ pub mod shard;
 pub mod spec;
 pub mod stopping;
 pub mod sweep;
+pub mod trace;
 
 pub use error::{Error, Result};

@@ -699,6 +699,91 @@ mod tests {
         }
     }
 
+    /// Every family's kernels in both layouts validate and bind what the
+    /// host binds with every optimizer and with per-layer step sizes (the
+    /// layer table bound beside the state), in both precisions.
+    #[test]
+    fn kernels_validate_with_every_optimizer_and_per_layer_steps() {
+        use crate::models::mlp::{Activation, MlpSpec};
+        use crate::models::relu::data::{InputSpec, TargetSpec as Targets};
+        use crate::optimizer::OptimizerKind;
+        let mlp = |hidden: Vec<u32>, activation| {
+            ModelSpec::Mlp(MlpSpec {
+                input_size: 4,
+                hidden,
+                output_size: 2,
+                activation,
+                samples: Some(8),
+                inputs: InputSpec::Gaussian { std: 1.0, seed: 1 },
+                targets: Targets::Gaussian { std: 1.0, seed: 2 },
+            })
+        };
+        let deep = |layers, size| {
+            ModelSpec::DeepLinear(DeepLinearSpec {
+                layers,
+                size,
+                target: TargetSpec::Gaussian {
+                    scale: 1.0,
+                    seed: 0,
+                },
+                sigma_max: None,
+                input_covariance: None,
+                inputs: None,
+            })
+        };
+        let models = [
+            ModelSpec::Poly(PolySpec::default()),
+            ModelSpec::ScalarDeep(ScalarDeepSpec {
+                layers: 5,
+                lambda: 2.0,
+            }),
+            deep(2, 2),
+            deep(3, 8),
+            deep(16, 32),
+            mlp(vec![5, 3], Activation::Tanh),
+            mlp(vec![64, 64, 64], Activation::Relu),
+            mlp(vec![6], Activation::Identity),
+        ];
+        let cpu = DeviceLimits {
+            loop_budget: Some(LLVMPIPE_LOOP_LIMIT / 2),
+            ..DeviceLimits::DEFAULT
+        };
+        let mut layouts = std::collections::HashSet::new();
+        for precision in [Precision::F32, Precision::F64] {
+            for spec in &models {
+                let model = spec.build().unwrap();
+                let layers = model.layers().len() as u32;
+                for optimizer in [
+                    OptimizerKind::Gd,
+                    OptimizerKind::Momentum,
+                    OptimizerKind::Nesterov,
+                ] {
+                    for slots in [1, layers] {
+                        let mut rule = StopSpec::default().rule(precision, 100_000);
+                        rule.optimizer = optimizer;
+                        rule.step_slots = slots;
+                        for limits in [DeviceLimits::DEFAULT, cpu] {
+                            let plan = model.kernel(&rule, limits, precision);
+                            validate(&plan.source);
+                            bindings_match(&plan);
+                            assert_eq!(plan.keeps_velocity, optimizer.has_velocity());
+                            assert_eq!(
+                                plan.layer_of.len(),
+                                if slots > 1 { model.dim() } else { 0 }
+                            );
+                            layouts.insert((model.name(), format!("{:?}", plan.layout)));
+                        }
+                    }
+                }
+            }
+        }
+        // The networks take both layouts among these sizes and adapters.
+        for kind in ["deep-linear", "mlp"] {
+            let of_kind = layouts.iter().filter(|(k, _)| *k == kind).count();
+            assert_eq!(of_kind, 2, "{kind}: {layouts:?}");
+        }
+    }
+
     #[test]
     fn relu_kernels_validate_and_fit_the_limits_at_every_size() {
         use crate::models::relu::data::{InputSpec, TargetSpec as ReluTarget};

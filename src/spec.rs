@@ -321,6 +321,14 @@ pub struct OutputSpec {
     /// Write trajectories.csv, one row per trajectory.
     #[serde(default)]
     pub trajectories: bool,
+    /// Trace the sharpness of the first K replicates of every cell into
+    /// trace.csv (the trace module); 0 for none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub trace: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Command-line overrides of a spec.

@@ -481,8 +481,36 @@ pub fn descend_with<R: Real>(
     rule: &StopRule,
     weights: &[R],
     scratch: &mut Scratch<R>,
-    mut gradient: impl FnMut(&[R], &mut [R], &mut [R]),
+    gradient: impl FnMut(&[R], &mut [R], &mut [R]),
 ) -> TrajectoryEnd {
+    descend_observed(
+        theta,
+        step_size,
+        steps,
+        beta,
+        rule,
+        weights,
+        scratch,
+        gradient,
+        &mut |_, _| {},
+    )
+}
+
+/// `descend_with`, handing `observe(k, θ[k])` the iterate at the start and
+/// after every block, before its check (for traces of the iterates).
+#[allow(clippy::too_many_arguments)]
+pub fn descend_observed<R: Real>(
+    theta: &mut [R],
+    step_size: R,
+    steps: Option<&[R]>,
+    beta: R,
+    rule: &StopRule,
+    weights: &[R],
+    scratch: &mut Scratch<R>,
+    mut gradient: impl FnMut(&[R], &mut [R], &mut [R]),
+    observe: &mut dyn FnMut(u64, &[R]),
+) -> TrajectoryEnd {
+    observe(0, theta);
     let momentum = rule.optimizer.has_velocity();
     if momentum {
         scratch.velocity.clear();
@@ -525,6 +553,7 @@ pub fn descend_with<R: Real>(
                 scratch.record(k, fingerprint(weights, theta));
             }
         }
+        observe(k, theta);
         if !rule.early_exit && k < rule.max_iters {
             continue;
         }

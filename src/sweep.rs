@@ -504,6 +504,37 @@ mod tests {
         }
     }
 
+    /// `optimizer.beta` on the second axis gives each cell its β, and each
+    /// cell's thresholds and bound move with it: x = 2's edge at 0.2(1 + β)
+    /// under momentum; gd refuses a β in one sentence.
+    #[test]
+    fn a_beta_axis_moves_each_cells_edges() {
+        let text = "trajectories = 4\nmax_iters = 10\nseed = 1\n[model]\nkind = \"poly\"\n\
+                    [optimizer]\nkind = \"momentum\"\n[steps]\nvalues = [0.1, 0.3]\n\
+                    [axis]\nparam = \"optimizer.beta\"\nvalues = [0.0, 0.5, 0.9]\n";
+        let s = Sweep::new(Spec::from_toml(text, "t").unwrap()).unwrap();
+        assert_eq!(s.rule(Precision::F64).optimizer, OptimizerKind::Momentum);
+        for cell in &s.cells {
+            let beta = cell.axis_value.unwrap();
+            assert_eq!(cell.optimizer.beta, beta);
+            let edges: Vec<f64> = cell.edges().iter().map(|e| e.step_size).collect();
+            assert!(
+                edges.iter().any(|e| (e - 0.2 * (1.0 + beta)).abs() < 1e-12),
+                "{edges:?}"
+            );
+            assert!((cell.bound() - 2.0 * (1.0 + beta) / cell.step_size).abs() < 1e-12);
+        }
+        let mut betas = vec![0.0; 8];
+        // Ids 14, 15 end the second β's cells; 16 on are the third's.
+        s.betas(14..22, &mut betas);
+        assert_eq!(betas, [0.5, 0.5, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]);
+        let gd = text.replace("kind = \"momentum\"", "kind = \"gd\"");
+        let e = Sweep::new(Spec::from_toml(&gd, "t").unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("optimizer.kind is gd"), "{e}");
+    }
+
     /// `steps.layerK` sets layer K's step size alone, per cell; a model
     /// without such a layer, or one parameter group, is refused in one
     /// sentence.

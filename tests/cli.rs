@@ -547,3 +547,141 @@ fn gpu_probing_leaves_stderr_quiet_without_a_runtime_directory() {
     assert!(!stderr.contains("XDG_RUNTIME_DIR is invalid"), "{stderr}");
     assert!(stdout.starts_with("probed: "), "{stdout}");
 }
+
+/// `--trace K` writes trace.csv: for the first K replicates of every cell,
+/// the iterate's sharpness at the start and at every check, with the bound
+/// of the optimizer in use (2/δ, or 2(1+β)/δ with momentum), and draws it.
+/// For the polynomial the sharpness is f''(x), so a trajectory that
+/// converges ends its trace at f'' of the minimizer it reached, within the
+/// bound; and a run of one mlp trajectory at δ = 0.3 shows the edge of
+/// stability: its sharpness rises past 2/δ and comes back to it.
+#[test]
+fn trace_writes_the_sharpness_of_the_first_k_replicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |out: &Path| -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(out.join("trace.csv")).unwrap();
+        text.lines()
+            .map(|l| l.split(',').map(String::from).collect())
+            .collect()
+    };
+    for (optimizer, factor) in [("", 1.0), ("--momentum", 1.5)] {
+        let out = dir.path().join(format!("poly{optimizer}"));
+        let spec = if optimizer.is_empty() {
+            "poly".to_string()
+        } else {
+            let text = format!(
+                "{}\n[optimizer]\nkind = \"momentum\"\nbeta = 0.5\n",
+                include_str!("../presets/poly.toml")
+            );
+            write_spec(dir.path(), "poly-momentum.toml", &text)
+                .to_string_lossy()
+                .into_owned()
+        };
+        common::run_ok(
+            &[
+                "run",
+                &spec,
+                "--backend",
+                "cpu",
+                "--trajectories",
+                "20",
+                "--steps",
+                "0.1,0.15",
+                "--trace",
+                "3",
+            ],
+            &out,
+        );
+        let rows = read(&out);
+        assert_eq!(
+            rows[0],
+            [
+                "trajectory",
+                "cell",
+                "replicate",
+                "step_size",
+                "iteration",
+                "sharpness",
+                "bound",
+                "loss"
+            ]
+        );
+        let mut traced = std::collections::BTreeSet::new();
+        let mut last: std::collections::BTreeMap<String, (f64, f64)> = Default::default();
+        for r in &rows[1..] {
+            traced.insert((r[1].clone(), r[2].clone()));
+            let (step, k): (f64, u64) = (r[3].parse().unwrap(), r[4].parse().unwrap());
+            assert_eq!(k % 64, 0, "checks come every 64 iterations: {r:?}");
+            let bound: f64 = r[6].parse().unwrap();
+            assert!((bound - factor * 2.0 / step).abs() < 1e-9 * bound, "{r:?}");
+            last.insert(r[0].clone(), (r[5].parse().unwrap(), bound));
+        }
+        // Replicates 0, 1 and 2 of both cells, no others.
+        assert_eq!(traced.len(), 6, "{traced:?}");
+        assert!(traced
+            .iter()
+            .all(|(_, rep)| ["0", "1", "2"].contains(&rep.as_str())));
+        for (id, (sharpness, bound)) in &last {
+            if sharpness.is_finite() {
+                let at_minimizer = [4.0, 10.0].iter().any(|m| (sharpness - m).abs() < 1e-3);
+                assert!(
+                    at_minimizer && *sharpness <= bound * 1.001,
+                    "{id}: {sharpness}"
+                );
+            }
+        }
+        assert!(out.join("figures/trace.png").is_file());
+    }
+    let out = dir.path().join("eos");
+    let spec = write_spec(
+        dir.path(),
+        "eos.toml",
+        r#"
+        trajectories = 1
+        max_iters = 3000
+        seed = 5
+        [model]
+        kind = "mlp"
+        input_size = 3
+        hidden = [5, 4]
+        output_size = 2
+        samples = 7
+        inputs = { kind = "gaussian", std = 1.0, seed = 1 }
+        targets = { kind = "teacher", std = 0.7, seed = 2 }
+        [init]
+        kind = "gaussian"
+        mean = 0.0
+        std = 0.5
+        [steps]
+        values = [0.3]
+        [stop]
+        tol_grad = 1e-5
+        "#,
+    );
+    common::run_ok(
+        &[
+            "run",
+            spec.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--trace",
+            "1",
+        ],
+        &out,
+    );
+    let sharpness: Vec<f64> = read(&out)[1..]
+        .iter()
+        .map(|r| r[5].parse().unwrap())
+        .collect();
+    let bound = 2.0 / 0.3;
+    assert!(sharpness[0] < 0.8 * bound, "starts below: {sharpness:?}");
+    assert!(
+        sharpness.iter().any(|&s| s > 1.05 * bound),
+        "rises past 2/δ: {sharpness:?}"
+    );
+    let end = *sharpness.last().unwrap();
+    assert!(
+        (end / bound - 1.0).abs() < 0.02,
+        "hovers at 2/δ: {end} vs {bound}"
+    );
+}

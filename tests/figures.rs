@@ -99,11 +99,11 @@ fn every_figure_is_written_with_its_pixel_size() {
     .unwrap();
     let written = figures::plot_dir(&two).unwrap();
     let figs = two.join(figures::FOLDER);
-    for stem in ["outcomes", "metric_bound", "heatmap", "basin"] {
+    for stem in ["outcomes", "metric_bound", "heatmap", "speed", "basin"] {
         check_figure(&figs, stem, (960, 600));
     }
     // No bifurcation diagram for a two-axis sweep; no temp file left behind.
-    assert_eq!(written.len(), 8, "{written:?}");
+    assert_eq!(written.len(), 10, "{written:?}");
     assert!(std::fs::read_dir(&figs).unwrap().all(|e| !e
         .unwrap()
         .file_name()
@@ -155,6 +155,7 @@ fn the_heatmap_paints_each_cell_in_its_probability_colour() {
         sweep,
         cells,
         trajectories: None,
+        trace: None,
     };
     // Viridis: dark purple at 0, yellow at 1.
     assert_eq!(

@@ -460,7 +460,7 @@ linspace = [-1.0, 4.0, 400]
         })
         .unwrap_or_default();
     assert!(
-        figures.len() < 8,
+        figures.len() < 10,
         "every figure was drawn, so the signal waited for them: {figures:?}"
     );
     assert!(

@@ -152,6 +152,19 @@ pub trait Family: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
     /// f(θ) in f64: the final loss every trajectory reports.
     fn loss(&self, theta: &[f64]) -> f64;
 
+    /// The dominant Hessian eigenvalue at θ, anywhere (not only at a
+    /// minimum), for traces: by default power iteration on Hessian-vector
+    /// products of the f64 gradient; a family with a closed form overrides it.
+    fn sharpness(&self, theta: &[f64]) -> f64 {
+        let constants = self.constants();
+        super::hessian::sharpness(theta, |t| {
+            let mut g = vec![0.0; t.len()];
+            let mut work = vec![0.0; self.work_len()];
+            self.gradient::<f64>(&constants, t, &mut g, &mut work);
+            g
+        })
+    }
+
     /// Post-processing of a final iterate, in f64. `replicate` decides
     /// whether an expensive sharpness is computed (see `SHARPNESS_SAMPLES`).
     fn assess(&self, theta: &[f64], replicate: u64) -> Assessment;

@@ -146,6 +146,11 @@ impl Model {
         each!(self, m => Family::layers(m))
     }
 
+    /// The dominant Hessian eigenvalue at θ (see `Family::sharpness`).
+    pub fn sharpness(&self, theta: &[f64]) -> f64 {
+        each!(self, m => Family::sharpness(m, theta))
+    }
+
     /// f(θ) in f64 (see `Family::loss`).
     pub fn loss(&self, theta: &[f64]) -> f64 {
         each!(self, m => Family::loss(m, theta))

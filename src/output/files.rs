@@ -81,6 +81,12 @@ pub fn write_outputs(report: &SweepReport, out: &Path, shard: Option<Shard>) -> 
                 serde_json::to_vec_pretty(&summary_json(report)).expect("JSON of plain data");
             output::write_atomic(&out.join("summary.json"), &summary)?;
             stale.push(SHARD_FILE);
+            let k = report.sweep.spec.output.trace;
+            if k > 0 {
+                crate::trace::write(&report.sweep, report.precision, k, out)?;
+            } else {
+                stale.push(crate::trace::TRACE_FILE);
+            }
         }
     }
     if !report.sweep.spec.output.trajectories {

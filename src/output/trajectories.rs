@@ -65,7 +65,12 @@ pub fn write_rows(
                     let _ = write!(text, "{m}");
                 }
             }
-            None => text.push_str(",,,,"),
+            // Every trajectory reports its final loss; the rest is for
+            // the converged ones.
+            None => {
+                let loss = cell.model.loss(&theta[i * dim..(i + 1) * dim]);
+                let _ = write!(text, ",{loss},,,");
+            }
         }
         for t in &theta[i * dim..(i + 1) * dim] {
             let _ = write!(text, ",{t}");

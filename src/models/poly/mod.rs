@@ -235,6 +235,11 @@ impl Family for Poly {
         1
     }
 
+    /// f''(x), exact anywhere.
+    fn sharpness(&self, theta: &[f64]) -> f64 {
+        eval(&self.second, theta[0])
+    }
+
     fn loss(&self, theta: &[f64]) -> f64 {
         eval(&self.coefficients, theta[0])
     }

@@ -94,6 +94,8 @@ pub struct RunData {
     pub cells: Vec<CellRow>,
     /// trajectories.csv, when the run wrote one.
     pub trajectories: Option<PathBuf>,
+    /// trace.csv, when the run wrote one.
+    pub trace: Option<PathBuf>,
 }
 
 fn bad(dir: &Path, what: &str) -> Error {
@@ -122,6 +124,8 @@ impl RunData {
         })?;
         let trajectories = dir.join("trajectories.csv");
         data.trajectories = trajectories.is_file().then_some(trajectories);
+        let trace = dir.join(crate::trace::TRACE_FILE);
+        data.trace = trace.is_file().then_some(trace);
         Ok(data)
     }
 
@@ -152,6 +156,7 @@ impl RunData {
             sweep,
             cells,
             trajectories: None,
+            trace: None,
         })
     }
 

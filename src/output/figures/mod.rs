@@ -19,6 +19,7 @@ pub mod outcomes;
 pub mod ratio;
 pub mod speed;
 pub mod theory;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +46,9 @@ pub fn draw_all(run: &RunData, dir: &Path) -> Result<Vec<PathBuf>> {
         }
         if let Some(s) = speed::Speed::new(run) {
             written.extend(render(&s, dir)?);
+        }
+        if let Some(t) = trace::Trace::new(run)? {
+            written.extend(render(&t, dir)?);
         }
         if let Some(b) = basin::BasinMap::new(run) {
             written.extend(render(&b, dir)?);
