@@ -132,7 +132,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<SweepReport> {
                 .collect();
             concatenate_trajectories(&sources, &out.join("trajectories.csv"))?;
         }
-        runner::write_outputs(&report, out, None)
+        runner::write_outputs(&report, out, None, None)
     })();
     dir.finish(result.is_ok());
     result.map(|()| report)

@@ -345,9 +345,10 @@ fn blank_tally(sweep: &Sweep, ids: &Range<u64>) -> Checkpoint {
     }
 }
 
-fn report(p: Prepared, name: &str, tally: Checkpoint) -> SweepReport {
+/// The report of a finished run, and the backend that ran it (for a trace).
+fn report(p: Prepared, name: &str, tally: Checkpoint) -> (SweepReport, Backend) {
     let (backend, adapter) = p.engine.describe();
-    SweepReport {
+    let report = SweepReport {
         name: name.to_string(),
         cells: tally.cells,
         backend,
@@ -359,7 +360,8 @@ fn report(p: Prepared, name: &str, tally: Checkpoint) -> SweepReport {
         kernel_seconds: p.engine.kernel_seconds(),
         note: p.note,
         sweep: p.sweep,
-    }
+    };
+    (report, p.engine)
 }
 
 /// Runs a whole sweep in memory, writing trajectories.csv rows to
@@ -391,7 +393,7 @@ pub fn execute(
         None,
         |_, _| Ok(()),
     )?;
-    Ok(report(p, name, tally))
+    Ok(report(p, name, tally).0)
 }
 
 /// Runs a sweep (or a shard of it) into `out`: spec.toml, then cells.csv and
@@ -518,12 +520,12 @@ pub fn run(
         if let Some(mut w) = rows {
             trajectories::sync(&mut w, &partial)?;
         }
-        let report = report(p, name, tally);
+        let (report, engine) = report(p, name, tally);
         if with_rows && !rows_in_place {
             let dest = out.join("trajectories.csv");
             std::fs::rename(&partial, &dest).map_err(|e| Error::io("cannot write", &dest, e))?;
         }
-        write_outputs(&report, out, dir_opts.shard)?;
+        write_outputs(&report, out, dir_opts.shard, Some(&engine))?;
         // The journal goes last: a kill before this leaves a finished journal,
         // and --resume then only writes the outputs again.
         let _ = std::fs::remove_file(out.join(journal::JOURNAL));

@@ -4,20 +4,23 @@
 //! stability bound of the optimizer in use, as the edge-of-stability
 //! studies plot it.
 //!
-//! The traced trajectories are run again on the CPU's one-trajectory
-//! reference in the sweep's precision, which hands back its iterate at every
-//! check; every backend follows that reference (bit for bit in f64 on the
-//! CPU and on lavapipe), so these are the iterates the sweep took. The
-//! sharpness is the family's own (`Family::sharpness`: f''(x) for the
-//! polynomial, power iteration on Hessian-vector products in f64 otherwise),
-//! or λ_max(D^½HD^½) with a step size per layer. Rows are written as cells
-//! finish, a batch of cells at a time, so memory stays bounded by the batch.
+//! The traced trajectories are run again, after the sweep, on the backend
+//! that ran it, which hands back the iterate at every check: the GPU in
+//! dispatches that end on every check, each followed by a readback (a chunk
+//! per cell), and the CPU through its one-trajectory reference
+//! (`stopping::descend_observed`); `merge` traces on the CPU. The sharpness
+//! is computed from those iterates in f64 on the CPU: the family's own
+//! (`Family::sharpness`: f''(x) for the polynomial, power iteration on
+//! Hessian-vector products otherwise), or λ_max(D^½HD^½) with a step size
+//! per layer. Rows are written a batch at a time, so memory stays bounded by
+//! the batch.
 
 use std::io::Write;
 use std::path::Path;
 
 use rayon::prelude::*;
 
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::real::{Precision, Real};
 use crate::stopping::{descend_observed, fingerprint_weights, Scratch, StopRule};
@@ -25,8 +28,8 @@ use crate::sweep::{Cell, Sweep};
 
 pub const TRACE_FILE: &str = "trace.csv";
 
-/// Trajectories traced together, in parallel, before their rows are written.
-const PER_BATCH: usize = 256;
+/// Trajectories traced together (of one cell) before their rows are written.
+const PER_BATCH: usize = 64;
 
 /// One traced iterate.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,7 +57,22 @@ pub fn sharpness_and_bound(cell: &Cell, theta: &[f64]) -> (f64, f64) {
     }
 }
 
-/// The traced points of trajectory `id`, run in precision R.
+/// The traced point of `cell` at iteration `k`, iterate `theta`.
+fn point(cell: &Cell, k: u64, theta: &[f64]) -> TracePoint {
+    let sharpness = if theta.iter().all(|v| v.is_finite()) {
+        sharpness_and_bound(cell, theta).0
+    } else {
+        f64::NAN
+    };
+    TracePoint {
+        iteration: k,
+        sharpness,
+        loss: cell.model.loss(theta),
+    }
+}
+
+/// The traced points of trajectory `id`, run on the CPU's reference in
+/// precision R.
 pub fn trace<R: Real>(sweep: &Sweep, rule: &StopRule, id: u64) -> Vec<TracePoint> {
     let cell = sweep.cell_of(id);
     let model = &cell.model;
@@ -82,16 +100,7 @@ pub fn trace<R: Real>(sweep: &Sweep, rule: &StopRule, id: u64) -> Vec<TracePoint
             for (w, v) in wide.iter_mut().zip(t) {
                 *w = v.to_f64_lossless();
             }
-            let (sharpness, _) = if wide.iter().all(|v| v.is_finite()) {
-                sharpness_and_bound(cell, &wide)
-            } else {
-                (f64::NAN, f64::NAN)
-            };
-            points.push(TracePoint {
-                iteration: k,
-                sharpness,
-                loss: model.loss(&wide),
-            });
+            points.push(point(cell, k, &wide));
         },
     );
     points
@@ -108,10 +117,44 @@ fn header(sweep: &Sweep) -> String {
     h
 }
 
-/// Writes trace.csv into `out` for the first `k` replicates of every cell
-/// (through a temporary file and a rename, so a killed run leaves none or
-/// the whole of it).
-pub fn write(sweep: &Sweep, precision: Precision, k: u64, out: &Path) -> Result<()> {
+/// The traced points of `ids` (one cell's): from the GPU's iterates where
+/// `backend` is a GPU, else from the CPU's reference.
+fn trace_ids(
+    sweep: &Sweep,
+    rule: &StopRule,
+    precision: Precision,
+    backend: Option<&Backend>,
+    ids: std::ops::Range<u64>,
+) -> Result<Vec<Vec<TracePoint>>> {
+    if let Some(iterates) = match backend {
+        Some(b) => b.gpu_iterates(sweep, rule, ids.clone())?,
+        None => None,
+    } {
+        let cell = sweep.cell_of(ids.start);
+        return Ok(iterates
+            .par_iter()
+            .map(|points| points.iter().map(|(k, t)| point(cell, *k, t)).collect())
+            .collect());
+    }
+    Ok(ids
+        .into_par_iter()
+        .map(|id| match precision {
+            Precision::F64 => trace::<f64>(sweep, rule, id),
+            Precision::F32 => trace::<f32>(sweep, rule, id),
+        })
+        .collect())
+}
+
+/// Writes trace.csv into `out` for the first `k` replicates of every cell,
+/// traced on `backend` (the CPU where None), through a temporary file and a
+/// rename, so a killed run leaves none or the whole of it.
+pub fn write(
+    sweep: &Sweep,
+    precision: Precision,
+    k: u64,
+    out: &Path,
+    backend: Option<&Backend>,
+) -> Result<()> {
     let path = out.join(TRACE_FILE);
     let tmp = out.join(format!("{TRACE_FILE}.partial"));
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
@@ -120,22 +163,16 @@ pub fn write(sweep: &Sweep, precision: Precision, k: u64, out: &Path) -> Result<
     w.write_all(header(sweep).as_bytes()).map_err(io)?;
     let rule = sweep.rule(precision);
     let per = k.min(sweep.trajectories_per_cell);
-    let mut traced = sweep.cells.iter().flat_map(|c| {
+    // A cell's traced ids, PER_BATCH at a time.
+    let runs = sweep.cells.iter().flat_map(|c| {
         let first = c.index as u64 * sweep.trajectories_per_cell;
-        first..first + per
+        (first..first + per)
+            .step_by(PER_BATCH)
+            .map(move |s| s..(s + PER_BATCH as u64).min(first + per))
     });
-    loop {
-        let ids: Vec<u64> = traced.by_ref().take(PER_BATCH).collect();
-        if ids.is_empty() {
-            break;
-        }
-        let traces: Vec<Vec<TracePoint>> = ids
-            .par_iter()
-            .map(|&id| match precision {
-                Precision::F64 => trace::<f64>(sweep, &rule, id),
-                Precision::F32 => trace::<f32>(sweep, &rule, id),
-            })
-            .collect();
+    for run in runs {
+        let ids: Vec<u64> = run.clone().collect();
+        let traces = trace_ids(sweep, &rule, precision, backend, run)?;
         let mut text = String::new();
         for (&id, points) in ids.iter().zip(&traces) {
             let cell = sweep.cell_of(id);

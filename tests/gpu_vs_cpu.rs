@@ -487,3 +487,58 @@ fn an_f32_landing_on_x2_past_its_threshold_is_rechecked_and_overturned() {
         assert_eq!(row["violations"], "0", "{backend}: {row:?}");
     }
 }
+
+/// `--trace K` on the GPU traces the iterates the GPU hands back, in
+/// dispatches that end on every check: in f64 on a CPU adapter they are the
+/// CPU's bit for bit, so trace.csv is the same file on both backends, for
+/// the polynomial (with momentum) and for an mlp whose check_every is not a
+/// power of two.
+#[test]
+fn gpu_traces_are_the_cpus() {
+    let Some(ctx) = gpu_in("gpu_traces_are_the_cpus", Precision::F64) else {
+        return;
+    };
+    if stepsweep::backend::gpu::is_hardware(&ctx.info) {
+        eprintln!("skipping the byte comparison of traces: a hardware GPU may fuse operations");
+        return;
+    }
+    drop(ctx);
+    let dir = tempfile::tempdir().unwrap();
+    let specs = [
+        "trajectories = 30\nmax_iters = 3000\nseed = 2\n[model]\nkind = \"poly\"\n\
+         [init]\nkind = \"uniform\"\nlow = -1.0\nhigh = 4.0\n[optimizer]\nkind = \"momentum\"\nbeta = 0.5\n\
+         [steps]\nvalues = [0.05, 0.25, 0.32]\n"
+            .to_string(),
+        "trajectories = 4\nmax_iters = 500\nseed = 2\n[model]\nkind = \"mlp\"\ninput_size = 3\n\
+         hidden = [5]\noutput_size = 1\nsamples = 6\n\
+         inputs = { kind = \"gaussian\", std = 1.0, seed = 1 }\n\
+         targets = { kind = \"teacher\", std = 0.7, seed = 2 }\n\
+         [init]\nkind = \"gaussian\"\nmean = 0.0\nstd = 0.5\n[steps]\nvalues = [0.1, 0.6]\n\
+         [stop]\ncheck_every = 48\n"
+            .to_string(),
+    ];
+    for (i, text) in specs.iter().enumerate() {
+        let spec = dir.path().join(format!("s{i}.toml"));
+        std::fs::write(&spec, text).unwrap();
+        let mut traces = Vec::new();
+        for backend in ["cpu", "gpu"] {
+            let out = dir.path().join(format!("{i}-{backend}"));
+            common::run_ok(
+                &[
+                    "run",
+                    spec.to_str().unwrap(),
+                    "--backend",
+                    backend,
+                    "--precision",
+                    "f64",
+                    "--trace",
+                    "2",
+                ],
+                &out,
+            );
+            traces.push(std::fs::read_to_string(out.join("trace.csv")).unwrap());
+        }
+        assert!(traces[0].lines().count() > 10, "{}", traces[0]);
+        assert_eq!(traces[0], traces[1], "spec {i}");
+    }
+}

@@ -605,7 +605,33 @@ impl StateKernel {
         &self,
         ctx: &GpuContext,
         uploaded: Uploaded,
+        progress: impl FnMut(u64),
+    ) -> Result<(Vec<TrajectoryEnd>, Vec<f64>)> {
+        self.run_observed(ctx, uploaded, progress, None)
+    }
+
+    /// The iterations a dispatch may run when every check must be seen: the
+    /// largest divisor of check_every within `steps_per_dispatch`, so that
+    /// dispatches end on every check.
+    pub fn steps_to_each_check(&self) -> u32 {
+        let most = self.steps_per_dispatch.min(self.check_every).max(1);
+        (1..=most)
+            .rev()
+            .find(|d| self.check_every.is_multiple_of(*d))
+            .unwrap_or(1)
+    }
+
+    /// `run`, and with `observe` = (steps, f) dispatches of `steps`
+    /// iterations one at a time, without compaction, each followed by
+    /// f(statuses, iterations, θ) read back from the device (θ count × dim,
+    /// trajectory-major, widened to f64): the iterates a trace follows.
+    #[allow(clippy::type_complexity)]
+    pub fn run_observed(
+        &self,
+        ctx: &GpuContext,
+        uploaded: Uploaded,
         mut progress: impl FnMut(u64),
+        mut observe: Option<(u32, &mut dyn FnMut(&[u32], &[u32], &[f64]))>,
     ) -> Result<(Vec<TrajectoryEnd>, Vec<f64>)> {
         let Uploaded {
             count,
@@ -629,7 +655,9 @@ impl StateKernel {
         }
         let active_buf = ctx.storage("active", bytemuck::bytes_of(&0u32));
         let params = StateParams {
-            steps: self.steps_per_dispatch,
+            steps: observe
+                .as_ref()
+                .map_or(self.steps_per_dispatch, |(steps, _)| *steps),
             count: count as u32,
             stride: count as u32,
             pad: 0,
@@ -795,15 +823,37 @@ impl StateKernel {
             // the device does not idle through the round trip. One queued
             // after the last trajectory finished finds none running, and its
             // invocations return at once.
-            if queued.len() < 2 {
+            // Observed, one dispatch at a time, so each read sees its own.
+            if queued.len() < 2 && (observe.is_none() || queued.is_empty()) {
                 queued.push_back(dispatch(listed, current));
             }
             let mut active = active_after(queued.pop_front().expect("a dispatch in flight"))?;
             progress(count as u64 - u64::from(active));
+            if let Some((_, f)) = observe.as_mut() {
+                let mut reads = ctx
+                    .read_all::<u32>(&[
+                        (
+                            &theta_buf,
+                            (count * dim * real_bytes(self.precision)) as u64,
+                        ),
+                        (&status_buf, (count * 4) as u64),
+                        (&iter_buf, (count * 4) as u64),
+                    ])?
+                    .into_iter();
+                let mut next = || reads.next().expect("three readbacks");
+                let theta = from_device(bytemuck::cast_slice(&next()), self.precision);
+                let theta = if soa {
+                    transpose(&theta, dim, count)
+                } else {
+                    theta
+                };
+                let (status, iterations) = (next(), next());
+                f(&status, &iterations, &theta);
+            }
             if active == 0 {
                 break;
             }
-            if f64::from(active) <= COMPACT_BELOW * f64::from(listed) {
+            if observe.is_none() && f64::from(active) <= COMPACT_BELOW * f64::from(listed) {
                 // The list is cut to the trajectories that run after the
                 // queued dispatch, so compaction waits for its count.
                 active = active_after(queued.pop_front().expect("a dispatch in flight"))?;

@@ -216,6 +216,53 @@ impl Backend {
         }
     }
 
+    /// The iterates of trajectories `ids` (one cell's) at the start and at
+    /// every check, as the GPU computes them: for each trajectory, its
+    /// (iteration, θ in f64) pairs; None on the CPU backend, where
+    /// `stopping::descend_observed` hands them back directly.
+    #[allow(clippy::type_complexity)]
+    pub fn gpu_iterates(
+        &self,
+        sweep: &Sweep,
+        rule: &StopRule,
+        ids: Range<u64>,
+    ) -> Result<Option<Vec<Vec<(u64, Vec<f64>)>>>> {
+        let Backend::Gpu { ctx, precision, .. } = self else {
+            return Ok(None);
+        };
+        let ChunkInputs::Gpu { kernel, uploaded } = self.prepare(sweep, rule, ids.clone())? else {
+            unreachable!("a GPU backend prepares GPU inputs");
+        };
+        let dim = sweep.cell_of(ids.start).model.dim();
+        let n = (ids.end - ids.start) as usize;
+        // The start, as the device holds it (rounded to its precision).
+        let mut start = vec![0.0; n * dim];
+        sweep.initials(ids, &mut start, &mut Vec::new());
+        let round = |v: f64| match precision {
+            Precision::F32 => f64::from(v as f32),
+            Precision::F64 => v,
+        };
+        let mut out: Vec<Vec<(u64, Vec<f64>)>> = start
+            .chunks(dim)
+            .map(|s| vec![(0, s.iter().map(|&v| round(v)).collect())])
+            .collect();
+        let mut last = vec![0u32; n];
+        let check = rule.check_every;
+        let mut keep = |status: &[u32], iterations: &[u32], theta: &[f64]| {
+            for t in 0..n {
+                let k = iterations[t];
+                let ended = status[t] & 0xff != crate::stopping::RUNNING;
+                if k != last[t] && (k.is_multiple_of(check) || ended) {
+                    out[t].push((u64::from(k), theta[t * dim..(t + 1) * dim].to_vec()));
+                }
+                last[t] = k;
+            }
+        };
+        let steps = kernel.steps_to_each_check();
+        kernel.run_observed(ctx, *uploaded, |_| {}, Some((steps, &mut keep)))?;
+        Ok(Some(out))
+    }
+
     /// Draws a chunk's inputs on every core and copies them to the device
     /// (the GPU's; the CPU backend draws inside its packs).
     pub fn prepare(&self, sweep: &Sweep, rule: &StopRule, ids: Range<u64>) -> Result<ChunkInputs> {

@@ -60,7 +60,13 @@ fn optimizer_json(sweep: &crate::sweep::Sweep) -> serde_json::Value {
 /// Writes spec.toml, then cells.csv and summary.json for a whole sweep or
 /// shard.json for a shard, and removes the files of the other kind (and a
 /// trajectories.csv the spec no longer asks for) that a replaced run left.
-pub fn write_outputs(report: &SweepReport, out: &Path, shard: Option<Shard>) -> Result<()> {
+/// A trace (`[output] trace`) runs on `backend`, the CPU where None.
+pub fn write_outputs(
+    report: &SweepReport,
+    out: &Path,
+    shard: Option<Shard>,
+    backend: Option<&crate::backend::Backend>,
+) -> Result<()> {
     output::write_atomic(
         &out.join("spec.toml"),
         report.sweep.spec.to_toml().as_bytes(),
@@ -83,7 +89,7 @@ pub fn write_outputs(report: &SweepReport, out: &Path, shard: Option<Shard>) -> 
             stale.push(SHARD_FILE);
             let k = report.sweep.spec.output.trace;
             if k > 0 {
-                crate::trace::write(&report.sweep, report.precision, k, out)?;
+                crate::trace::write(&report.sweep, report.precision, k, out, backend)?;
             } else {
                 stale.push(crate::trace::TRACE_FILE);
             }
