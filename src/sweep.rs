@@ -107,9 +107,11 @@ impl Cell {
     fn precondition(&self, theta: &[f64], a: &mut crate::models::Assessment) {
         if let Some(steps) = self.parameter_step_sizes() {
             if a.at_minimum && theta.iter().all(|t| t.is_finite()) {
-                a.metric = crate::models::hessian::preconditioned_sharpness(theta, &steps, |t| {
-                    self.model.gradient_f64(t)
-                });
+                a.metric = crate::models::hessian::preconditioned_sharpness(
+                    theta,
+                    &steps,
+                    self.model.gradient_f64(),
+                );
             }
         }
     }

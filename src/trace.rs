@@ -45,9 +45,11 @@ pub struct TracePoint {
 pub fn sharpness_and_bound(cell: &Cell, theta: &[f64]) -> (f64, f64) {
     match cell.parameter_step_sizes() {
         Some(steps) => (
-            crate::models::hessian::preconditioned_sharpness(theta, &steps, |t| {
-                cell.model.gradient_f64(t)
-            }),
+            crate::models::hessian::preconditioned_sharpness(
+                theta,
+                &steps,
+                cell.model.gradient_f64(),
+            ),
             cell.bound(),
         ),
         None => (

@@ -61,6 +61,17 @@ pub struct Edge {
     pub curve: String,
 }
 
+/// θ ↦ ∇f(θ) in f64 for family `m`, its constants built once.
+pub fn gradient_f64<F: Family>(m: &F) -> impl Fn(&[f64]) -> Vec<f64> + '_ {
+    let constants = m.constants();
+    move |theta| {
+        let mut g = vec![0.0; theta.len()];
+        let mut work = vec![0.0; m.work_len()];
+        m.gradient::<f64>(&constants, theta, &mut g, &mut work);
+        g
+    }
+}
+
 /// A model family: its spec, its arithmetic on both backends, and its theory.
 pub trait Family: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
     /// The spec's `[model]` table, without `kind`.
@@ -156,13 +167,7 @@ pub trait Family: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
     /// minimum), for traces: by default power iteration on Hessian-vector
     /// products of the f64 gradient; a family with a closed form overrides it.
     fn sharpness(&self, theta: &[f64]) -> f64 {
-        let constants = self.constants();
-        super::hessian::sharpness(theta, |t| {
-            let mut g = vec![0.0; t.len()];
-            let mut work = vec![0.0; self.work_len()];
-            self.gradient::<f64>(&constants, t, &mut g, &mut work);
-            g
-        })
+        super::hessian::sharpness(theta, gradient_f64(self))
     }
 
     /// Post-processing of a final iterate, in f64. `replicate` decides

@@ -28,6 +28,9 @@ pub use poly::{Poly, PolySpec};
 pub use relu::{Relu, ReluSpec};
 pub use scalar_deep::{ScalarDeep, ScalarDeepSpec};
 
+/// θ ↦ ∇f(θ) in f64 (see `Model::gradient_f64`).
+pub type GradientF64<'a> = dyn Fn(&[f64]) -> Vec<f64> + 'a;
+
 /// The registry: every model family, once. `$callback!` receives the list as
 /// `Variant(Family, Spec),*`, each entry with its doc comment, after the
 /// arguments given it and a `;`. The spec's `kind` is the variant in kebab
@@ -165,17 +168,11 @@ impl Model {
         out
     }
 
-    /// ∇f(θ) in f64, from the family's own gradient: for Hessian-vector
-    /// products on the CPU.
-    pub fn gradient_f64(&self, theta: &[f64]) -> Vec<f64> {
-        fn of<F: Family>(m: &F, theta: &[f64]) -> Vec<f64> {
-            let constants = m.constants();
-            let mut g = vec![0.0; theta.len()];
-            let mut work = vec![0.0; m.work_len()];
-            m.gradient::<f64>(&constants, theta, &mut g, &mut work);
-            g
-        }
-        each!(self, m => of(m, theta))
+    /// θ ↦ ∇f(θ) in f64, from the family's own gradient, its constants
+    /// built once: for the many Hessian-vector products of a power
+    /// iteration on the CPU.
+    pub fn gradient_f64(&self) -> Box<GradientF64<'_>> {
+        each!(self, m => Box::new(family::gradient_f64(m)))
     }
 
     /// Refuses initializations the model has no meaning for.

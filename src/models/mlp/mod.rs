@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 mod gpu;
 
-use super::relu::data::{Design, InputSpec, TargetSpec};
+use super::relu::data::{self, size, Design, InputSpec, TargetSpec};
 use crate::error::{Error, Result};
 use crate::models::{Assessment, Family, Lanes};
 use crate::real::{Arith, Precision};
@@ -238,15 +238,6 @@ pub struct Mlp {
     pub targets: Vec<f64>,
 }
 
-fn size(name: &str, value: u32, max: u32, what: &str) -> Result<usize> {
-    if value == 0 || value > max {
-        return Err(Error::spec(format!(
-            "model.{name} is {value}; give {what} from 1 to {max}"
-        )));
-    }
-    Ok(value as usize)
-}
-
 /// f̂(x) in f64 at θ, for the teacher and the assessments.
 pub fn forward(s: &Shape, phi: Activation, theta: &[f64], x: &[f64]) -> Vec<f64> {
     let mut a = x.to_vec();
@@ -287,21 +278,7 @@ impl Mlp {
         }
         let depth = spec.hidden.len();
         widths[depth + 1] = m;
-        let samples = match (spec.inputs.fixed_samples(n)?, spec.samples) {
-            (Some(found), Some(given)) if found != given as usize => {
-                return Err(Error::spec(format!(
-                    "model.samples is {given} but the inputs hold {found} samples; drop model.samples or make them agree"
-                )))
-            }
-            (Some(found), _) => found,
-            (None, Some(given)) => given as usize,
-            (None, None) => {
-                return Err(Error::spec(format!(
-                    "model.samples is missing; give N from 1 to {MAX_SAMPLES}"
-                )))
-            }
-        };
-        let samples = size("samples", samples as u32, MAX_SAMPLES, "N")?;
+        let samples = data::samples(&spec.inputs, n, spec.samples, MAX_SAMPLES)?;
         let shape = Shape {
             widths,
             depth,
@@ -413,7 +390,7 @@ impl Family for Mlp {
     /// no closed form bounds another quantity here. Any point GD converges
     /// to is a stable fixed point, so every convergence counts.
     fn assess(&self, theta: &[f64], _replicate: u64) -> Assessment {
-        let sharpness = super::hessian::sharpness(theta, |t| self.gradient_f64(t));
+        let sharpness = super::hessian::sharpness(theta, super::family::gradient_f64(self));
         Assessment {
             loss: self.loss(theta),
             metric: sharpness,

@@ -144,6 +144,37 @@ impl InputSpec {
     }
 }
 
+/// A size from the spec, refused in one sentence outside 1..=max.
+pub fn size(name: &str, value: u32, max: u32, what: &str) -> Result<usize> {
+    if value == 0 || value > max {
+        return Err(Error::spec(format!(
+            "model.{name} is {value}; give {what} from 1 to {max}"
+        )));
+    }
+    Ok(value as usize)
+}
+
+/// N: what the inputs hold where they fix it (a file, a list), else
+/// `model.samples`; refused in one sentence where the two disagree, where
+/// neither gives it, or past `max`.
+pub fn samples(inputs: &InputSpec, n: usize, given: Option<u32>, max: u32) -> Result<usize> {
+    let samples = match (inputs.fixed_samples(n)?, given) {
+        (Some(found), Some(given)) if found != given as usize => {
+            return Err(Error::spec(format!(
+                "model.samples is {given} but the inputs hold {found} samples; drop model.samples or make them agree"
+            )))
+        }
+        (Some(found), _) => found,
+        (None, Some(given)) => given as usize,
+        (None, None) => {
+            return Err(Error::spec(format!(
+                "model.samples is missing; give N from 1 to {max}"
+            )))
+        }
+    };
+    size("samples", samples.min(u32::MAX as usize) as u32, max, "N")
+}
+
 fn positive(name: &str, v: f64) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())

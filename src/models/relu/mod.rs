@@ -20,7 +20,7 @@ use crate::real::{Arith, Precision};
 use crate::rng::TrajectoryRng;
 use crate::shaders::{DeviceLimits, KernelPlan};
 use crate::stopping::StopRule;
-use data::{Design, InputSpec, TargetSpec, BIAS_STREAM};
+use data::{size, Design, InputSpec, TargetSpec, BIAS_STREAM};
 
 pub const MAX_INPUT: u32 = 64;
 pub const MAX_HIDDEN: u32 = 256;
@@ -190,35 +190,12 @@ fn norm(v: &[f64]) -> f64 {
     v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
-fn size(name: &str, value: u32, max: u32, what: &str) -> Result<usize> {
-    if value == 0 || value > max {
-        return Err(Error::spec(format!(
-            "model.{name} is {value}; give {what} from 1 to {max}"
-        )));
-    }
-    Ok(value as usize)
-}
-
 impl Relu {
     pub fn new(spec: &ReluSpec) -> Result<Relu> {
         let n = size("input_size", spec.input_size, MAX_INPUT, "n")?;
         let h = size("hidden", spec.hidden, MAX_HIDDEN, "h")?;
         let m = size("output_size", spec.output_size, MAX_OUTPUT, "m")?;
-        let samples = match (spec.inputs.fixed_samples(n)?, spec.samples) {
-            (Some(found), Some(given)) if found != given as usize => {
-                return Err(Error::spec(format!(
-                    "model.samples is {given} but the inputs hold {found} samples; drop model.samples or make them agree"
-                )))
-            }
-            (Some(found), _) => found,
-            (None, Some(given)) => given as usize,
-            (None, None) => {
-                return Err(Error::spec(format!(
-                    "model.samples is missing; give N from 1 to {MAX_SAMPLES}"
-                )))
-            }
-        };
-        let samples = size("samples", samples as u32, MAX_SAMPLES, "N")?;
+        let samples = data::samples(&spec.inputs, n, spec.samples, MAX_SAMPLES)?;
         let bias = match &spec.bias {
             Some(b) if b.len() == h && b.iter().all(|v| v.is_finite()) => b.clone(),
             Some(b) => {
