@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::backend::gpu;
-use crate::cli::{MergeArgs, PlotArgs, ReproduceArgs, RunArgs};
+use crate::boundary::{BoundaryOptions, ZoomSpec};
+use crate::cli::{BoundaryArgs, MergeArgs, PlotArgs, ReproduceArgs, RunArgs};
 use crate::error::{Error, Result};
 use crate::memory;
 use crate::output::{figures, table};
@@ -189,6 +190,116 @@ pub fn run(args: &RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// A boundary run with every input checked, before anything touches the disk.
+pub struct BoundaryPlan {
+    pub spec: Spec,
+    pub name: String,
+    pub out: PathBuf,
+    pub opts: BoundaryOptions,
+}
+
+/// Parses `a:b`, two whole numbers.
+fn sizes(text: &str) -> Option<(u64, u64)> {
+    let (a, b) = text.split_once(':')?;
+    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+}
+
+/// Checks a `boundary` command's spec and flags; reads the spec file, writes nothing.
+pub fn plan_boundary(args: &BoundaryArgs) -> Result<BoundaryPlan> {
+    let (mut spec, name) = load_spec(&args.spec)?;
+    spec.apply(&args.overrides())?;
+    let depth = match (args.depth, args.resolution) {
+        (Some(d), _) => d,
+        (None, Some(r)) => {
+            let fits = args.coarse > 0
+                && r.is_multiple_of(args.coarse.max(1))
+                && (r / args.coarse.max(1)).is_power_of_two();
+            if !fits {
+                return Err(Error::spec(format!(
+                    "--resolution {r} is not --coarse {} times a power of two; give for example {}",
+                    args.coarse,
+                    args.coarse.max(1) * (r / args.coarse.max(1)).max(1).next_power_of_two()
+                )));
+            }
+            (r / args.coarse).trailing_zeros()
+        }
+        (None, None) => 6,
+    };
+    let fit = match &args.fit_sizes {
+        Some(t) => Some(sizes(t).ok_or_else(|| {
+            Error::spec(format!(
+                "--fit-sizes '{t}' is not two box sizes a:b; give for example 2:128"
+            ))
+        })?),
+        None => None,
+    };
+    let zoom = match &args.zoom {
+        Some(text) => {
+            let parsed = text
+                .split_once(',')
+                .and_then(|(a, b)| Some((a.trim().parse().ok()?, b.trim().parse().ok()?)));
+            let Some(center) = parsed else {
+                return Err(Error::spec(format!(
+                    "--zoom '{text}' is not a point STEP,AXIS; give for example --zoom 0.2,1.5"
+                )));
+            };
+            Some(ZoomSpec {
+                center,
+                factor: args.factor,
+                frames: args.frames,
+            })
+        }
+        None => None,
+    };
+    if args.resume && args.force {
+        return Err(Error::spec(
+            "--resume and --force contradict each other; give one",
+        ));
+    }
+    if args.chunk_size == Some(0) {
+        return Err(Error::spec("--chunk-size is 0; give at least 1"));
+    }
+    let suffix = if args.critical {
+        "critical"
+    } else {
+        "boundary"
+    };
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| runner::default_out(&format!("{name}-{suffix}")));
+    Ok(BoundaryPlan {
+        spec,
+        name,
+        out,
+        opts: BoundaryOptions {
+            coarse: args.coarse,
+            depth,
+            replicates: args.replicates,
+            fit,
+            chunk: args.chunk_size,
+            quiet: args.quiet,
+            resume: args.resume,
+            force: args.force,
+            stop: None,
+            zoom,
+            critical: args.critical.then_some(args.rtol),
+        },
+    })
+}
+
+pub fn boundary(args: &BoundaryArgs) -> Result<()> {
+    let mut plan = plan_boundary(args)?;
+    plan.opts.stop = Some(stop_on_signal());
+    let done = crate::boundary::run(&plan.spec, &plan.name, &plan.out, &plan.opts)?;
+    RESULTS_SAVED.store(true, Ordering::SeqCst);
+    for line in &done.lines {
+        println!("{line}");
+    }
+    println!("wrote {}", done.out.display());
+    Ok(())
+}
+
 pub fn merge(args: &MergeArgs) -> Result<()> {
     let report = crate::merge::merge(&args.dirs, &args.out, args.force)?;
     print!("{}", table::render(&report));
@@ -284,23 +395,50 @@ pub fn bench(args: &crate::cli::BenchArgs) -> Result<()> {
         return Err(Error::spec("--runs is 0; give at least 1"));
     }
     let runs = args.runs.unwrap_or(if args.quick { 1 } else { 3 });
-    let known: Vec<&str> = crate::bench::workloads(true).iter().map(|w| w.id).collect();
+    let mut known: Vec<&str> = crate::bench::workloads(true).iter().map(|w| w.id).collect();
+    known.push("W7");
     if let Some(bad) = args.workloads.iter().find(|w| !known.contains(&w.as_str())) {
         return Err(Error::spec(format!(
             "--workload {bad} is not a workload; give one of {}",
             known.join(", ")
         )));
     }
-    let rows = crate::bench::run(args.quick, runs, &args.workloads, |what| {
-        eprintln!("stepsweep bench: {what}")
-    })?;
+    let wants = |id: &str| args.workloads.is_empty() || args.workloads.iter().any(|w| w == id);
+    let others = known.iter().any(|&id| id != "W7" && wants(id));
+    let rows = if others {
+        crate::bench::run(args.quick, runs, &args.workloads, args.backend, |what| {
+            eprintln!("stepsweep bench: {what}")
+        })?
+    } else {
+        Vec::new()
+    };
+    let boundary = if wants("W7") {
+        crate::bench::run_boundary(args.quick, args.backend, |what| {
+            eprintln!("stepsweep bench: {what}")
+        })?
+    } else {
+        Vec::new()
+    };
     if args.json {
+        // One array: W7's rows carry their own fields.
+        let mut all: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| serde_json::to_value(r).expect("JSON of plain data"))
+            .collect();
+        all.extend(
+            boundary
+                .iter()
+                .map(|r| serde_json::to_value(r).expect("JSON of plain data")),
+        );
         println!(
             "{}",
-            serde_json::to_string_pretty(&rows).expect("JSON of plain data")
+            serde_json::to_string_pretty(&all).expect("JSON of plain data")
         );
     } else {
-        print!("{}", crate::bench::render(&rows));
+        if !rows.is_empty() {
+            print!("{}", crate::bench::render(&rows));
+        }
+        print!("{}", crate::bench::render_boundary(&boundary));
     }
     Ok(())
 }

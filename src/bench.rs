@@ -146,13 +146,10 @@ pub fn run(
     quick: bool,
     runs: usize,
     only: &[String],
+    choice: Option<BackendChoice>,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<BenchRow>> {
-    let gpu_present = !gpu::adapters().is_empty();
-    let mut backends = vec![BackendChoice::Cpu];
-    if gpu_present {
-        backends.push(BackendChoice::Gpu);
-    }
+    let backends = backends(choice);
     let mut rows: Vec<BenchRow> = Vec::new();
     for work in workloads(quick) {
         if !only.is_empty() && !only.iter().any(|id| id == work.id) {
@@ -294,6 +291,161 @@ pub fn render(rows: &[BenchRow]) -> String {
             .map(|(v, w)| format!("{v:<w$}"))
             .collect();
         let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+/// W7: adaptive refinement of a plane against the dense grid of the same
+/// lattice, on one backend: the trajectories and seconds each takes, and
+/// how many of the dense grid's boundary boxes refinement finds.
+#[derive(Clone, Debug, Serialize)]
+pub struct BoundaryRow {
+    pub workload: String,
+    pub description: String,
+    pub backend: String,
+    pub precision: String,
+    /// Boxes per axis at the finest level.
+    pub resolution: u64,
+    pub adaptive_trajectories: u64,
+    pub adaptive_seconds: f64,
+    pub dense_trajectories: u64,
+    pub dense_seconds: f64,
+    /// Dense trajectories / adaptive trajectories.
+    pub fewer_trajectories: f64,
+    /// Dense seconds / adaptive seconds.
+    pub faster: f64,
+    pub agreement: crate::boundary::Agreement,
+}
+
+/// The planes of W7 and their resolutions: the default polynomial's δ × x₀
+/// basin map, and mlp-lr-plane. On the CPU the MLP's dense grid at 1024²
+/// would take hours, so the CPU runs it at 256².
+fn boundary_planes(quick: bool, gpu: bool) -> Vec<(&'static str, u64)> {
+    let mlp = match (quick, gpu) {
+        (true, _) => 64,
+        (false, true) => 1024,
+        (false, false) => 256,
+    };
+    let only = std::env::var("W7_ONLY").unwrap_or_default();
+    vec![
+        ("poly-basin", if quick { 256 } else { 1024 }),
+        ("mlp-lr-plane", mlp),
+    ]
+    .into_iter()
+    .filter(|p| only.is_empty() || p.0 == only)
+    .collect()
+}
+
+/// The backends a bench runs on: the one asked for, or the CPU and, where
+/// an adapter exists, the GPU (`auto` is the GPU where one exists, as `run` takes it).
+fn backends(choice: Option<BackendChoice>) -> Vec<BackendChoice> {
+    let gpu_present = || !gpu::adapters().is_empty();
+    match choice {
+        Some(BackendChoice::Cpu) => vec![BackendChoice::Cpu],
+        Some(BackendChoice::Gpu) => vec![BackendChoice::Gpu],
+        Some(BackendChoice::Auto) if gpu_present() => vec![BackendChoice::Gpu],
+        Some(BackendChoice::Auto) => vec![BackendChoice::Cpu],
+        None if gpu_present() => vec![BackendChoice::Cpu, BackendChoice::Gpu],
+        None => vec![BackendChoice::Cpu],
+    }
+}
+
+/// Runs W7 on each backend (see `backends`), in f64.
+pub fn run_boundary(
+    quick: bool,
+    choice: Option<BackendChoice>,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<BoundaryRow>> {
+    use crate::boundary::{agreement, dense, refine, Evaluator, Plane, Sink};
+    let mut rows = Vec::new();
+    for backend in backends(choice) {
+        for (preset, resolution) in boundary_planes(quick, backend == BackendChoice::Gpu) {
+            progress(&format!("W7 {preset} at {resolution}² on {backend:?}"));
+            let text = crate::presets::find(preset).expect("W7's presets exist");
+            let mut spec = Spec::from_toml(text, preset).expect("the presets parse");
+            spec.backend = backend;
+            spec.precision = Some(Precision::F64);
+            let env = |k: &str, d: u64| {
+                std::env::var(k)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(d)
+            };
+            let coarse = env("W7_COARSE", 16);
+            let depth = (resolution / coarse).trailing_zeros();
+            let mut plane = Plane::new(&spec, coarse, depth)?;
+            plane.halo = env("W7_HALO", 1);
+            let mut commit = |_: &[(u64, crate::boundary::Verdict)]| Ok(());
+            let mut quiet = |_: u64| {};
+            let mut sink = Sink {
+                commit: &mut commit,
+                stop: None,
+                progress: &mut quiet,
+            };
+            let mut eval = match Evaluator::new(&spec, plane.layer, None) {
+                Ok(e) => e,
+                Err(e) if backend == BackendChoice::Gpu => {
+                    progress(&format!("W7 is not run on the GPU: {e}"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            // An untimed coarse pass compiles the GPU's kernels first.
+            let warm = Plane::new(&spec, coarse, 0)?;
+            dense(&warm, &mut eval, 1, &mut sink)?;
+            let start = std::time::Instant::now();
+            let before = eval.trajectories;
+            let adaptive = refine(&plane, &mut eval, 1, Default::default(), &mut sink)?;
+            let adaptive_seconds = start.elapsed().as_secs_f64();
+            let adaptive_trajectories = eval.trajectories - before;
+            let start = std::time::Instant::now();
+            let before = eval.trajectories;
+            let full = dense(&plane, &mut eval, 1, &mut sink)?;
+            let dense_seconds = start.elapsed().as_secs_f64();
+            let dense_trajectories = eval.trajectories - before;
+            rows.push(BoundaryRow {
+                workload: "W7".into(),
+                description: format!(
+                    "{preset} boundary at {resolution}×{resolution}, adaptive vs dense"
+                ),
+                backend: eval.backend_name.clone(),
+                precision: eval.precision.name().into(),
+                resolution,
+                adaptive_trajectories,
+                adaptive_seconds,
+                dense_trajectories,
+                dense_seconds,
+                fewer_trajectories: dense_trajectories as f64 / adaptive_trajectories.max(1) as f64,
+                faster: dense_seconds / adaptive_seconds.max(1e-9),
+                agreement: agreement(&adaptive.finest, &full.finest),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// W7's table.
+pub fn render_boundary(rows: &[BoundaryRow]) -> String {
+    let mut out = String::new();
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{} {} on {} {}: adaptive {} trajectories in {:.2} s, dense {} in {:.2} s ({:.1}× fewer trajectories, {:.1}× faster); {} of {} dense boundary boxes found ({:.2}%), farthest adaptive box {} cells from a dense one",
+            r.workload,
+            r.description,
+            r.backend,
+            r.precision,
+            r.adaptive_trajectories,
+            r.adaptive_seconds,
+            r.dense_trajectories,
+            r.dense_seconds,
+            r.fewer_trajectories,
+            r.faster,
+            (r.agreement.recall * r.agreement.dense_boxes as f64).round(),
+            r.agreement.dense_boxes,
+            100.0 * r.agreement.recall,
+            r.agreement.farthest
+        );
     }
     out
 }

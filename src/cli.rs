@@ -35,6 +35,98 @@ pub enum Command {
     Reproduce(ReproduceArgs),
     /// Time the standard workloads on every backend present, side by side.
     Bench(BenchArgs),
+    /// Find the boundary between convergence and divergence on a sweep's two
+    /// axes by adaptive refinement, and measure its box-counting dimension;
+    /// or, with --critical, bisect each start's critical step size.
+    Boundary(BoundaryArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BoundaryArgs {
+    /// A spec TOML file with a second axis, or the name of an embedded preset.
+    pub spec: String,
+    /// Output directory [default: runs/<spec name>-boundary, or -critical].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Halvings of the coarse grid's boxes: the finest level has
+    /// coarse·2^depth boxes per axis [default: 6].
+    #[arg(long, conflicts_with = "resolution")]
+    pub depth: Option<u32>,
+    /// Boxes per axis at the finest level, instead of --depth: the coarse
+    /// grid's boxes per axis times a power of two (1024 from 16 is depth 6).
+    #[arg(long)]
+    pub resolution: Option<u64>,
+    /// Boxes per axis of the coarse grid refinement starts from.
+    #[arg(long, default_value_t = 16)]
+    pub coarse: u64,
+    /// Trajectories per point; with more than one, a point counts as
+    /// converging where at least half of them converge to a minimum.
+    #[arg(long, default_value_t = 1)]
+    pub replicates: u64,
+    /// The box sizes (in lattice cells) the dimension's fit keeps, as a:b
+    /// [default: 2 to an eighth of the boxes per axis].
+    #[arg(long, value_name = "A:B")]
+    pub fit_sizes: Option<String>,
+    /// Instead of the plane: for each start (each value of the second axis,
+    /// times --replicates starts), the critical step size δ*, the first
+    /// step size going up the spec's grid that loses the class the start
+    /// reaches at the smallest one, bisected to --rtol.
+    #[arg(long)]
+    pub critical: bool,
+    /// The relative tolerance of --critical's bisection.
+    #[arg(long, default_value_t = 1e-7)]
+    pub rtol: f64,
+    /// Zoom into the plane around STEP,AXIS: --frames frames, each
+    /// --factor times narrower than the last, each refined, assembled into
+    /// figures/zoom.gif.
+    #[arg(long, value_name = "STEP,AXIS", allow_hyphen_values = true)]
+    pub zoom: Option<String>,
+    /// How much narrower each zoom frame is than the last.
+    #[arg(long, default_value_t = 4.0)]
+    pub factor: f64,
+    /// Zoom frames, the first the whole plane.
+    #[arg(long, default_value_t = 6)]
+    pub frames: u32,
+    /// Step sizes: a linspace `a:b:n` or a list `v1,v2,…`; replaces the spec's.
+    #[arg(long, allow_hyphen_values = true)]
+    pub steps: Option<String>,
+    /// Seed of the counter-based RNG.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Iteration limit per trajectory.
+    #[arg(long)]
+    pub max_iters: Option<u64>,
+    /// Where trajectories run.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
+    /// Working precision.
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
+    /// Trajectories per backend call; the journal is saved after each.
+    #[arg(long)]
+    pub chunk_size: Option<u64>,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Finish the unfinished boundary run in --out from its journal.
+    #[arg(long)]
+    pub resume: bool,
+    /// Start over even if --out holds another run.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl BoundaryArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            steps: self.steps.clone(),
+            trajectories: None,
+            seed: self.seed,
+            max_iters: self.max_iters,
+            backend: self.backend,
+            precision: self.precision,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -48,7 +140,10 @@ pub struct BenchArgs {
     /// Runs per workload and backend [default: 3, or 1 with --quick].
     #[arg(long)]
     pub runs: Option<usize>,
-    /// Run only this workload (W1 … W5); repeat for several [default: all].
+    /// Run on this backend only [default: the CPU, and the GPU where an adapter exists].
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
+    /// Run only this workload (W1 … W7); repeat for several [default: all].
     #[arg(long = "workload", value_name = "ID")]
     pub workloads: Vec<String>,
 }

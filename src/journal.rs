@@ -239,7 +239,7 @@ impl OutputDir {
 /// Takes the directory's lock, which the kernel releases when this process
 /// ends however it ends, so a killed run never leaves a stale lock.
 #[cfg(unix)]
-fn lock(dir: &Path) -> Result<Option<File>> {
+pub fn lock(dir: &Path) -> Result<Option<File>> {
     use std::os::fd::AsRawFd;
     let path = dir.join(LOCK);
     let file = std::fs::OpenOptions::new()
@@ -259,7 +259,7 @@ fn lock(dir: &Path) -> Result<Option<File>> {
 }
 
 #[cfg(not(unix))]
-fn lock(_dir: &Path) -> Result<Option<File>> {
+pub fn lock(_dir: &Path) -> Result<Option<File>> {
     Ok(None)
 }
 

@@ -6,6 +6,7 @@ pub mod aggregate;
 pub mod app;
 pub mod backend;
 pub mod bench;
+pub mod boundary;
 pub mod cli;
 pub mod error;
 pub mod files;

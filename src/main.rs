@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Plot(args) => app::plot(args),
         Command::Reproduce(args) => app::reproduce(args),
         Command::Bench(args) => app::bench(args),
+        Command::Boundary(args) => app::boundary(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,10 @@ pub const PRESETS: &[(&str, &str)] = &[
         include_str!("../presets/scalar-deep-threshold.toml"),
     ),
     (
+        "scalar-deep-boundary",
+        include_str!("../presets/scalar-deep-boundary.toml"),
+    ),
+    (
         "deep-linear-random",
         include_str!("../presets/deep-linear-random.toml"),
     ),

@@ -146,6 +146,45 @@ pub struct Sweep {
     pub axis: Option<(String, Vec<f64>)>,
     pub cells: Vec<Cell>,
     pub trajectories_per_cell: u64,
+    /// For a sweep over chosen points rather than a grid (`at_points`): the
+    /// first random stream of each cell's replicates, so that a point draws
+    /// the same starts whichever batch it is run in.
+    pub streams: Option<Vec<u64>>,
+}
+
+/// One point of a plane sweep (see `Sweep::at_points`): a step size, the
+/// second axis's value, and the stream of its first replicate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    pub step_size: f64,
+    pub axis_value: Option<f64>,
+    pub stream: u64,
+}
+
+/// What cells with one value of the second axis share: the initialization,
+/// the model and the optimizer (the value may set any of them), built once.
+#[derive(Clone, Debug)]
+pub struct Setting {
+    pub init: InitSpec,
+    pub model: Model,
+    pub optimizer: Optimizer,
+}
+
+impl Setting {
+    /// The setting at `value` of the spec's second axis (none without one);
+    /// `layer` is the layer a `steps.layerK` axis sets, which leaves the
+    /// spec as it is.
+    pub fn of(spec: &Spec, layer: Option<usize>, value: Option<f64>) -> Result<Setting> {
+        let cell_spec = match (value, &spec.axis) {
+            (Some(v), Some(axis)) if layer.is_none() => spec.with_param(&axis.param, v)?,
+            _ => spec.clone(),
+        };
+        Ok(Setting {
+            model: cell_spec.model.build()?,
+            optimizer: cell_spec.optimizer.resolve()?,
+            init: cell_spec.init,
+        })
+    }
 }
 
 /// Largest sweep accepted: ids stay exact in f64 and in the progress counters.
@@ -174,24 +213,18 @@ impl Sweep {
         // Cells that share an axis value share a model; build each once.
         let mut per_axis = Vec::with_capacity(axis_values.len());
         for value in &axis_values {
-            let cell_spec = match (value, &axis) {
-                (Some(v), Some((param, _))) if layer.is_none() => spec.with_param(param, *v)?,
-                _ => spec.clone(),
-            };
-            let model = cell_spec.model.build()?;
-            let optimizer = cell_spec.optimizer.resolve()?;
-            per_axis.push((cell_spec.init.clone(), model, optimizer));
+            per_axis.push(Setting::of(&spec, layer, *value)?);
         }
         let mut cells = Vec::with_capacity(steps.len() * axis_values.len());
-        for (value, (init, model, optimizer)) in axis_values.iter().zip(&per_axis) {
+        for (value, setting) in axis_values.iter().zip(&per_axis) {
             for &step_size in &steps {
                 cells.push(Cell {
                     index: cells.len(),
                     step_size,
                     axis_value: *value,
-                    init: init.clone(),
-                    model: model.clone(),
-                    optimizer: *optimizer,
+                    init: setting.init.clone(),
+                    model: setting.model.clone(),
+                    optimizer: setting.optimizer,
                     layer_step: layer.zip(*value),
                 });
             }
@@ -210,6 +243,60 @@ impl Sweep {
             steps,
             axis,
             cells,
+            streams: None,
+        })
+    }
+
+    /// The layer a `steps.layerK` second axis sets (0-based), checked
+    /// against `values`; None for any other axis or none.
+    pub fn layer_of_axis(spec: &Spec, values: &[f64]) -> Result<Option<usize>> {
+        match &spec.axis {
+            Some(a) => layer_axis(&a.param, spec, values),
+            None => Ok(None),
+        }
+    }
+
+    /// A sweep over chosen points of the spec's plane rather than its grid:
+    /// one cell per point, `spec.trajectories` replicates each, replicate r
+    /// of a point drawing its start from stream `point.stream + r` (or from
+    /// r with `common_starts`). `setting` gives the initialization, model
+    /// and optimizer at an axis value, which the caller builds once per
+    /// value. Where the axis changes the model, every point must share one
+    /// axis value, so that the sweep runs one model.
+    pub fn at_points(
+        spec: &Spec,
+        points: &[Point],
+        layer: Option<usize>,
+        mut setting: impl FnMut(Option<f64>) -> Result<Setting>,
+    ) -> Result<Sweep> {
+        let mut cells = Vec::with_capacity(points.len());
+        for p in points {
+            let s = setting(p.axis_value)?;
+            cells.push(Cell {
+                index: cells.len(),
+                step_size: p.step_size,
+                axis_value: p.axis_value,
+                init: s.init,
+                model: s.model,
+                optimizer: s.optimizer,
+                layer_step: layer.zip(p.axis_value),
+            });
+        }
+        let axis = spec.axis.as_ref().map(|a| {
+            let mut values: Vec<f64> = points.iter().filter_map(|p| p.axis_value).collect();
+            values.sort_by(f64::total_cmp);
+            values.dedup();
+            (a.param.clone(), values)
+        });
+        Ok(Sweep {
+            trajectories_per_cell: spec.trajectories,
+            spec: spec.clone(),
+            // One "step size" per cell, so that `chunks` never cuts the
+            // points at a model segment: the caller keeps one model per sweep.
+            steps: points.iter().map(|p| p.step_size).collect(),
+            axis,
+            cells,
+            streams: Some(points.iter().map(|p| p.stream).collect()),
         })
     }
 
@@ -275,6 +362,8 @@ impl Sweep {
     pub fn stream_of(&self, id: u64) -> u64 {
         if self.spec.common_starts {
             self.replicate_of(id)
+        } else if let Some(streams) = &self.streams {
+            streams[(id / self.trajectories_per_cell) as usize] + self.replicate_of(id)
         } else {
             id
         }

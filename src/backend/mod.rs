@@ -182,6 +182,29 @@ impl Backend {
         })
     }
 
+    /// Makes a backend built for one sweep ready for another over the same
+    /// spec (a batch of points of a plane: see `crate::boundary`), keeping
+    /// the GPU's device and compiled kernels.
+    pub fn refit(&mut self, sweep: &Sweep, rule: &StopRule) {
+        match self {
+            Backend::CpuF64 { constants } => *constants = cpu::constants(sweep),
+            Backend::CpuF32 { constants } => *constants = cpu::constants(sweep),
+            Backend::Gpu {
+                ctx,
+                precision,
+                max_chunk,
+                ..
+            } => {
+                // A batch of points runs one model (the caller's contract).
+                let model = &sweep.cells[0].model;
+                *max_chunk = ctx.max_chunk(
+                    &model.kernel(rule, ctx.device_limits(), *precision),
+                    model.dim(),
+                );
+            }
+        }
+    }
+
     /// GPU kernel time from timestamp queries, where the adapter has them.
     pub fn kernel_seconds(&self) -> Option<f64> {
         match self {

@@ -132,6 +132,38 @@ pub fn run(experiments: &[Experiment], out: &Path, opts: &Options) -> Result<Rep
             );
         }
         let dir = out.join(e.preset);
+        if let Some(depth) = e
+            .claims
+            .iter()
+            .find_map(|c| c.prediction.boundary_depth(opts.quick))
+        {
+            let b = crate::boundary::BoundaryOptions {
+                coarse: 16,
+                depth,
+                replicates: 1,
+                fit: None,
+                chunk: None,
+                quiet: opts.quiet,
+                resume: false,
+                force: true,
+                stop: None,
+                zoom: None,
+                critical: None,
+            };
+            let done = crate::boundary::run(&spec, e.preset, &dir, &b)?;
+            backends.push((
+                e.preset.to_string(),
+                format!("boundary, {} trajectories", done.trajectories),
+            ));
+            for claim in &e.claims {
+                rows.push(Row {
+                    preset: e.preset,
+                    claim: claim.clone(),
+                    verdict: prediction::judge_boundary(&spec, &dir),
+                });
+            }
+            continue;
+        }
         let run_opts = RunOptions {
             chunk_size: None,
             quiet: opts.quiet,

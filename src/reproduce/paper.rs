@@ -86,6 +86,20 @@ fn networks() -> Vec<Experiment> {
             claims: Vec::new(),
         },
         Experiment {
+            preset: "scalar-deep-boundary",
+            quick: Overrides::default(),
+            claims: vec![Claim {
+                id: "scalar-deep-boundary".into(),
+                statement: "Over δ × λ, the boundary of the balanced starts' convergence is the smooth curve δ_max(λ) = 2/(L λ^(2−2/L)): its box-counting dimension is 1".into(),
+                explanation: "Every layer starts at w = 1, so the layers stay equal and GD reaches the balanced minimum exactly when δ ≤ δ_max(λ). `stepsweep boundary` refines the plane from 16 to 1024 boxes per axis (256 with --quick), counts the boundary boxes at every scale and fits the dimension; every boundary box must also lie within one lattice cell of the curve.".into(),
+                prediction: Prediction::SmoothBoundary {
+                    depth: 6,
+                    quick_depth: 4,
+                },
+                figure: "scalar-deep-boundary/figures/box-counts".into(),
+            }],
+        },
+        Experiment {
             preset: "deep-linear-random",
             quick: overrides(100, 20_000, None),
             claims: vec![

@@ -31,6 +31,13 @@ pub enum Prediction {
     /// At `step_size`, some trajectories end in an orbit, all of period
     /// `period`, and none reaches a fit.
     OrbitInstead { step_size: f64, period: u32 },
+    /// Judged on a boundary run of the preset's plane rather than a sweep
+    /// (see `judge_boundary`): the boundary is the smooth curve of each
+    /// axis value's `step_size_max`, so its box-counting dimension is 1
+    /// within its 95% interval and every boundary box lies within one
+    /// lattice cell of the curve. `depth` and `quick_depth` refine the
+    /// preset's plane from 16 boxes per axis.
+    SmoothBoundary { depth: u32, quick_depth: u32 },
 }
 
 /// A claim's outcome: what was predicted, what was measured, and whether they agree.
@@ -98,7 +105,113 @@ impl Prediction {
             Prediction::OrbitInstead { step_size, period } => {
                 orbit_instead(report, *step_size, *period)
             }
+            Prediction::SmoothBoundary { .. } => Verdict {
+                predicted: "a boundary of dimension 1".into(),
+                measured: "this claim is judged on a boundary run, not on a sweep".into(),
+                pass: false,
+            },
         }
+    }
+
+    /// The refinement depth a boundary claim runs at, where it is one.
+    pub fn boundary_depth(&self, quick: bool) -> Option<u32> {
+        match self {
+            Prediction::SmoothBoundary { depth, quick_depth } => {
+                Some(if quick { *quick_depth } else { *depth })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `SmoothBoundary`'s verdict on the finished boundary run in `dir`.
+pub fn judge_boundary(spec: &crate::spec::Spec, dir: &std::path::Path) -> Verdict {
+    let predicted = "the boundary is the curve δ_max of the second axis: dimension 1 within its 95% interval, every boundary box within one cell of the curve".to_string();
+    let fail = |measured: String| Verdict {
+        predicted: predicted.clone(),
+        measured,
+        pass: false,
+    };
+    let summary: serde_json::Value = match std::fs::read_to_string(dir.join("boundary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+    {
+        Some(v) => v,
+        None => return fail(format!("{} has no boundary.json", dir.display())),
+    };
+    let d = &summary["dimension"];
+    let (Some(est), Some(lo), Some(hi)) = (
+        d["estimate"].as_f64(),
+        d["interval_95"][0].as_f64(),
+        d["interval_95"][1].as_f64(),
+    ) else {
+        return fail("too few boundary boxes for a dimension".into());
+    };
+    let plane = &summary["plane"];
+    let (Some(size), Some(s_lo), Some(s_hi), Some(log)) = (
+        plane["boxes_per_axis"].as_f64(),
+        plane["step_size"]["lo"].as_f64(),
+        plane["step_size"]["hi"].as_f64(),
+        plane["step_size"]["log"].as_bool(),
+    ) else {
+        return fail("boundary.json has no plane".into());
+    };
+    let to_cell = |d: f64| {
+        let f = |v: f64| if log { v.log10() } else { v };
+        (f(d) - f(s_lo)) / (f(s_hi) - f(s_lo)) * size
+    };
+    let Some(param) = spec.axis.as_ref().map(|a| a.param.clone()) else {
+        return fail("the preset has no second axis".into());
+    };
+    let column = spec.axis.as_ref().map(|a| a.column()).unwrap_or_default();
+    let mut reader = match csv::Reader::from_path(dir.join("boundary.csv")) {
+        Ok(r) => r,
+        Err(e) => return fail(format!("boundary.csv cannot be read ({e})")),
+    };
+    let header = reader.headers().cloned().unwrap_or_default();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (Some(ci), Some(ca), Some(cb)) = (
+        col("step_index"),
+        col(&format!("{column}_lo")),
+        col(&format!("{column}_hi")),
+    ) else {
+        return fail("boundary.csv lacks its columns".into());
+    };
+    let step_size_max = |v: f64| {
+        spec.with_param(&param, v)
+            .ok()
+            .and_then(|s| s.model.build().ok())
+            .and_then(|m| m.step_size_max())
+    };
+    let (mut boxes, mut off) = (0u64, 0u64);
+    for rec in reader.records().flatten() {
+        let num = |c: usize| rec.get(c).and_then(|v| v.parse::<f64>().ok());
+        let (Some(i), Some(a), Some(b)) = (num(ci), num(ca), num(cb)) else {
+            continue;
+        };
+        boxes += 1;
+        let cells: Vec<f64> = [a, b]
+            .iter()
+            .filter_map(|&v| step_size_max(v))
+            .map(to_cell)
+            .collect();
+        let near = cells.len() == 2
+            && cells[0].max(cells[1]) >= i - 1.0
+            && cells[0].min(cells[1]) <= i + 2.0;
+        if !near {
+            off += 1;
+        }
+    }
+    let contains = lo <= 1.0 && 1.0 <= hi;
+    Verdict {
+        predicted,
+        measured: format!(
+            "dimension {} (95% interval {} to {}); {off} of {boxes} boundary boxes beyond one cell of the curve",
+            num(est),
+            num(lo),
+            num(hi)
+        ),
+        pass: contains && off == 0 && boxes > 0,
     }
 }
 

@@ -22,7 +22,7 @@ use crate::output::write_atomic;
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 pub const FAMILY: &str = "sans-serif";
 
-fn register_font() {
+pub fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The bytes are a font file compiled into the binary; a failure here
