@@ -275,6 +275,7 @@ pub fn plan_boundary(args: &BoundaryArgs) -> Result<BoundaryPlan> {
         opts: BoundaryOptions {
             coarse: args.coarse,
             depth,
+            halo: args.halo,
             replicates: args.replicates,
             fit,
             chunk: args.chunk_size,

@@ -59,6 +59,10 @@ pub struct BoundaryArgs {
     /// Boxes per axis of the coarse grid refinement starts from.
     #[arg(long, default_value_t = 16)]
     pub coarse: u64,
+    /// Boxes around each boundary box (at its level) split with it: more
+    /// finds more of a rough boundary's islands, at more trajectories.
+    #[arg(long, default_value_t = 1)]
+    pub halo: u64,
     /// Trajectories per point; with more than one, a point counts as
     /// converging where at least half of them converge to a minimum.
     #[arg(long, default_value_t = 1)]

@@ -183,7 +183,7 @@ impl Backend {
     }
 
     /// Makes a backend built for one sweep ready for another over the same
-    /// spec (a batch of points of a plane: see `crate::boundary`), keeping
+    /// spec (a batch of points of a plane, as boundary runs use), keeping
     /// the GPU's device and compiled kernels.
     pub fn refit(&mut self, sweep: &Sweep, rule: &StopRule) {
         match self {

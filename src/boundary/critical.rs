@@ -18,11 +18,11 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use super::figures as figure;
 use super::files::{outcome_labels, BoundaryOptions, Finished};
 use super::{seconds, Evaluator};
 use crate::error::{Error, Result};
 use crate::files::{prepare_dir, write_atomic};
-use crate::output::figures::boundary as figure;
 use crate::real::Precision;
 use crate::spec::Spec;
 use crate::sweep::{Point, Sweep};
@@ -66,7 +66,7 @@ impl Crossing {
 impl Critical {
     /// δ*: the bracket's midpoint, where one was found.
     pub fn step_size(&self) -> Option<f64> {
-        (self.crossing == Crossing::Found).then(|| 0.5 * (self.lo + self.hi))
+        (self.crossing == Crossing::Found).then_some(0.5 * (self.lo + self.hi))
     }
 }
 

@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::dimension;
+use super::figures as figure;
 use super::{critical, refine, seconds, Evaluator, Fate, Plane, Refined, Sink, Verdict};
 use crate::error::{Error, Result};
 use crate::files::{prepare_dir, write_atomic};
-use crate::output::figures::boundary as figure;
 use crate::spec::Spec;
 
 pub const JOURNAL: &str = "boundary-journal.json";
@@ -43,6 +43,8 @@ pub struct BoundaryOptions {
     pub coarse: u64,
     /// Halvings below the coarse grid.
     pub depth: u32,
+    /// Boxes around a boundary box split with it (see `Plane::halo`).
+    pub halo: u64,
     /// Trajectories per point; with more than one, a point's outcome is the
     /// class at least half of them reach (else "no minimum").
     pub replicates: u64,
@@ -255,7 +257,14 @@ pub fn run(spec: &Spec, name: &str, out: &Path, opts: &BoundaryOptions) -> Resul
     if let Some(rtol) = opts.critical {
         return critical::run(&spec, name, out, opts, rtol);
     }
-    let plane = Plane::new(&spec, opts.coarse, opts.depth)?;
+    let mut plane = Plane::new(&spec, opts.coarse, opts.depth)?;
+    if opts.halo > 8 {
+        return Err(Error::spec(format!(
+            "--halo is {}; give from 0 to 8 boxes",
+            opts.halo
+        )));
+    }
+    plane.halo = opts.halo;
     let frames = match &opts.zoom {
         Some(z) => zoom_frames(&plane, z)?,
         None => vec![plane.clone()],
@@ -282,10 +291,11 @@ pub fn run(spec: &Spec, name: &str, out: &Path, opts: &BoundaryOptions) -> Resul
         eprintln!("stepsweep: {n}");
     }
     let identity = format!(
-        "{}\n[boundary]\ncoarse = {}\ndepth = {}\nreplicates = {}\nzoom = {}\nprecision = \"{}\"\n",
+        "{}\n[boundary]\ncoarse = {}\ndepth = {}\nhalo = {}\nreplicates = {}\nzoom = {}\nprecision = \"{}\"\n",
         spec.to_toml(),
         opts.coarse,
         opts.depth,
+        opts.halo,
         opts.replicates,
         serde_json::to_string(&opts.zoom).expect("plain data"),
         eval.precision.name()
@@ -394,6 +404,7 @@ pub fn run(spec: &Spec, name: &str, out: &Path, opts: &BoundaryOptions) -> Resul
             "boxes_per_axis": plane.size(),
             "coarse": plane.coarse,
             "depth": plane.depth,
+            "halo": plane.halo,
         },
         "outcome": "a point's class: 0 where fewer than half its replicates converge to a minimum, else 1 + the index of the minimizer most of them reach (1 where the family numbers no minimizers)",
         "outcomes": labels,

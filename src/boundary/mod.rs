@@ -15,12 +15,16 @@
 //! the same lattice sees wherever it looks.
 //!
 //! Refinement misses a boundary that enters and leaves a box between its
-//! corners (a thin island, a fold), so each boundary box's eight
-//! neighbours are refined too: a one-box halo at every level.
+//! corners (a thin island, a fold). So a box is split not only where its
+//! corners disagree in class but also where they disagree in fate
+//! (converging, diverging, neither: islands sit where the dynamics
+//! change), its neighbours are split with it (a halo, one box by default),
+//! and at the finest level the boundary is followed from box to box.
 
 pub mod critical;
 pub mod dimension;
 pub mod eval;
+mod figures;
 mod files;
 
 use std::collections::{HashMap, HashSet};
@@ -225,7 +229,7 @@ impl Plane {
         };
         for axis in [&self.steps, &self.axis] {
             let spacing = axis.relative_spacing();
-            if !(spacing >= 8.0 * eps) {
+            if spacing.is_nan() || spacing < 8.0 * eps {
                 return Err(Error::spec(format!(
                     "{what} spaces its {} values {spacing:.1e} apart relative to their size, closer than {} tells apart (8 ulps, {:.1e}); zoom less deep (fewer --frames or a smaller --factor) or lower the resolution",
                     axis.name,
@@ -290,11 +294,25 @@ impl Refined {
         let classes = sq.corners().map(|c| self.class(plane, c));
         classes.iter().any(|c| *c != classes[0])
     }
+
+    /// Whether the dynamics change inside `sq`: its corners disagree in
+    /// class, or in fate (converging, diverging, neither), which the classes
+    /// lump together where no minimum is reached. Islands of one class sit
+    /// where the dynamics change, so refinement splits these boxes too.
+    fn changes(&self, plane: &Plane, sq: Square) -> bool {
+        let fates = sq
+            .corners()
+            .map(|c| self.verdicts.get(&plane.index(c.0, c.1)).map(|v| v.fate));
+        self.disagrees(plane, sq) || fates.iter().any(|f| *f != fates[0])
+    }
 }
+
+/// What receives each batch of evaluated points: (lattice index, verdict).
+pub type Commit<'a> = dyn FnMut(&[(u64, Verdict)]) -> Result<()> + 'a;
 
 /// Where evaluated points go as they arrive (the journal), and whether to stop.
 pub struct Sink<'a> {
-    pub commit: &'a mut dyn FnMut(&[(u64, Verdict)]) -> Result<()>,
+    pub commit: &'a mut Commit<'a>,
     pub stop: Option<Arc<AtomicBool>>,
     pub progress: &'a mut dyn FnMut(u64),
 }
@@ -373,10 +391,16 @@ pub fn refine(
             return Ok(out);
         }
         out.levels.push((side, boundary.len() as u64));
-        // The boundary boxes and their neighbours, each split in four.
+        let changing: Vec<Square> = boxes
+            .iter()
+            .copied()
+            .filter(|&b| out.changes(plane, b))
+            .collect();
+        // The boxes where the dynamics change and their neighbours, each
+        // split in four.
         let size = plane.size();
         let mut next: HashSet<Square> = HashSet::new();
-        for b in &boundary {
+        for b in &changing {
             let h = plane.halo as i64;
             for dj in -h..=h {
                 for di in -h..=h {

@@ -140,6 +140,7 @@ pub fn run(experiments: &[Experiment], out: &Path, opts: &Options) -> Result<Rep
             let b = crate::boundary::BoundaryOptions {
                 coarse: 16,
                 depth,
+                halo: 1,
                 replicates: 1,
                 fit: None,
                 chunk: None,

@@ -11,7 +11,6 @@
 
 pub mod basin;
 pub mod bifurcation;
-pub mod boundary;
 pub mod canvas;
 pub mod data;
 pub mod grid2d;

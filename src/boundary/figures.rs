@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::canvas::{self, DrawResult, Figure, Scale};
-use crate::boundary::critical::{Critical, Crossing};
-use crate::boundary::dimension::{BoxCount, Fit};
-use crate::boundary::{Fate, Plane, Refined, Square, Verdict};
+use super::critical::Critical;
+use super::dimension::{BoxCount, Fit};
+use super::{Fate, Plane, Refined, Square, Verdict};
 use crate::error::{Error, Result};
 use crate::models::Edge;
+use crate::output::figures::canvas::{self, DrawResult, Figure, Scale};
 
 /// Light to dark ramps, fast at the dark end: one per minimizer, then diverged.
 const MINIMA: [[(u8, u8, u8); 2]; 3] = [
@@ -480,7 +480,7 @@ impl Figure for CriticalFigure {
                 .label(format!(
                     "{} = {}",
                     e.name,
-                    super::theory::short(e.step_size)
+                    crate::output::figures::theory::short(e.step_size)
                 ))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
         }
@@ -497,11 +497,4 @@ impl Figure for CriticalFigure {
         }
         Ok(())
     }
-}
-
-/// Which crossings a figure leaves out (no δ*), for callers that say so.
-pub fn missing(rows: &[Critical]) -> usize {
-    rows.iter()
-        .filter(|r| r.crossing != Crossing::Found)
-        .count()
 }
