@@ -285,6 +285,7 @@ pub fn plan_boundary(args: &BoundaryArgs) -> Result<BoundaryPlan> {
             stop: None,
             zoom,
             critical: args.critical.then_some(args.rtol),
+            criterion: args.outcome,
         },
     })
 }

@@ -59,6 +59,10 @@ pub struct BoundaryArgs {
     /// Boxes per axis of the coarse grid refinement starts from.
     #[arg(long, default_value_t = 16)]
     pub coarse: u64,
+    /// What counts as success at a point: converging to a minimum (and
+    /// which), or not diverging, as the fractal-boundary study colours.
+    #[arg(long, value_enum, default_value_t = crate::boundary::Criterion::Minimum)]
+    pub outcome: crate::boundary::Criterion,
     /// Boxes around each boundary box (at its level) split with it: more
     /// finds more of a rough boundary's islands, at more trajectories.
     #[arg(long, default_value_t = 1)]

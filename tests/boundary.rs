@@ -10,7 +10,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use stepsweep::boundary::critical::{bisect, Crossing};
-use stepsweep::boundary::{agreement, dense, refine, Evaluator, Plane, Refined, Sink, Verdict};
+use stepsweep::boundary::{
+    agreement, dense, refine, Criterion, Evaluator, Fate, Plane, Refined, Sink, Verdict,
+};
 use stepsweep::spec::{BackendChoice, Spec};
 
 fn preset(name: &str, backend: BackendChoice) -> Spec {
@@ -69,6 +71,31 @@ fn refinement_finds_the_dense_grids_boundary_boxes() {
     }
 }
 
+/// `--outcome bounded` judges a point by whether it diverges, as the
+/// fractal-boundary study does: class 0 exactly where the trajectory
+/// diverged, and both classes on the basin map.
+#[test]
+fn the_bounded_outcome_separates_divergence_from_the_rest() {
+    let spec = preset("poly-basin", BackendChoice::Cpu);
+    let plane = Plane::new(&spec, 8, 2).unwrap();
+    let mut commit = |_: &[(u64, Verdict)]| Ok(());
+    let mut progress = |_: u64| {};
+    let mut sink = Sink {
+        commit: &mut commit,
+        stop: None,
+        progress: &mut progress,
+    };
+    let mut eval = Evaluator::with_criterion(&spec, None, None, Criterion::Bounded).unwrap();
+    let full = dense(&plane, &mut eval, 1, &mut sink).unwrap();
+    let mut seen = [0; 2];
+    for v in full.verdicts.values() {
+        assert_eq!(v.class == 0, v.fate == Fate::Diverged, "{v:?}");
+        seen[v.class as usize] += 1;
+    }
+    assert!(seen[0] > 10 && seen[1] > 10, "{seen:?}");
+    assert!(!full.finest.is_empty());
+}
+
 /// The smooth boundary of the scalar network is the curve δ_max(λ) =
 /// 2/(L λ^(2−2/L)): every boundary box lies within one lattice cell of it.
 #[test]
@@ -105,7 +132,7 @@ fn bisection_finds_the_stability_edge_of_x_2() {
          [model]\nkind = \"poly\"\n[init]\nkind = \"point\"\nx0 = 2.0\n\
          [steps]\nlinspace = [0.05, 0.3, 11]\n[axis]\nparam = \"init.x0\"\nvalues = [1.8, 1.95, 2.05, 2.15]\n",
     );
-    let (rows, _) = bisect(&spec, None, 1e-9).unwrap();
+    let (rows, _) = bisect(&spec, None, 1e-9, Criterion::Minimum).unwrap();
     assert_eq!(rows.len(), 4);
     for r in &rows {
         assert_eq!(r.crossing, Crossing::Found, "{r:?}");
@@ -126,7 +153,7 @@ fn bisection_gives_the_scalar_networks_delta_max() {
          [model]\nkind = \"scalar-deep\"\nlayers = 5\nlambda = 2.0\n[init]\nkind = \"point\"\nx0 = 1.0\n\
          [steps]\nlogspace = [0.02, 0.4, 12]\n[axis]\nparam = \"model.lambda\"\nvalues = [1.5, 2.0, 3.0, 4.0]\n",
     );
-    let (rows, _) = bisect(&spec, None, 1e-8).unwrap();
+    let (rows, _) = bisect(&spec, None, 1e-8, Criterion::Minimum).unwrap();
     for r in &rows {
         let lambda = r.axis_value.unwrap();
         let delta_max = 2.0 / (5.0 * lambda.powf(2.0 - 2.0 / 5.0));

@@ -366,3 +366,78 @@ proptest! {
         }
     }
 }
+
+/// An argument of `stepsweep boundary`: a flag, or a value for one.
+fn boundary_argument() -> impl Strategy<Value = String> {
+    let flags = [
+        "--depth",
+        "--resolution",
+        "--coarse",
+        "--halo",
+        "--replicates",
+        "--fit-sizes",
+        "--critical",
+        "--rtol",
+        "--zoom",
+        "--factor",
+        "--frames",
+        "--chunk-size",
+        "--resume",
+        "--force",
+        "0",
+        "1",
+        "2",
+        "16",
+        "30",
+        "64",
+        "1000",
+        "1024",
+        "4294967296",
+        "18446744073709551615",
+        "-1",
+        "1e-300",
+        "1e300",
+        "nan",
+        "inf",
+        "2:128",
+        "9:3",
+        "0.2,1.5",
+        "0.3,nan",
+        "1e9,1e9",
+        ",",
+        "",
+    ];
+    prop_oneof![
+        3 => prop::sample::select(flags.to_vec()).prop_map(str::to_string),
+        1 => "[0-9.:,e-]{0,8}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// `boundary`'s flags are parsed and checked, and the plane, its zoom
+    /// frames and their precision built from them, without a panic, a hang
+    /// or an allocation the size of the lattice; every refusal is one line.
+    #[test]
+    fn boundary_command_lines_are_checked_without_a_panic(
+        args in prop::collection::vec(boundary_argument(), 0..8),
+    ) {
+        let mut argv = vec!["stepsweep".to_string(), "boundary".into(), "poly-basin".into()];
+        argv.extend(args);
+        if let Ok(Cli { command: Command::Boundary(b) }) = Cli::try_parse_from(&argv) {
+            let checked = app::plan_boundary(&b).and_then(|plan| {
+                let plane = stepsweep::boundary::Plane::new(&plan.spec, plan.opts.coarse, plan.opts.depth)?;
+                if let Some(z) = &plan.opts.zoom {
+                    for f in stepsweep::boundary::zoom_frames(&plane, z)? {
+                        f.check_precision(stepsweep::spec::Precision::F64, "a frame")?;
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = checked {
+                prop_assert!(!e.to_string().contains('\n'), "{e}");
+            }
+        }
+    }
+}

@@ -78,6 +78,7 @@ pub fn bisect(
     spec: &Spec,
     eval_chunk: Option<u64>,
     rtol: f64,
+    criterion: super::Criterion,
 ) -> Result<(Vec<Critical>, Evaluator)> {
     let grid = spec.steps.resolve("steps")?;
     if grid.len() < 2 {
@@ -112,7 +113,7 @@ pub fn bisect(
     let mut one = spec.clone();
     one.trajectories = 1;
     one.common_starts = false;
-    let mut eval = Evaluator::new(&one, layer, eval_chunk)?;
+    let mut eval = Evaluator::with_criterion(&one, layer, eval_chunk, criterion)?;
     let eps = match eval.precision {
         Precision::F32 => f64::from(f32::EPSILON),
         Precision::F64 => f64::EPSILON,
@@ -215,7 +216,7 @@ pub fn run(
     rtol: f64,
 ) -> Result<Finished> {
     let started = Instant::now();
-    let (rows, eval) = bisect(spec, opts.chunk, rtol)?;
+    let (rows, eval) = bisect(spec, opts.chunk, rtol, opts.criterion)?;
     let elapsed = seconds(started);
     prepare_dir(out)?;
     let _lock = crate::journal::lock(out)?;
@@ -289,7 +290,7 @@ pub fn run(
         "precision": eval.precision.name(),
         "rtol": rtol,
         "crossing": "the first step size, going up the spec's grid from its smallest, at which the start stops reaching the class it reaches there; bisected between that grid step size and the one below. Larger step sizes may reach the class again, and are not reported.",
-        "outcomes": outcome_labels(spec),
+        "outcomes": outcome_labels(spec, opts.criterion),
         "starts": rows.len(),
         "found": found,
         "no_minimum": rows.iter().filter(|r| r.crossing == Crossing::NoMinimum).count(),

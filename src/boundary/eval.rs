@@ -37,13 +37,28 @@ pub struct Verdict {
     pub converged: u32,
 }
 
-/// The class one trajectory earns: 0 unless it converged to a minimum.
-fn class_of(outcome: Outcome, assessment: Option<&Assessment>) -> u8 {
-    match (outcome, assessment) {
-        (Outcome::Converged, Some(a)) if a.at_minimum => {
-            1 + a.minimizer.map_or(0, |k| k.min(250) as u8)
-        }
-        _ => 0,
+/// What counts as a point's success.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Criterion {
+    /// Converging to a minimum, and to which of the family's minimizers.
+    #[default]
+    Minimum,
+    /// Not diverging (converging, orbiting, or still training at
+    /// `max_iters`): the trainability the fractal-boundary study colours.
+    Bounded,
+}
+
+/// The class one trajectory earns: 0 unless it succeeds by `criterion`.
+fn class_of(criterion: Criterion, outcome: Outcome, assessment: Option<&Assessment>) -> u8 {
+    match criterion {
+        Criterion::Bounded => u8::from(outcome != Outcome::Diverged),
+        Criterion::Minimum => match (outcome, assessment) {
+            (Outcome::Converged, Some(a)) if a.at_minimum => {
+                1 + a.minimizer.map_or(0, |k| k.min(250) as u8)
+            }
+            _ => 0,
+        },
     }
 }
 
@@ -60,6 +75,7 @@ pub struct Evaluator {
     chunk: u64,
     /// Whether the second axis changes the model, so a batch must hold one axis value.
     changes_model: bool,
+    pub criterion: Criterion,
     /// Trajectories run so far, and their gradient steps.
     pub trajectories: u64,
     pub steps: u64,
@@ -75,6 +91,16 @@ const GPU_CHUNK: u64 = 1 << 20;
 impl Evaluator {
     /// `spec.trajectories` is the replicates per point.
     pub fn new(spec: &Spec, layer: Option<usize>, chunk: Option<u64>) -> Result<Evaluator> {
+        Evaluator::with_criterion(spec, layer, chunk, Criterion::Minimum)
+    }
+
+    /// `new`, judging points by `criterion`.
+    pub fn with_criterion(
+        spec: &Spec,
+        layer: Option<usize>,
+        chunk: Option<u64>,
+        criterion: Criterion,
+    ) -> Result<Evaluator> {
         let backend::Selection {
             gpu,
             precision,
@@ -113,6 +139,7 @@ impl Evaluator {
                 .as_ref()
                 .is_some_and(|a| a.param.starts_with("model.")),
             backend,
+            criterion,
             trajectories: 0,
             steps: 0,
             backend_name: match adapter {
@@ -199,10 +226,11 @@ impl Evaluator {
                 let end = &result.ends[id as usize];
                 let theta = &result.theta[id as usize * dim..][..dim];
                 self.steps += end.iterations;
-                let assessment = (end.outcome == Outcome::Converged
+                let assessment = (self.criterion == Criterion::Minimum
+                    && end.outcome == Outcome::Converged
                     && theta.iter().all(|t| t.is_finite()))
                 .then(|| cell.assess(theta, r));
-                let class = class_of(end.outcome, assessment.as_ref());
+                let class = class_of(self.criterion, end.outcome, assessment.as_ref());
                 classes[class as usize] += 1;
                 let log_iters = (end.iterations.max(1) as f64).log10();
                 match end.outcome {

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::dimension;
 use super::figures as figure;
-use super::{critical, refine, seconds, Evaluator, Fate, Plane, Refined, Sink, Verdict};
+use super::{critical, refine, seconds, Criterion, Evaluator, Fate, Plane, Refined, Sink, Verdict};
 use crate::error::{Error, Result};
 use crate::files::{prepare_dir, write_atomic};
 use crate::spec::Spec;
@@ -59,6 +59,8 @@ pub struct BoundaryOptions {
     pub zoom: Option<ZoomSpec>,
     /// `--critical`: bisect each start's critical step size to this relative tolerance.
     pub critical: Option<f64>,
+    /// What counts as success at a point.
+    pub criterion: Criterion,
 }
 
 /// Most replicates per point.
@@ -278,7 +280,7 @@ pub fn run(spec: &Spec, name: &str, out: &Path, opts: &BoundaryOptions) -> Resul
             )));
         }
     }
-    let mut eval = Evaluator::new(&spec, plane.layer, opts.chunk)?;
+    let mut eval = Evaluator::with_criterion(&spec, plane.layer, opts.chunk, opts.criterion)?;
     for (k, f) in frames.iter().enumerate() {
         let what = if k == 0 {
             "the plane".to_string()
@@ -291,13 +293,14 @@ pub fn run(spec: &Spec, name: &str, out: &Path, opts: &BoundaryOptions) -> Resul
         eprintln!("stepsweep: {n}");
     }
     let identity = format!(
-        "{}\n[boundary]\ncoarse = {}\ndepth = {}\nhalo = {}\nreplicates = {}\nzoom = {}\nprecision = \"{}\"\n",
+        "{}\n[boundary]\ncoarse = {}\ndepth = {}\nhalo = {}\nreplicates = {}\nzoom = {}\ncriterion = {:?}\nprecision = \"{}\"\n",
         spec.to_toml(),
         opts.coarse,
         opts.depth,
         opts.halo,
         opts.replicates,
         serde_json::to_string(&opts.zoom).expect("plain data"),
+        opts.criterion,
         eval.precision.name()
     );
     let mut dir = Dir::open(out, identity, opts.resume, opts.force)?;
@@ -341,7 +344,7 @@ pub fn run(spec: &Spec, name: &str, out: &Path, opts: &BoundaryOptions) -> Resul
     let elapsed = seconds(started);
     let figures = out.join("figures");
     std::fs::create_dir_all(&figures).map_err(|e| Error::io("cannot create", &figures, e))?;
-    let labels = outcome_labels(&spec);
+    let labels = outcome_labels(&spec, opts.criterion);
     let main = &results[0];
     let counts = dimension::box_counts(main.finest.iter().map(|b| (b.i, b.j)), plane.size());
     let fit = dimension::fit(&counts, opts.fit).ok();
@@ -406,7 +409,11 @@ pub fn run(spec: &Spec, name: &str, out: &Path, opts: &BoundaryOptions) -> Resul
             "depth": plane.depth,
             "halo": plane.halo,
         },
-        "outcome": "a point's class: 0 where fewer than half its replicates converge to a minimum, else 1 + the index of the minimizer most of them reach (1 where the family numbers no minimizers)",
+        "criterion": opts.criterion,
+        "outcome": match opts.criterion {
+            Criterion::Minimum => "a point's class: 0 where fewer than half its replicates converge to a minimum, else 1 + the index of the minimizer most of them reach (1 where the family numbers no minimizers)",
+            Criterion::Bounded => "a point's class: 1 where at least half its replicates do not diverge (they converge, orbit, or still train at max_iters), else 0",
+        },
         "outcomes": labels,
         "replicates": opts.replicates,
         "trajectories": eval.trajectories,
@@ -474,7 +481,13 @@ pub fn run(spec: &Spec, name: &str, out: &Path, opts: &BoundaryOptions) -> Resul
 }
 
 /// What each class means for this plane's family.
-pub fn outcome_labels(spec: &Spec) -> Vec<String> {
+pub fn outcome_labels(spec: &Spec, criterion: Criterion) -> Vec<String> {
+    if criterion == Criterion::Bounded {
+        return vec![
+            "diverged".into(),
+            "bounded (converged, orbiting or still training)".into(),
+        ];
+    }
     let model = spec.model.build().ok();
     let mut labels = vec!["no minimum (diverged, oscillating, undecided or elsewhere)".to_string()];
     match model.as_ref().map(|m| m.minimizers()) {

@@ -38,8 +38,8 @@ use crate::real::Precision;
 use crate::spec::Spec;
 use crate::sweep::{Point, Sweep};
 
-pub use eval::{Evaluator, Fate, Verdict};
-pub use files::{run, BoundaryOptions, ZoomSpec};
+pub use eval::{Criterion, Evaluator, Fate, Verdict};
+pub use files::{run, zoom_frames, BoundaryOptions, ZoomSpec};
 
 /// One axis of the lattice: `points` values from `lo` to `hi`, evenly
 /// spaced, in log10 where `log`.

@@ -150,6 +150,7 @@ pub fn run(experiments: &[Experiment], out: &Path, opts: &Options) -> Result<Rep
                 stop: None,
                 zoom: None,
                 critical: None,
+                criterion: crate::boundary::Criterion::Minimum,
             };
             let done = crate::boundary::run(&spec, e.preset, &dir, &b)?;
             backends.push((
