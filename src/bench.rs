@@ -375,13 +375,7 @@ pub fn run_boundary(
             let depth = (resolution / coarse).trailing_zeros();
             let mut plane = Plane::new(&spec, coarse, depth)?;
             plane.halo = env("W7_HALO", 1);
-            let mut commit = |_: &[(u64, crate::boundary::Verdict)]| Ok(());
-            let mut quiet = |_: u64| {};
-            let mut sink = Sink {
-                commit: &mut commit,
-                stop: None,
-                progress: &mut quiet,
-            };
+            let mut sink = Sink::discard();
             let mut eval = match Evaluator::new(&spec, plane.layer, None) {
                 Ok(e) => e,
                 Err(e) if backend == BackendChoice::Gpu => {

@@ -95,21 +95,8 @@ pub struct BoundaryArgs {
     /// Zoom frames, the first the whole plane.
     #[arg(long, default_value_t = 6)]
     pub frames: u32,
-    /// Step sizes: a linspace `a:b:n` or a list `v1,v2,…`; replaces the spec's.
-    #[arg(long, allow_hyphen_values = true)]
-    pub steps: Option<String>,
-    /// Seed of the counter-based RNG.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Iteration limit per trajectory.
-    #[arg(long)]
-    pub max_iters: Option<u64>,
-    /// Where trajectories run.
-    #[arg(long, value_enum)]
-    pub backend: Option<BackendChoice>,
-    /// Working precision.
-    #[arg(long, value_enum)]
-    pub precision: Option<Precision>,
+    #[command(flatten)]
+    pub sweep: SweepFlags,
     /// Trajectories per backend call; the journal is saved after each.
     #[arg(long)]
     pub chunk_size: Option<u64>,
@@ -124,16 +111,42 @@ pub struct BoundaryArgs {
     pub force: bool,
 }
 
-impl BoundaryArgs {
-    pub fn overrides(&self) -> Overrides {
+/// The spec overrides `run` and `boundary` share.
+#[derive(Args, Debug)]
+pub struct SweepFlags {
+    /// Step sizes: a linspace `a:b:n` or a list `v1,v2,…`; replaces the spec's.
+    #[arg(long, allow_hyphen_values = true)]
+    pub steps: Option<String>,
+    /// Seed of the counter-based RNG.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Iteration limit per trajectory.
+    #[arg(long)]
+    pub max_iters: Option<u64>,
+    /// Where trajectories run: a hardware GPU if present (auto), the CPU, or any GPU adapter.
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
+    /// Working precision, on either backend [default: f64, or f32 on a GPU without f64 arithmetic].
+    #[arg(long, value_enum)]
+    pub precision: Option<Precision>,
+}
+
+impl SweepFlags {
+    pub fn overrides(&self, trajectories: Option<u64>) -> Overrides {
         Overrides {
             steps: self.steps.clone(),
-            trajectories: None,
+            trajectories,
             seed: self.seed,
             max_iters: self.max_iters,
             backend: self.backend,
             precision: self.precision,
         }
+    }
+}
+
+impl BoundaryArgs {
+    pub fn overrides(&self) -> Overrides {
+        self.sweep.overrides(None)
     }
 }
 
@@ -185,24 +198,11 @@ pub struct RunArgs {
     /// Output directory [default: runs/<spec name>].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Step sizes: a linspace `a:b:n` or a list `v1,v2,…`; replaces the spec's.
-    #[arg(long, allow_hyphen_values = true)]
-    pub steps: Option<String>,
+    #[command(flatten)]
+    pub sweep: SweepFlags,
     /// Trajectories per cell.
     #[arg(long)]
     pub trajectories: Option<u64>,
-    /// Seed of the counter-based RNG.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Iteration limit per trajectory.
-    #[arg(long)]
-    pub max_iters: Option<u64>,
-    /// Where trajectories run: a hardware GPU if present (auto), the CPU, or any GPU adapter.
-    #[arg(long, value_enum)]
-    pub backend: Option<BackendChoice>,
-    /// Working precision, on either backend [default: f64, or f32 on a GPU without f64 arithmetic].
-    #[arg(long, value_enum)]
-    pub precision: Option<Precision>,
     /// Trajectories per chunk; memory is bounded by it.
     #[arg(long)]
     pub chunk_size: Option<u64>,
@@ -247,13 +247,6 @@ pub struct MergeArgs {
 
 impl RunArgs {
     pub fn overrides(&self) -> Overrides {
-        Overrides {
-            steps: self.steps.clone(),
-            trajectories: self.trajectories,
-            seed: self.seed,
-            max_iters: self.max_iters,
-            backend: self.backend,
-            precision: self.precision,
-        }
+        self.sweep.overrides(self.trajectories)
     }
 }

@@ -34,3 +34,11 @@ pub fn tick_label_at(v: f64, step: f64) -> String {
         }
     }
 }
+
+/// Text made safe inside HTML, attribute values included.
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -24,13 +24,7 @@ fn preset(name: &str, backend: BackendChoice) -> Spec {
 /// Adaptive refinement and the dense grid of one plane.
 fn both(spec: &Spec, coarse: u64, depth: u32) -> (Refined, Refined, u64, u64) {
     let plane = Plane::new(spec, coarse, depth).unwrap();
-    let mut commit = |_: &[(u64, Verdict)]| Ok(());
-    let mut progress = |_: u64| {};
-    let mut sink = Sink {
-        commit: &mut commit,
-        stop: None,
-        progress: &mut progress,
-    };
+    let mut sink = Sink::discard();
     let mut eval = Evaluator::new(spec, plane.layer, None).unwrap();
     let adaptive = refine(&plane, &mut eval, 1, Default::default(), &mut sink).unwrap();
     let adaptive_runs = eval.trajectories;
@@ -78,13 +72,7 @@ fn refinement_finds_the_dense_grids_boundary_boxes() {
 fn the_bounded_outcome_separates_divergence_from_the_rest() {
     let spec = preset("poly-basin", BackendChoice::Cpu);
     let plane = Plane::new(&spec, 8, 2).unwrap();
-    let mut commit = |_: &[(u64, Verdict)]| Ok(());
-    let mut progress = |_: u64| {};
-    let mut sink = Sink {
-        commit: &mut commit,
-        stop: None,
-        progress: &mut progress,
-    };
+    let mut sink = Sink::discard();
     let mut eval = Evaluator::with_criterion(&spec, None, None, Criterion::Bounded).unwrap();
     let full = dense(&plane, &mut eval, 1, &mut sink).unwrap();
     let mut seen = [0; 2];

@@ -311,13 +311,13 @@ pub fn run(
          <h1>{0}: critical step sizes</h1>\n\
          <p>{1} starts, {2} with a critical step size found to relative tolerance {3:e}, from {4} trajectories in {5:.2} s on {6} ({7}).</p>\n\
          <p>Which crossing: {8}</p>\n<p><img src=\"figures/critical.png\" alt=\"critical step sizes\"></p>\n</body></html>\n",
-        super::files::escape(name),
+        crate::labels::html_escape(name),
         rows.len(),
         found,
         rtol,
         eval.trajectories,
         elapsed,
-        super::files::escape(&eval.backend_name),
+        crate::labels::html_escape(&eval.backend_name),
         eval.precision.name(),
         summary["crossing"].as_str().unwrap_or("")
     );

@@ -17,28 +17,22 @@ use super::{Fate, Plane, Refined, Square, Verdict};
 use crate::error::{Error, Result};
 use crate::models::Edge;
 use crate::output::figures::canvas::{self, DrawResult, Figure, Scale};
+use crate::output::figures::speed;
 
-/// Light to dark ramps, fast at the dark end: one per minimizer, then diverged.
+/// Light to dark ramps, fast at the dark end: the speed figure's blue for
+/// the first minimizer (and for families that number none), then green and
+/// purple for further minimizers; its red for divergence and grey for neither.
 const MINIMA: [[(u8, u8, u8); 2]; 3] = [
-    [(198, 219, 239), (8, 48, 107)],
+    speed::BLUES,
     [(199, 233, 192), (0, 68, 27)],
     [(218, 218, 235), (63, 0, 125)],
 ];
-const DIVERGED: [(u8, u8, u8); 2] = [(252, 187, 161), (103, 0, 13)];
-const NEITHER: [u8; 3] = [190, 190, 190];
+const DIVERGED: [(u8, u8, u8); 2] = speed::REDS;
+const NEITHER: [u8; 3] = [speed::NEITHER.0, speed::NEITHER.1, speed::NEITHER.2];
 
 fn ramp(ends: [(u8, u8, u8); 2], t: f64) -> [u8; 3] {
-    let t = if t.is_finite() {
-        t.clamp(0.0, 1.0)
-    } else {
-        0.5
-    };
-    let mix = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * t).round() as u8;
-    [
-        mix(ends[0].0, ends[1].0),
-        mix(ends[0].1, ends[1].1),
-        mix(ends[0].2, ends[1].2),
-    ]
+    let c = speed::ramp(ends, t);
+    [c.0, c.1, c.2]
 }
 
 /// The colour of a verdict, its speed placed within `range` of its kind.
@@ -239,10 +233,7 @@ pub fn fit_figures(counts: &[BoxCount], fit: &Fit, size: u64, dir: &Path) -> Res
         },
         dir,
     )?);
-    Ok(out
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect())
+    Ok(pngs(out))
 }
 
 struct Counts {
@@ -429,10 +420,7 @@ pub fn critical_figure(
         },
         dir,
     )?;
-    Ok(out
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect())
+    Ok(pngs(out))
 }
 
 struct CriticalFigure {
@@ -497,4 +485,12 @@ impl Figure for CriticalFigure {
         }
         Ok(())
     }
+}
+
+/// The PNGs among the files `canvas::render` wrote (it writes an SVG beside each).
+fn pngs(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    paths
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect()
 }

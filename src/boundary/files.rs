@@ -1,8 +1,10 @@
 //! A boundary run in its output directory: the journal that lets a killed
 //! run resume, and the files it leaves.
 //!
-//! The journal (boundary-journal.json) holds every point evaluated so far
-//! and is replaced atomically after every batch. Refinement is a function
+//! The journal (boundary-journal.json) holds every point evaluated so far:
+//! a header line, then one line appended (and synced) per batch, so saving
+//! a batch costs the batch, not the run. A kill can leave the last line
+//! partial; a resume drops it and runs that batch again. Refinement is a function
 //! of the points' verdicts, which do not depend on when a point ran, so a
 //! resumed run makes the choices an uninterrupted one makes and writes the
 //! same boundary.csv byte for byte.
@@ -66,14 +68,17 @@ pub struct BoundaryOptions {
 /// Most replicates per point.
 pub const MAX_REPLICATES: u64 = 1 << 20;
 
+/// The journal's first line.
 #[derive(Serialize, Deserialize)]
-struct Journal {
+struct Header {
     stepsweep: String,
     identity: String,
-    /// (key, class, fate, speed, converged), key = frame · points² + index;
-    /// a speed of −1 stands for none (NaN, which JSON cannot hold).
-    points: Vec<(u64, u8, u8, f32, u32)>,
 }
+
+/// A point as the journal's batch lines hold it: (key, class, fate, speed,
+/// converged), key = frame · points² + index; a speed of −1 stands for
+/// none (NaN, which JSON cannot hold).
+type Entry = (u64, u8, u8, f32, u32);
 
 fn fate_code(f: Fate) -> u8 {
     match f {
@@ -96,7 +101,8 @@ struct Dir {
     path: PathBuf,
     _lock: Option<std::fs::File>,
     identity: String,
-    points: Vec<(u64, u8, u8, f32, u32)>,
+    /// What a resumed run found in the journal.
+    points: Vec<Entry>,
 }
 
 impl Dir {
@@ -109,24 +115,42 @@ impl Dir {
         if journal_path.is_file() && !force {
             let text = std::fs::read_to_string(&journal_path)
                 .map_err(|e| Error::io("cannot read", &journal_path, e))?;
-            let journal: Journal = serde_json::from_str(&text).map_err(|e| {
-                Error::spec(format!(
-                    "{} is not a boundary journal of this stepsweep ({e}); add --force to start over",
-                    journal_path.display()
-                ))
-            })?;
-            if journal.identity != identity {
+            let mut lines = text.split_inclusive('\n');
+            let header: Header = lines
+                .next()
+                .and_then(|l| serde_json::from_str(l).ok())
+                .ok_or_else(|| {
+                    Error::spec(format!(
+                        "{} is not a boundary journal of this stepsweep; add --force to start over",
+                        journal_path.display()
+                    ))
+                })?;
+            if header.identity != identity {
                 return Err(Error::spec(format!(
                     "{shown} holds an unfinished boundary run of a different plane; choose another --out, or add --force to discard it"
                 )));
             }
+            // Whole lines only: a kill may have cut the last one short.
+            let mut whole = text.split_inclusive('\n').next().map_or(0, str::len);
+            for line in lines {
+                let batch = line
+                    .strip_suffix('\n')
+                    .and_then(|l| serde_json::from_str::<Vec<Entry>>(l).ok());
+                let Some(batch) = batch else { break };
+                points.extend(batch);
+                whole += line.len();
+            }
             if !resume {
                 return Err(Error::spec(format!(
                     "{shown} holds an unfinished run of this boundary ({} points done); add --resume to finish it, or --force to start over",
-                    journal.points.len()
+                    points.len()
                 )));
             }
-            points = journal.points;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&journal_path)
+                .and_then(|f| f.set_len(whole as u64))
+                .map_err(|e| Error::io("cannot write", &journal_path, e))?;
         } else if !force && !created && path.join("boundary.json").is_file() {
             let text = std::fs::read_to_string(path.join("boundary.json")).unwrap_or_default();
             let same = serde_json::from_str::<serde_json::Value>(&text)
@@ -139,6 +163,15 @@ impl Dir {
                 )));
             }
         }
+        if points.is_empty() {
+            let header = Header {
+                stepsweep: env!("CARGO_PKG_VERSION").into(),
+                identity: identity.clone(),
+            };
+            let mut line = serde_json::to_vec(&header).expect("JSON of plain data");
+            line.push(b'\n');
+            write_atomic(&journal_path, &line)?;
+        }
         Ok(Dir {
             path: path.to_path_buf(),
             _lock: lock,
@@ -147,14 +180,17 @@ impl Dir {
         })
     }
 
-    fn save(&self) -> Result<()> {
-        let journal = Journal {
-            stepsweep: env!("CARGO_PKG_VERSION").into(),
-            identity: self.identity.clone(),
-            points: self.points.clone(),
-        };
-        let bytes = serde_json::to_vec(&journal).expect("JSON of plain data");
-        write_atomic(&self.path.join(JOURNAL), &bytes)
+    /// Appends one batch to the journal and syncs it.
+    fn append(&self, batch: &[Entry]) -> Result<()> {
+        use std::io::Write;
+        let path = self.path.join(JOURNAL);
+        let mut line = serde_json::to_vec(batch).expect("JSON of plain data");
+        line.push(b'\n');
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&line).and_then(|_| f.sync_data()))
+            .map_err(|e| Error::io("cannot write", &path, e))
     }
 
     /// The verdicts a resumed run already has for `frame`.
@@ -303,7 +339,7 @@ pub fn run(spec: &Spec, name: &str, out: &Path, opts: &BoundaryOptions) -> Resul
         opts.criterion,
         eval.precision.name()
     );
-    let mut dir = Dir::open(out, identity, opts.resume, opts.force)?;
+    let dir = Dir::open(out, identity, opts.resume, opts.force)?;
     let started = Instant::now();
     let per_frame = plane.points() * plane.points();
     let mut results: Vec<Refined> = Vec::new();
@@ -314,29 +350,32 @@ pub fn run(spec: &Spec, name: &str, out: &Path, opts: &BoundaryOptions) -> Resul
         let frame_key = k as u64 * per_frame;
         let quiet = opts.quiet;
         let mut done = 0u64;
-        let dir_ref = &mut dir;
-        let mut commit = |batch: &[(u64, Verdict)]| -> Result<()> {
-            dir_ref.points.extend(batch.iter().map(|(key, v)| {
-                (
-                    frame_key + key,
-                    v.class,
-                    fate_code(v.fate),
-                    if v.speed.is_nan() { -1.0 } else { v.speed },
-                    v.converged,
-                )
-            }));
-            dir_ref.save()
+        let dir_ref = &dir;
+        let commit = move |batch: &[(u64, Verdict)]| -> Result<()> {
+            let entries: Vec<Entry> = batch
+                .iter()
+                .map(|(key, v)| {
+                    (
+                        frame_key + key,
+                        v.class,
+                        fate_code(v.fate),
+                        if v.speed.is_nan() { -1.0 } else { v.speed },
+                        v.converged,
+                    )
+                })
+                .collect();
+            dir_ref.append(&entries)
         };
-        let mut progress = |n: u64| {
+        let progress = move |n: u64| {
             done += n;
             if !quiet {
                 eprintln!("stepsweep: frame {k}: {done} new points evaluated");
             }
         };
         let mut sink = Sink {
-            commit: &mut commit,
+            commit: Box::new(commit),
             stop: opts.stop.clone(),
-            progress: &mut progress,
+            progress: Box::new(progress),
         };
         let refined = refine(f, &mut eval, opts.replicates, known, &mut sink)?;
         results.push(refined);
@@ -542,11 +581,7 @@ pub fn boundary_csv(plane: &Plane, refined: &Refined) -> Vec<u8> {
     w.into_inner().expect("writing to memory")
 }
 
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
+use crate::labels::html_escape as escape;
 
 /// report.html: the figures and the figures' numbers, for a browser.
 pub fn report_html(name: &str, summary: &serde_json::Value) -> String {

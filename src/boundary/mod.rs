@@ -312,9 +312,20 @@ pub type Commit<'a> = dyn FnMut(&[(u64, Verdict)]) -> Result<()> + 'a;
 
 /// Where evaluated points go as they arrive (the journal), and whether to stop.
 pub struct Sink<'a> {
-    pub commit: &'a mut Commit<'a>,
+    pub commit: Box<Commit<'a>>,
     pub stop: Option<Arc<AtomicBool>>,
-    pub progress: &'a mut dyn FnMut(u64),
+    pub progress: Box<dyn FnMut(u64) + 'a>,
+}
+
+impl Sink<'_> {
+    /// A sink that keeps nothing and never stops: for runs without a journal.
+    pub fn discard() -> Sink<'static> {
+        Sink {
+            commit: Box::new(|_| Ok(())),
+            stop: None,
+            progress: Box::new(|_| {}),
+        }
+    }
 }
 
 /// Evaluates the points of `indices` not yet known, in batches, each

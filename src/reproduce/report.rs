@@ -88,12 +88,7 @@ fn markdown(report: &ReproduceReport) -> String {
     md
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::labels::html_escape as escape;
 
 /// Standard base64 (RFC 4648) with padding.
 pub fn base64(bytes: &[u8]) -> String {

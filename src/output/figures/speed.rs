@@ -23,11 +23,11 @@ pub struct Speed {
 }
 
 /// Light to dark, fast at the dark end.
-const BLUES: [(u8, u8, u8); 2] = [(198, 219, 239), (8, 48, 107)];
-const REDS: [(u8, u8, u8); 2] = [(252, 187, 161), (103, 0, 13)];
-const NEITHER: RGBColor = RGBColor(190, 190, 190);
+pub const BLUES: [(u8, u8, u8); 2] = [(198, 219, 239), (8, 48, 107)];
+pub const REDS: [(u8, u8, u8); 2] = [(252, 187, 161), (103, 0, 13)];
+pub const NEITHER: RGBColor = RGBColor(190, 190, 190);
 
-fn ramp(ends: [(u8, u8, u8); 2], t: f64) -> RGBColor {
+pub fn ramp(ends: [(u8, u8, u8); 2], t: f64) -> RGBColor {
     let t = if t.is_finite() {
         t.clamp(0.0, 1.0)
     } else {
