@@ -55,10 +55,19 @@ pub struct RunPlan {
 
 /// Checks a `run` command's spec and flags; reads the spec file, writes nothing.
 pub fn plan_run(args: &RunArgs) -> Result<RunPlan> {
-    let (mut spec, name) = load_spec(&args.spec)?;
+    let (spec, name) = load_spec(&args.spec)?;
+    plan_run_spec(spec, name, args)
+}
+
+/// Checks a `run`'s flags against a spec already loaded (the Python
+/// package's dict specs), exactly as `plan_run` does; writes nothing.
+pub fn plan_run_spec(mut spec: Spec, name: String, args: &RunArgs) -> Result<RunPlan> {
     spec.apply(&args.overrides())?;
     if args.write_trajectories {
         spec.output.trajectories = true;
+    }
+    if let Some(format) = args.format {
+        spec.output.format = format;
     }
     if let Some(k) = args.trace {
         spec.output.trace = k;
@@ -94,6 +103,7 @@ pub fn plan_run(args: &RunArgs) -> Result<RunPlan> {
         opts: RunOptions {
             chunk_size: args.chunk_size,
             quiet: args.quiet,
+            watch: None,
         },
         dir_opts: DirOptions {
             resume: args.resume,

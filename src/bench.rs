@@ -173,6 +173,7 @@ pub fn run(
             let opts = RunOptions {
                 chunk_size: None,
                 quiet: true,
+                watch: None,
             };
             // An untimed first run on the GPU: drivers compile a kernel at
             // its first dispatch (llvmpipe took seconds for deep-linear's),

@@ -112,7 +112,7 @@ pub struct BoundaryArgs {
 }
 
 /// The spec overrides `run` and `boundary` share.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct SweepFlags {
     /// Step sizes: a linspace `a:b:n` or a list `v1,v2,…`; replaces the spec's.
     #[arg(long, allow_hyphen_values = true)]
@@ -191,7 +191,7 @@ pub struct ReproduceArgs {
     pub quiet: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct RunArgs {
     /// A spec TOML file, or the name of an embedded preset.
     pub spec: String,
@@ -209,9 +209,14 @@ pub struct RunArgs {
     /// CPU threads [default: every core].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Also write trajectories.csv, one row per trajectory.
+    /// Also write trajectories.csv (or .parquet), one row per trajectory.
     #[arg(long)]
     pub write_trajectories: bool,
+    /// The tables' format: cells.csv and trajectories.csv, or
+    /// cells.parquet and trajectories.parquet in their place
+    /// [default: the spec's, else csv].
+    #[arg(long, value_enum)]
+    pub format: Option<crate::spec::Format>,
     /// Trace the top Hessian eigenvalue of the first K replicates of every
     /// cell at every check into trace.csv, with a figure.
     #[arg(long, value_name = "K")]

@@ -47,3 +47,10 @@ pub fn prepare_dir(dir: &Path) -> Result<bool> {
         }
     }
 }
+
+/// Syncs a directory, so the files created in it survive a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("cannot write", dir, e))
+}

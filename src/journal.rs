@@ -3,7 +3,8 @@
 //!
 //! A run saves journal.json after every chunk: the next trajectory id to run,
 //! the per-cell statistics of every id before it, and how long the partial
-//! trajectories.csv was then. Chunks run in id order, so "every id before
+//! trajectories.csv was then (or, with Parquet, how many of its part files
+//! were synced). Chunks run in id order, so "every id before
 //! `next_id`" is the whole record. The statistics are order-independent
 //! (`CellStats::merge`), so a resumed run ends with the same cells.csv as one
 //! that never stopped. A kill -9 loses at most the chunk in flight: the
@@ -57,6 +58,10 @@ pub struct Checkpoint {
     pub trajectory_steps: u64,
     /// The length of the partial trajectories.csv when `next_id` was reached.
     pub trajectories_bytes: Option<u64>,
+    /// With Parquet: the part files of trajectories.parquet, one per chunk,
+    /// synced when `next_id` was reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trajectories_parts: Option<u64>,
     pub cells: Vec<CellStats>,
 }
 
@@ -134,7 +139,7 @@ fn other_sweep(ours: &Identity, theirs: &Identity) -> String {
 /// How a run starts in its directory.
 pub enum Start {
     Fresh,
-    Resume(Journal),
+    Resume(Box<Journal>),
     /// The directory already holds this sweep, finished; nothing to do.
     Finished,
 }
@@ -180,7 +185,7 @@ impl OutputDir {
             Holds::Nothing => Start::Fresh,
             Holds::Unfinished(j) if j.header.identity == *ours => {
                 if resume {
-                    Start::Resume(j)
+                    Start::Resume(Box::new(j))
                 } else {
                     let ids = &j.header.ids;
                     return Err(Error::spec(format!(
@@ -218,7 +223,7 @@ impl OutputDir {
     /// itself if this run created it and it is empty again.
     pub fn abandon(&self, keep_journal: bool) {
         if !keep_journal {
-            let _ = std::fs::remove_file(output::temp_path(&self.path.join("trajectories.csv")));
+            crate::output::trajectories::remove_partial(&self.path);
             let _ = std::fs::remove_file(self.path.join(JOURNAL));
             if self.created {
                 let _ = std::fs::remove_file(self.path.join(LOCK));

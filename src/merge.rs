@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use crate::aggregate::CellStats;
 use crate::error::{Error, Result};
 use crate::journal::{self, Identity};
-use crate::output;
+use crate::output::{self, columnar, trajectories};
 use crate::runner::{self, SweepReport};
 use crate::shard::ShardFile;
-use crate::spec::Spec;
+use crate::spec::{Format, Spec};
 use crate::sweep::Sweep;
 
 /// Merges finished shard directories into `out`, which then holds what the
@@ -126,11 +126,17 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<SweepReport> {
     let dir = journal::OutputDir::open(out, &identity, false, force)?;
     let result = (|| {
         if ordered.iter().all(|s| s.trajectories_csv) {
-            let sources: Vec<PathBuf> = shards
-                .iter()
-                .map(|(dir, _)| dir.join("trajectories.csv"))
-                .collect();
-            concatenate_trajectories(&sources, &out.join("trajectories.csv"))?;
+            let format = report.sweep.spec.output.format;
+            let name = trajectories::file_name(format);
+            let sources: Vec<PathBuf> = shards.iter().map(|(dir, _)| dir.join(name)).collect();
+            match format {
+                Format::Csv => concatenate_trajectories(&sources, &out.join(name))?,
+                Format::Parquet => columnar::concatenate(
+                    &sources,
+                    &columnar::trajectory_schema(&report.sweep),
+                    &out.join(name),
+                )?,
+            }
         }
         runner::write_outputs(&report, out, None, None)
     })();
@@ -139,6 +145,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<SweepReport> {
 }
 
 /// Joins the shards' trajectories.csv in shard order, keeping one header.
+/// (trajectories.parquet is joined by `columnar::concatenate`, row group by
+/// row group.)
 fn concatenate_trajectories(sources: &[PathBuf], dest: &Path) -> Result<()> {
     let tmp = output::temp_path(dest);
     let file = std::fs::File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;

@@ -19,7 +19,8 @@ use crate::journal::{self, Checkpoint, Identity, JournalHeader, OutputDir, Start
 use crate::memory;
 use crate::models::Assessment;
 pub use crate::output::files::{summary_json, write_outputs};
-use crate::output::{self, progress::Progress, trajectories};
+use crate::output::progress::{Progress, Watch};
+use crate::output::trajectories::{self, CsvStream, Rows};
 use crate::recheck::Rechecker;
 use crate::shard::Shard;
 use crate::spec::{Precision, Spec};
@@ -32,6 +33,8 @@ pub struct RunOptions {
     pub chunk_size: Option<u64>,
     /// Quiet: no progress on stderr.
     pub quiet: bool,
+    /// Progress for another thread to read.
+    pub watch: Option<Arc<Watch>>,
 }
 
 /// How a run treats its output directory, and which share of the sweep it runs.
@@ -100,18 +103,23 @@ fn prepare(sweep: Sweep, quiet: bool) -> Result<Prepared> {
 /// assessed, tallied, written and journaled meanwhile. So at most three chunks are in memory, and the device
 /// never waits for the host's bookkeeping.
 #[allow(clippy::too_many_arguments)]
-fn drive<W: Write + Send>(
+fn drive<R: Rows + ?Sized>(
     p: &Prepared,
     ids: Range<u64>,
     chunk: u64,
     tally: &mut Checkpoint,
-    mut rows: Option<&mut W>,
-    quiet: bool,
+    mut rows: Option<&mut R>,
+    opts: &RunOptions,
     stop: Option<&AtomicBool>,
-    mut checkpoint: impl FnMut(&mut Checkpoint, Option<&mut W>) -> Result<()> + Send,
+    mut checkpoint: impl FnMut(&mut Checkpoint, Option<&mut R>) -> Result<()> + Send,
 ) -> Result<bool> {
+    let quiet = opts.quiet;
     let sweep = &p.sweep;
-    let progress = std::sync::Mutex::new(Progress::new(ids.end - ids.start, quiet));
+    let progress = std::sync::Mutex::new(Progress::new(
+        ids.end - ids.start,
+        quiet,
+        opts.watch.clone(),
+    ));
     let started = Instant::now();
     let seconds_before = tally.seconds;
     let stopped = || stop.is_some_and(|s| s.load(Ordering::SeqCst));
@@ -167,7 +175,7 @@ fn drive<W: Write + Send>(
                         .map(|(i, (end, theta))| assess(sweep, base + i as u64, end, theta, true))
                         .collect();
                     tally_results(sweep, base, &result, Some(&assessments), tally);
-                    trajectories::write_rows(w, sweep, base, &result, &assessments)?;
+                    w.write(sweep, base, &result, &assessments)?;
                 } else {
                     tally_results(
                         sweep,
@@ -341,6 +349,7 @@ fn blank_tally(sweep: &Sweep, ids: &Range<u64>) -> Checkpoint {
         seconds: 0.0,
         trajectory_steps: 0,
         trajectories_bytes: None,
+        trajectories_parts: None,
         cells: vec![CellStats::new(minimizers); sweep.cells.len()],
     }
 }
@@ -370,7 +379,7 @@ pub fn execute(
     spec: Spec,
     name: &str,
     opts: &RunOptions,
-    mut trajectories: Option<&mut (dyn Write + Send)>,
+    trajectories: Option<&mut (dyn Write + Send)>,
 ) -> Result<SweepReport> {
     let p = prepare(Sweep::new(spec)?, opts.quiet)?;
     let chunk = opts
@@ -378,9 +387,13 @@ pub fn execute(
         .unwrap_or(p.default_chunk)
         .min(p.engine.max_chunk())
         .max(1);
-    if let Some(w) = trajectories.as_mut() {
-        trajectories::write_header(*w, &p.sweep)?;
-    }
+    let mut rows = match trajectories {
+        Some(w) => {
+            trajectories::write_header(w, &p.sweep)?;
+            Some(CsvStream(w))
+        }
+        None => None,
+    };
     let ids = 0..p.sweep.total();
     let mut tally = blank_tally(&p.sweep, &ids);
     drive(
@@ -388,8 +401,8 @@ pub fn execute(
         ids,
         chunk,
         &mut tally,
-        trajectories.as_mut(),
-        opts.quiet,
+        rows.as_mut(),
+        opts,
         None,
         |_, _| Ok(()),
     )?;
@@ -424,7 +437,7 @@ pub fn run(
     let mut dir = OutputDir::open(out, &identity, dir_opts.resume, dir_opts.force)?;
     let resumed = match std::mem::replace(&mut dir.start, Start::Fresh) {
         Start::Finished => return Ok(None),
-        Start::Resume(j) => Some(j),
+        Start::Resume(j) => Some(*j),
         Start::Fresh => None,
     };
     let resuming = resumed.is_some();
@@ -476,12 +489,13 @@ pub fn run(
                 (header, blank_tally(&p.sweep, &ids))
             }
         };
-        let partial = output::temp_path(&out.join("trajectories.csv"));
-        // A run killed after trajectories.csv was moved into place but
-        // before its journal was removed has no partial file left to extend.
-        let rows_in_place = resuming && tally.next_id == ids.end && !partial.exists();
+        let format = p.sweep.spec.output.format;
+        // A run killed after its rows file was moved into place but before
+        // its journal was removed has nothing partial left to extend.
+        let rows_in_place =
+            resuming && tally.next_id == ids.end && trajectories::in_place(out, format);
         let mut rows = if with_rows && !rows_in_place {
-            Some(trajectories::open_partial(&partial, &p.sweep, &mut tally)?)
+            Some(trajectories::open(out, &p.sweep, &mut tally)?)
         } else {
             None
         };
@@ -492,12 +506,12 @@ pub fn run(
             ids.clone(),
             chunk,
             &mut tally,
-            rows.as_mut(),
-            opts.quiet,
+            rows.as_deref_mut(),
+            opts,
             dir_opts.stop.as_deref(),
             |tally, rows| {
                 if let Some(w) = rows {
-                    tally.trajectories_bytes = Some(trajectories::sync(w, &partial)?);
+                    w.commit(tally)?;
                 }
                 journal::save(out, &header, tally)?;
                 journaled = true;
@@ -517,14 +531,10 @@ pub fn run(
                 out.display()
             )));
         }
-        if let Some(mut w) = rows {
-            trajectories::sync(&mut w, &partial)?;
+        if let Some(w) = rows {
+            w.finish(out)?;
         }
         let (report, engine) = report(p, name, tally);
-        if with_rows && !rows_in_place {
-            let dest = out.join("trajectories.csv");
-            std::fs::rename(&partial, &dest).map_err(|e| Error::io("cannot write", &dest, e))?;
-        }
         write_outputs(&report, out, dir_opts.shard, Some(&engine))?;
         // The journal goes last: a kill before this leaves a finished journal,
         // and --resume then only writes the outputs again.

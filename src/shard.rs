@@ -76,7 +76,8 @@ pub struct ShardFile {
     pub precision: Precision,
     pub seconds: f64,
     pub trajectory_steps: u64,
-    /// Whether the shard wrote trajectories.csv for its ids.
+    /// Whether the shard wrote its trajectories file (CSV or Parquet, as the
+    /// spec says) for its ids.
     pub trajectories_csv: bool,
     pub cells: Vec<CellStats>,
 }

@@ -325,6 +325,26 @@ pub struct OutputSpec {
     /// trace.csv (the trace module); 0 for none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub trace: u64,
+    /// The format of cells and trajectories: CSV, or Parquet in their place.
+    #[serde(default, skip_serializing_if = "Format::is_csv")]
+    pub format: Format,
+}
+
+/// The file format of a run's tables.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// cells.csv and trajectories.csv.
+    #[default]
+    Csv,
+    /// cells.parquet and trajectories.parquet, typed and compressed.
+    Parquet,
+}
+
+impl Format {
+    pub fn is_csv(&self) -> bool {
+        *self == Format::Csv
+    }
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -47,6 +47,7 @@ fn quiet() -> RunOptions {
     RunOptions {
         chunk_size: None,
         quiet: true,
+        watch: None,
     }
 }
 

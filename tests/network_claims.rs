@@ -10,6 +10,7 @@ fn run(text: &str) -> SweepReport {
     let opts = RunOptions {
         chunk_size: None,
         quiet: true,
+        watch: None,
     };
     execute(common::spec(text), "claims", &opts, None).unwrap()
 }

@@ -30,6 +30,7 @@ fn thresholds_two_over_curvature_hold_with_ten_thousand_trajectories_per_cell() 
         &RunOptions {
             chunk_size: None,
             quiet: true,
+            watch: None,
         },
         None,
     )
@@ -98,6 +99,7 @@ fn near_two(step: f64) -> (u64, u64, u64, u32) {
         &RunOptions {
             chunk_size: None,
             quiet: true,
+            watch: None,
         },
         None,
     )
@@ -168,6 +170,7 @@ fn momentum_and_nesterov_move_the_thresholds_to_their_own() {
             &RunOptions {
                 chunk_size: None,
                 quiet: true,
+                watch: None,
             },
             None,
         )

@@ -15,6 +15,7 @@ fn run(text: &str) -> stepsweep::runner::SweepReport {
     let opts = RunOptions {
         chunk_size: None,
         quiet: true,
+        watch: None,
     };
     runner::run(
         common::spec(text),

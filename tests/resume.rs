@@ -471,3 +471,149 @@ linspace = [-1.0, 4.0, 400]
     );
     assert!(out.join("cells.csv").exists() && out.join("summary.json").exists());
 }
+
+/// The Parquet tables of a finished run: cells and trajectories, by value.
+fn parquet_outputs(out: &Path) -> (common::Table, common::Table) {
+    (
+        common::parquet_table(&out.join("cells.parquet")),
+        common::parquet_table(&out.join("trajectories.parquet")),
+    )
+}
+
+/// With Parquet, a kill -9 leaves the journaled chunks as synced part
+/// files; the resume drops the part in flight and ends with the tables of
+/// the uninterrupted run, which hold the CSV run's values.
+#[test]
+fn parquet_resume_after_kill_9_has_the_uninterrupted_tables() {
+    let sweep = Sweep::new(LONG);
+    let parquet = ["--format", "parquet"];
+    let reference = sweep.root.join("reference");
+    assert!(sweep.run(&reference, &parquet).status.success());
+    let expected = parquet_outputs(&reference);
+    // The same values as the CSV run's, column by column.
+    let csv = sweep.root.join("csv");
+    assert!(sweep.run(&csv, &[]).status.success());
+    assert_eq!(
+        common::csv_table(&csv.join("cells.csv"), &expected.0),
+        expected.0
+    );
+    assert_eq!(
+        common::csv_table(&csv.join("trajectories.csv"), &expected.1),
+        expected.1
+    );
+
+    let out = sweep.root.join("killed");
+    let mut child = sweep.spawn(&out, &parquet);
+    assert!(
+        wait_for_progress(&mut child, &out),
+        "the sweep ended before it could be killed"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let journal: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("journal.json")).unwrap()).unwrap();
+    let parts = journal["progress"]["trajectories_parts"]
+        .as_u64()
+        .expect("the journal counts the synced parts");
+    assert!(parts > 0);
+    assert!(!out.join("trajectories.parquet").exists());
+    let o = sweep.run(&out, &[&["--resume"][..], &parquet[..]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(parquet_outputs(&out), expected);
+    assert!(
+        !out.join("journal.json").exists() && !out.join(".trajectories.parquet.parts").exists()
+    );
+    assert!(!out.join("cells.csv").exists() && !out.join("trajectories.csv").exists());
+    // One row group per chunk of 200.
+    let file = std::fs::File::open(out.join("trajectories.parquet")).unwrap();
+    let meta = parquet::file::reader::FileReader::metadata(
+        &parquet::file::reader::SerializedFileReader::new(file).unwrap(),
+    )
+    .clone();
+    assert_eq!(meta.num_row_groups(), 30000 * 4 / 200);
+}
+
+/// Peak memory (the kernel's count of the child's resident set) of a
+/// `run` writing trajectories.parquet. The child is reaped by wait4, which
+/// gives its usage, not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
+fn peak_rss_bytes(args: &[&str]) -> u64 {
+    let child = common::bin()
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: wait4 on our own child's pid, with valid out-pointers; the
+    // Child is not waited on again.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the run failed: {status}"
+    );
+    usage.ru_maxrss as u64 * 1024
+}
+
+/// 10⁷ trajectories written to trajectories.parquet: peak memory stays
+/// within the chunk's budget above what a run of one chunk takes, so it is
+/// bounded by the chunk and not by the sweep (all rows held would be over
+/// 600 MB more).
+#[test]
+fn ten_million_parquet_rows_keep_memory_within_the_chunk_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let chunk: u64 = 1 << 17;
+    let run = |trajectories: u64, name: &str| {
+        let out = dir.path().join(name);
+        let (n, c) = (trajectories.to_string(), chunk.to_string());
+        let args = [
+            "run",
+            "poly",
+            "--backend",
+            "cpu",
+            "--steps",
+            "0.1",
+            "--max-iters",
+            "100",
+            "--trajectories",
+            &n,
+            "--chunk-size",
+            &c,
+            "--write-trajectories",
+            "--format",
+            "parquet",
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let peak = peak_rss_bytes(&args);
+        (peak, out)
+    };
+    let (one_chunk, _) = run(chunk, "one");
+    let (peak, out) = run(10_000_000, "ten-million");
+    let meta = parquet::file::reader::FileReader::metadata(
+        &parquet::file::reader::SerializedFileReader::new(
+            std::fs::File::open(out.join("trajectories.parquet")).unwrap(),
+        )
+        .unwrap(),
+    )
+    .clone();
+    assert_eq!(meta.file_metadata().num_rows(), 10_000_000);
+    let budget = stepsweep::memory::CHUNKS_IN_FLIGHT
+        * stepsweep::memory::bytes_per_trajectory(1, true)
+        * chunk;
+    eprintln!(
+        "peak memory: {} MB for one chunk, {} MB for 10^7 trajectories (budget {} MB above one chunk)",
+        one_chunk >> 20,
+        peak >> 20,
+        budget >> 20
+    );
+    assert!(
+        peak <= one_chunk + budget,
+        "10^7 trajectories peaked at {} MB, over one chunk's {} MB plus the budget {} MB",
+        peak >> 20,
+        one_chunk >> 20,
+        budget >> 20
+    );
+}

@@ -185,3 +185,38 @@ fn bad_shard_arguments_are_input_errors() {
         assert!(!out.exists());
     }
 }
+
+/// Parquet shards merge row group by row group into what the unsharded run
+/// writes: the same values, whatever the split and the chunking (the row
+/// groups differ, so the bytes may).
+#[test]
+fn parquet_shards_merge_into_the_unsharded_tables() {
+    let t = setup();
+    let parquet = ["--write-trajectories", "--format", "parquet"];
+    let whole = t.run("whole", &parquet);
+    let shards: Vec<PathBuf> = [("0/2", "100"), ("1/2", "777")]
+        .iter()
+        .map(|(shard, chunk)| {
+            let name = format!("shard-{}", &shard[..1]);
+            t.run(
+                &name,
+                &[&["--shard", shard, "--chunk-size", chunk][..], &parquet[..]].concat(),
+            )
+        })
+        .collect();
+    let merged = t.root.join("merged");
+    let o = stepsweep(&["merge", s(&shards[1]), s(&shards[0]), "--out", s(&merged)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for file in ["cells.parquet", "trajectories.parquet"] {
+        assert_eq!(
+            common::parquet_table(&whole.join(file)),
+            common::parquet_table(&merged.join(file)),
+            "merged {file} differs from the unsharded run's"
+        );
+    }
+    assert!(!merged.join("cells.csv").exists() && !merged.join("trajectories.csv").exists());
+    assert_eq!(
+        common::parquet_table(&merged.join("trajectories.parquet")).1[0].len(),
+        5600
+    );
+}

@@ -7,8 +7,9 @@ use serde_json::json;
 
 use crate::aggregate::SweepReport;
 use crate::error::Result;
-use crate::output;
+use crate::output::{self, columnar, trajectories};
 use crate::shard::{Shard, ShardFile, SHARD_FILE};
+use crate::spec::Format;
 
 /// summary.json: the spec, backend, timings, theory and cells.
 pub fn summary_json(report: &SweepReport) -> serde_json::Value {
@@ -57,9 +58,10 @@ fn optimizer_json(sweep: &crate::sweep::Sweep) -> serde_json::Value {
     out
 }
 
-/// Writes spec.toml, then cells.csv and summary.json for a whole sweep or
-/// shard.json for a shard, and removes the files of the other kind (and a
-/// trajectories.csv the spec no longer asks for) that a replaced run left.
+/// Writes spec.toml, then cells.csv (or cells.parquet) and summary.json for
+/// a whole sweep or shard.json for a shard, and removes the files of the
+/// other kind or format (and a trajectories file the spec no longer asks
+/// for) that a replaced run left.
 /// A trace (`[output] trace`) runs on `backend`, the CPU where None.
 pub fn write_outputs(
     report: &SweepReport,
@@ -76,13 +78,25 @@ pub fn write_outputs(
         Some(shard) => {
             let file = serde_json::to_vec(&shard_file(report, shard)).expect("JSON of plain data");
             output::write_atomic(&out.join(SHARD_FILE), &file)?;
-            stale.extend(["cells.csv", "summary.json"]);
+            stale.extend(["cells.csv", columnar::CELLS, "summary.json"]);
         }
         None => {
-            output::write_atomic(
-                &out.join("cells.csv"),
-                &output::cells_csv(&report.sweep, &report.cells),
-            )?;
+            match report.sweep.spec.output.format {
+                Format::Csv => {
+                    output::write_atomic(
+                        &out.join("cells.csv"),
+                        &output::cells_csv(&report.sweep, &report.cells),
+                    )?;
+                    stale.push(columnar::CELLS);
+                }
+                Format::Parquet => {
+                    output::write_atomic(
+                        &out.join(columnar::CELLS),
+                        &columnar::cells(&report.sweep, &report.cells)?,
+                    )?;
+                    stale.push("cells.csv");
+                }
+            }
             let summary =
                 serde_json::to_vec_pretty(&summary_json(report)).expect("JSON of plain data");
             output::write_atomic(&out.join("summary.json"), &summary)?;
@@ -95,8 +109,12 @@ pub fn write_outputs(
             }
         }
     }
-    if !report.sweep.spec.output.trajectories {
-        stale.push("trajectories.csv");
+    // The rows file of the other format, or of either where none is asked for.
+    for format in [Format::Csv, Format::Parquet] {
+        let spec = &report.sweep.spec.output;
+        if !spec.trajectories || spec.format != format {
+            stale.push(trajectories::file_name(format));
+        }
     }
     for name in stale {
         let _ = std::fs::remove_file(out.join(name));

@@ -2,6 +2,7 @@
 //! Every file goes through a temp file and a rename, so a killed run leaves
 //! either the old file or the new one, never half of one.
 
+pub mod columnar;
 pub mod figures;
 pub mod files;
 pub mod progress;

@@ -1,6 +1,8 @@
 //! Progress on stderr: a bar on a terminal, a plain line now and then otherwise.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -10,12 +12,25 @@ pub struct Progress {
     total: u64,
     last_line: Instant,
     quiet: bool,
+    watch: Option<Arc<Watch>>,
+}
+
+/// Progress read from another thread (the Python package's progress bar):
+/// trajectories done of the total, updated as the bar is.
+#[derive(Debug, Default)]
+pub struct Watch {
+    pub done: AtomicU64,
+    pub total: AtomicU64,
 }
 
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 impl Progress {
-    pub fn new(total: u64, quiet: bool) -> Progress {
+    pub fn new(total: u64, quiet: bool, watch: Option<Arc<Watch>>) -> Progress {
+        if let Some(w) = &watch {
+            w.total.store(total, Ordering::Relaxed);
+            w.done.store(0, Ordering::Relaxed);
+        }
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
@@ -32,10 +47,14 @@ impl Progress {
             total,
             last_line: Instant::now(),
             quiet,
+            watch,
         }
     }
 
     pub fn set(&mut self, done: u64) {
+        if let Some(w) = &self.watch {
+            w.done.store(done, Ordering::Relaxed);
+        }
         if let Some(bar) = &self.bar {
             bar.set_position(done);
         } else if !self.quiet && self.last_line.elapsed() >= PLAIN_EVERY {

@@ -169,6 +169,7 @@ pub fn run(experiments: &[Experiment], out: &Path, opts: &Options) -> Result<Rep
         let run_opts = RunOptions {
             chunk_size: None,
             quiet: opts.quiet,
+            watch: None,
         };
         // Each reproduction rewrites its own sweeps, quick or full.
         let dir_opts = runner::DirOptions {

@@ -68,3 +68,98 @@ pub fn run_ok(args: &[&str], out: &std::path::Path) -> String {
 pub fn summary(out: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
+
+/// A table's columns as text, value by value in row order: whole numbers
+/// as themselves, floats by their bits (so -0 differs from 0; every NaN is
+/// one value), nulls and empty CSV fields as "". Two tables with the same
+/// result are equal whatever their format, chunking or row groups.
+pub type Table = (Vec<String>, Vec<Vec<String>>);
+
+fn float_text(v: f64) -> String {
+    // CSV writes every NaN as "NaN", whatever its sign and payload.
+    if v.is_nan() {
+        return "f:NaN".into();
+    }
+    format!("f:{:016x}", v.to_bits())
+}
+
+/// A Parquet file's table.
+pub fn parquet_table(path: &std::path::Path) -> Table {
+    use arrow_array::{Array, Float64Array, StringArray, UInt64Array};
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut names = Vec::new();
+    let mut columns: Vec<Vec<String>> = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        if names.is_empty() {
+            names = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            columns = vec![Vec::new(); names.len()];
+        }
+        for (j, column) in batch.columns().iter().enumerate() {
+            let any = column.as_any();
+            for i in 0..column.len() {
+                let text = if column.is_null(i) {
+                    String::new()
+                } else if let Some(a) = any.downcast_ref::<UInt64Array>() {
+                    a.value(i).to_string()
+                } else if let Some(a) = any.downcast_ref::<Float64Array>() {
+                    float_text(a.value(i))
+                } else if let Some(a) = any.downcast_ref::<StringArray>() {
+                    a.value(i).to_string()
+                } else {
+                    panic!(
+                        "{}: column {} has an unexpected type",
+                        path.display(),
+                        names[j]
+                    );
+                };
+                columns[j].push(text);
+            }
+        }
+    }
+    (names, columns)
+}
+
+/// A CSV file's table, read with the types the Parquet file of the same
+/// columns has: `whole` columns as numbers, text columns as text, every
+/// other as a float ("inf" included).
+pub fn csv_table(path: &std::path::Path, parquet: &Table) -> Table {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let names: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(names, parquet.0, "{}: the columns differ", path.display());
+    let kinds: Vec<char> = parquet
+        .1
+        .iter()
+        .map(|column| {
+            let first = column.iter().find(|v| !v.is_empty());
+            match first {
+                Some(v) if v.starts_with("f:") => 'f',
+                Some(v) if v.parse::<u64>().is_ok() => 'u',
+                Some(_) => 's',
+                None => 'f',
+            }
+        })
+        .collect();
+    let mut columns = vec![Vec::new(); names.len()];
+    for record in reader.records() {
+        let record = record.unwrap();
+        for (j, field) in record.iter().enumerate() {
+            let text = match (field, kinds[j]) {
+                ("", _) => String::new(),
+                (v, 'f') => float_text(v.parse().unwrap_or_else(|_| panic!("{v} is not a float"))),
+                (v, _) => v.to_string(),
+            };
+            columns[j].push(text);
+        }
+    }
+    (names, columns)
+}

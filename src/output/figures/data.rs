@@ -92,7 +92,7 @@ pub struct RunData {
     pub name: String,
     pub sweep: Sweep,
     pub cells: Vec<CellRow>,
-    /// trajectories.csv, when the run wrote one.
+    /// trajectories.csv or trajectories.parquet, when the run wrote one.
     pub trajectories: Option<PathBuf>,
     /// trace.csv, when the run wrote one.
     pub trace: Option<PathBuf>,
@@ -122,8 +122,13 @@ impl RunData {
             Error::Spec(m) => bad(dir, &m),
             other => other,
         })?;
-        let trajectories = dir.join("trajectories.csv");
-        data.trajectories = trajectories.is_file().then_some(trajectories);
+        data.trajectories = [
+            crate::output::trajectories::CSV,
+            crate::output::columnar::TRAJECTORIES,
+        ]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file());
         let trace = dir.join(crate::trace::TRACE_FILE);
         data.trace = trace.is_file().then_some(trace);
         Ok(data)

@@ -29,6 +29,19 @@ pub struct MetricRatio {
 
 fn read_trajectories(run: &RunData, path: &Path) -> Result<Vec<(f64, f64)>> {
     let bad = |what: &str| Error::spec(format!("{} {what}; rerun the sweep", path.display()));
+    if path.extension().is_some_and(|e| e == "parquet") {
+        return crate::output::columnar::converged_metrics(path)?
+            .into_iter()
+            .map(|(cell, metric)| {
+                let c = run
+                    .sweep
+                    .cells
+                    .get(cell as usize)
+                    .ok_or_else(|| bad("names a cell outside its sweep"))?;
+                Ok((c.step_size, metric / c.bound()))
+            })
+            .collect();
+    }
     let mut reader = csv::Reader::from_path(path).map_err(|_| bad("cannot be read"))?;
     let header = reader.headers().map_err(|_| bad("has no header"))?.clone();
     let col = |name: &str| {
