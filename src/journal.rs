@@ -218,12 +218,13 @@ impl OutputDir {
         Ok(out)
     }
 
-    /// After a failed run: removes the journal and the partial
-    /// trajectories.csv unless they are kept for a resume, and the directory
-    /// itself if this run created it and it is empty again.
+    /// After a failed run: removes the journal unless it is kept for a
+    /// resume, and the directory itself if this run created it and it is
+    /// empty again.
     pub fn abandon(&self, keep_journal: bool) {
         if !keep_journal {
-            crate::output::trajectories::remove_partial(&self.path);
+            // The caller has removed its partial files (the rows files'
+            // formats are the writers' business, a layer up).
             let _ = std::fs::remove_file(self.path.join(JOURNAL));
             if self.created {
                 let _ = std::fs::remove_file(self.path.join(LOCK));

@@ -140,6 +140,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<SweepReport> {
         }
         runner::write_outputs(&report, out, None, None)
     })();
+    if result.is_err() {
+        trajectories::remove_partial(out);
+    }
     dir.finish(result.is_ok());
     result.map(|()| report)
 }

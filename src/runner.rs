@@ -544,6 +544,9 @@ pub fn run(
     match result {
         Ok(report) => Ok(Some(report)),
         Err(e) => {
+            if !journaled {
+                trajectories::remove_partial(out);
+            }
             dir.abandon(journaled);
             Err(match e {
                 Error::Gpu(m) if journaled => Error::Gpu(format!(

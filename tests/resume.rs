@@ -482,7 +482,7 @@ fn parquet_outputs(out: &Path) -> (common::Table, common::Table) {
 
 /// With Parquet, a kill -9 leaves the journaled chunks as synced part
 /// files; the resume drops the part in flight and ends with the tables of
-/// the uninterrupted run, which hold the CSV run's values.
+/// the uninterrupted run, byte for byte, which hold the CSV run's values.
 #[test]
 fn parquet_resume_after_kill_9_has_the_uninterrupted_tables() {
     let sweep = Sweep::new(LONG);
@@ -520,6 +520,13 @@ fn parquet_resume_after_kill_9_has_the_uninterrupted_tables() {
     let o = sweep.run(&out, &[&["--resume"][..], &parquet[..]].concat());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(parquet_outputs(&out), expected);
+    // With the same chunks, the encoder writes the same bytes too.
+    for file in ["cells.parquet", "trajectories.parquet"] {
+        assert!(
+            std::fs::read(out.join(file)).unwrap() == std::fs::read(reference.join(file)).unwrap(),
+            "the resumed {file} differs in bytes from the uninterrupted run's"
+        );
+    }
     assert!(
         !out.join("journal.json").exists() && !out.join(".trajectories.parquet.parts").exists()
     );

@@ -198,3 +198,12 @@ def test_the_gil_is_released_while_a_sweep_runs() -> None:
         t.join()
     assert len(samples) >= 3, "the sweep was too short to sample"
     assert samples[-2] - samples[0] > 10000, samples
+
+
+def test_reproduce_quick_returns_the_report_rows(tmp_path: Path) -> None:
+    r = stepsweep.reproduce(quick=True, out=tmp_path / "reproduce")
+    assert {"claim", "predicted", "measured", "passed"} <= set(r.rows.columns)
+    assert len(r.rows) >= 13
+    assert r.passed, r.rows[~r.rows.passed][["claim", "measured"]]
+    assert r.report_html.is_file() and r.report_md.is_file()
+    assert all(Path(f).is_file() for f in r.rows.figure)
