@@ -56,6 +56,10 @@ class Sweep:
     def cells(self) -> pd.DataFrame:
         """One row per cell (step size, and the second axis's value)."""
         if self._cells is None:
+            if (self.out / "shard.json").is_file():
+                raise ValueError(
+                    f"{self.out} holds one shard of a sweep; merge the shards with `stepsweep merge DIR... --out DIR` and read the merged directory"
+                )
             if self.format == "parquet":
                 self._cells = pd.read_parquet(self.out / "cells.parquet")
             else:
