@@ -150,10 +150,11 @@ fn stop_on_signal() -> Arc<AtomicBool> {
     stop
 }
 
-pub fn run(args: &RunArgs) -> Result<()> {
-    let mut plan = plan_run(args)?;
-    plan.dir_opts.stop = Some(stop_on_signal());
-    let go = |plan: &RunPlan| {
+/// Runs a planned sweep on its own thread pool where `--threads` asks for
+/// one; None when the directory already holds it finished. The command line
+/// and the Python package both run sweeps through this.
+pub fn run_plan(plan: &RunPlan) -> Result<Option<runner::SweepReport>> {
+    let go = || {
         runner::run(
             plan.spec.clone(),
             &plan.name,
@@ -162,14 +163,20 @@ pub fn run(args: &RunArgs) -> Result<()> {
             &plan.dir_opts,
         )
     };
-    let report = match plan.threads {
+    match plan.threads {
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
             .map_err(|e| Error::spec(format!("cannot start {n} threads ({e}); give fewer")))?
-            .install(|| go(&plan))?,
-        None => go(&plan)?,
-    };
+            .install(go),
+        None => go(),
+    }
+}
+
+pub fn run(args: &RunArgs) -> Result<()> {
+    let mut plan = plan_run(args)?;
+    plan.dir_opts.stop = Some(stop_on_signal());
+    let report = run_plan(&plan)?;
     RESULTS_SAVED.store(true, Ordering::SeqCst);
     let out = plan.out.display();
     // A whole sweep's figures are drawn from its outputs, like `stepsweep plot`.

@@ -26,7 +26,7 @@ use stepsweep::output::figures;
 use stepsweep::output::progress::Watch;
 use stepsweep::shard::Shard;
 use stepsweep::spec::Spec;
-use stepsweep::{runner, Error};
+use stepsweep::Error;
 
 /// The library's errors as Python's: bad input is a ValueError carrying the
 /// command line's sentence, an interrupted run a KeyboardInterrupt, and the
@@ -156,26 +156,8 @@ fn run(
     // Behind a lock only so the receiver may cross into `detach`.
     let rx = Mutex::new(rx);
     std::thread::spawn(move || {
-        let go = |plan: &app::RunPlan| {
-            runner::run(
-                plan.spec.clone(),
-                &plan.name,
-                &plan.out,
-                &plan.opts,
-                &plan.dir_opts,
-            )
-        };
         let result = (|| {
-            let report = match plan.threads {
-                Some(n) => rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build()
-                    .map_err(|e| {
-                        Error::spec(format!("cannot start {n} threads ({e}); give fewer"))
-                    })?
-                    .install(|| go(&plan))?,
-                None => go(&plan)?,
-            };
+            let report = app::run_plan(&plan)?;
             let drawn = match (&report, whole && figures) {
                 (Some(_), true) => figures::plot_dir(&plan.out)?,
                 _ => Vec::new(),

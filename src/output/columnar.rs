@@ -17,7 +17,9 @@ use std::sync::Arc;
 use arrow_array::builder::{Float64Builder, StringBuilder, UInt64Builder};
 use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -283,17 +285,21 @@ pub fn concatenate(sources: &[PathBuf], schema: &SchemaRef, dest: &Path) -> Resu
     let mut w = ArrowWriter::try_new(file, schema.clone(), Some(properties()))
         .map_err(|e| failed(&tmp, e))?;
     for source in sources {
-        let open = || -> Result<ParquetRecordBatchReaderBuilder<File>> {
-            let file = File::open(source).map_err(|e| Error::io("cannot read", source, e))?;
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| unreadable(source, e))
-        };
-        let groups = open()?.metadata().num_row_groups();
-        for g in 0..groups {
-            let reader = open()?
-                .with_row_groups(vec![g])
-                .with_batch_size(1 << 16)
-                .build()
-                .map_err(|e| unreadable(source, e))?;
+        let file = File::open(source).map_err(|e| Error::io("cannot read", source, e))?;
+        // The footer is read once; each row group is then read through its
+        // own handle on the file.
+        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
+            .map_err(|e| unreadable(source, e))?;
+        for g in 0..metadata.metadata().num_row_groups() {
+            let handle = file
+                .try_clone()
+                .map_err(|e| Error::io("cannot read", source, e))?;
+            let reader =
+                ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata.clone())
+                    .with_row_groups(vec![g])
+                    .with_batch_size(1 << 16)
+                    .build()
+                    .map_err(|e| unreadable(source, e))?;
             for batch in reader {
                 let batch = batch.map_err(|e| unreadable(source, e))?;
                 if batch.schema().fields() != schema.fields() {
