@@ -5,6 +5,7 @@
 //! running list, and the model's constants and scratch. θ, step sizes,
 //! constants and scratch hold the kernel's working precision, f32 or f64.
 
+use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex};
 
 use wgpu::util::DeviceExt;
@@ -45,6 +46,11 @@ pub struct GpuContext {
     /// (`LOSE_DEVICE_ENV`).
     chunks: std::sync::atomic::AtomicU64,
     lose_after: Option<u64>,
+    /// Pipelines compiled on this device, by source and entry point. A
+    /// sweep whose cells differ only in their model constants, and every
+    /// kernel's compaction, then compile once: on a CPU adapter a compile
+    /// takes longer than many of the dispatches it serves.
+    pipelines: Mutex<HashMap<(String, String), wgpu::ComputePipeline>>,
 }
 
 /// The runtime directory the GPU stack was given, when stepsweep gave it one
@@ -183,6 +189,7 @@ impl GpuContext {
                 .ok()
                 .and_then(|v| v.parse().ok()),
             f64: features.contains(wgpu::Features::SHADER_F64),
+            pipelines: Mutex::new(HashMap::new()),
             device,
             queue,
             info,
@@ -298,8 +305,9 @@ impl GpuContext {
     }
 
     /// Compiles `entry` of `source` with the bind group layout of
-    /// `bindings` (group 0), which must be the bindings the source declares.
-    /// `real_bytes` is the size of the source's `real`.
+    /// `bindings` (group 0), which must be the bindings the source declares,
+    /// or returns the pipeline compiled for them before. `real_bytes` is the
+    /// size of the source's `real` (which the source declares too).
     pub fn pipeline(
         &self,
         source: &str,
@@ -307,6 +315,10 @@ impl GpuContext {
         bindings: &[Binding],
         real_bytes: usize,
     ) -> Result<wgpu::ComputePipeline> {
+        let key = (source.to_string(), entry.to_string());
+        if let Some(p) = self.pipelines.lock().expect("pipeline cache").get(&key) {
+            return Ok(p.clone());
+        }
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(entry),
             source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -340,6 +352,10 @@ impl GpuContext {
                 cache: None,
             });
         self.check()?;
+        self.pipelines
+            .lock()
+            .expect("pipeline cache")
+            .insert(key, pipeline.clone());
         Ok(pipeline)
     }
 

@@ -4,25 +4,29 @@
 //! trajectories.parquet is streamed: each chunk's rows become one part file
 //! of one row group, synced before the journal counts it, so memory is
 //! bounded by the chunk and a killed run keeps every journaled chunk. When
-//! the sweep finishes, the parts are copied in order into
-//! trajectories.parquet, one row group per chunk, and removed. A Parquet
-//! file cannot be appended to once its footer is written, and a file killed
-//! before its footer cannot be read, which is why the chunks wait in parts
-//! rather than in one growing file.
+//! the sweep finishes, the parts' column chunks are copied, still encoded,
+//! into trajectories.parquet, one row group per chunk, and the parts are
+//! removed. A Parquet file cannot be appended to once its footer is written,
+//! and a file killed before its footer cannot be read, which is why the
+//! chunks wait in parts rather than in one growing file.
+//!
+//! The files are written with the Parquet crate's column writers rather than
+//! through Arrow arrays: the tables are flat columns of three types, and the
+//! Arrow crates were about a fifth of a fresh build's compile time.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::builder::{Float64Builder, StringBuilder, UInt64Builder};
-use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-};
-use parquet::arrow::{ArrowWriter, ProjectionMask};
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::basic::{Compression, IntType, LogicalType, Repetition, Type as Physical};
+use parquet::column::reader::get_typed_column_reader;
+use parquet::column::writer::ColumnCloseResult;
+use parquet::data_type::{AsBytes, ByteArray, ByteArrayType, DataType, DoubleType, Int64Type};
+use parquet::file::metadata::ParquetMetaDataReader;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::reader::{FileReader, RowGroupReader, SerializedFileReader};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::{Type, TypePtr};
 use serde_json::Value;
 
 use crate::aggregate::CellStats;
@@ -36,14 +40,17 @@ use crate::sweep::Sweep;
 pub const TRAJECTORIES: &str = "trajectories.parquet";
 pub const CELLS: &str = "cells.parquet";
 
-/// Snappy: fast to write and to read, and pure Rust. Row groups are never
-/// split by size, so each holds exactly one chunk.
-fn properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(None)
-        .set_max_row_group_bytes(None)
-        .build()
+/// Snappy: fast to write and to read, and pure Rust. Statistics per column
+/// chunk only: a page index would be lost when the parts' chunks are copied
+/// into trajectories.parquet, and with none anywhere every file of a sweep
+/// has the same layout.
+fn properties() -> Arc<WriterProperties> {
+    Arc::new(
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .build(),
+    )
 }
 
 fn failed(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -61,6 +68,139 @@ fn unreadable(path: &Path, e: impl std::fmt::Display) -> Error {
     ))
 }
 
+/// A column's values, `None` for null.
+enum Values {
+    /// Ids, counts and indices: INT64 annotated as unsigned 64-bit.
+    UInt64(Vec<Option<u64>>),
+    Float64(Vec<Option<f64>>),
+    /// UTF-8 text, never null.
+    Text(Vec<&'static str>),
+}
+
+impl Values {
+    fn physical(&self) -> Physical {
+        match self {
+            Values::UInt64(_) => Physical::INT64,
+            Values::Float64(_) => Physical::DOUBLE,
+            Values::Text(_) => Physical::BYTE_ARRAY,
+        }
+    }
+
+    fn logical(&self) -> Option<LogicalType> {
+        match self {
+            Values::UInt64(_) => Some(LogicalType::Integer(IntType {
+                bit_width: 64,
+                is_signed: false,
+            })),
+            Values::Float64(_) => None,
+            Values::Text(_) => Some(LogicalType::String),
+        }
+    }
+}
+
+/// One column of a table: every column is flat.
+struct Column {
+    name: String,
+    nullable: bool,
+    values: Values,
+}
+
+impl Column {
+    fn new(name: &str, nullable: bool, values: Values) -> Column {
+        Column {
+            name: name.to_string(),
+            nullable,
+            values,
+        }
+    }
+}
+
+/// The schema of a table's columns.
+fn schema(columns: &[Column]) -> TypePtr {
+    let fields = columns
+        .iter()
+        .map(|c| {
+            let repetition = if c.nullable {
+                Repetition::OPTIONAL
+            } else {
+                Repetition::REQUIRED
+            };
+            Arc::new(
+                Type::primitive_type_builder(&c.name, c.values.physical())
+                    .with_repetition(repetition)
+                    .with_logical_type(c.values.logical())
+                    .build()
+                    .expect("a flat column of a supported type"),
+            )
+        })
+        .collect();
+    Arc::new(
+        Type::group_type_builder("schema")
+            .with_fields(fields)
+            .build()
+            .expect("a group of flat columns"),
+    )
+}
+
+/// The present values of a column and its definition levels (1 present, 0
+/// null), or no levels for a column that cannot be null.
+fn present<T: Copy, U>(
+    values: &[Option<T>],
+    nullable: bool,
+    f: impl Fn(T) -> U,
+) -> (Vec<U>, Option<Vec<i16>>) {
+    let kept = values.iter().flatten().map(|&v| f(v)).collect();
+    let levels = nullable.then(|| values.iter().map(|v| i16::from(v.is_some())).collect());
+    (kept, levels)
+}
+
+/// Writes `columns` as one row group of `w`.
+fn write_group<W: std::io::Write + Send>(
+    w: &mut SerializedFileWriter<W>,
+    columns: &[Column],
+) -> parquet::errors::Result<()> {
+    let mut group = w.next_row_group()?;
+    for column in columns {
+        let mut writer = group
+            .next_column()?
+            .expect("one column writer per column of the schema");
+        match &column.values {
+            Values::UInt64(v) => {
+                // Unsigned values travel in INT64's bits, as the annotation says.
+                let (kept, levels) = present(v, column.nullable, |x| x as i64);
+                writer
+                    .typed::<Int64Type>()
+                    .write_batch(&kept, levels.as_deref(), None)?;
+            }
+            Values::Float64(v) => {
+                let (kept, levels) = present(v, column.nullable, |x| x);
+                writer
+                    .typed::<DoubleType>()
+                    .write_batch(&kept, levels.as_deref(), None)?;
+            }
+            Values::Text(v) => {
+                let kept: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(*s)).collect();
+                writer
+                    .typed::<ByteArrayType>()
+                    .write_batch(&kept, None, None)?;
+            }
+        }
+        writer.close()?;
+    }
+    group.close()?;
+    Ok(())
+}
+
+/// A whole file of one row group, in memory.
+fn file_bytes(columns: &[Column], path: &Path) -> Result<Vec<u8>> {
+    let write = || {
+        let mut w = SerializedFileWriter::new(Vec::new(), schema(columns), properties())?;
+        write_group(&mut w, columns)?;
+        w.into_inner()
+    };
+    write().map_err(|e| failed(path, e))
+}
+
 /// cells.parquet: the columns of cells.csv, typed. A column whose values
 /// are all whole numbers (the counts) is UInt64; every other is Float64,
 /// with the readouts' "inf" as infinity and an empty CSV field as null.
@@ -72,110 +212,90 @@ pub fn cells(sweep: &Sweep, stats: &[CellStats]) -> Result<Vec<u8>> {
         .first()
         .map(|r| r.iter().map(|(k, _)| k.clone()).collect())
         .unwrap_or_default();
-    let mut fields = Vec::with_capacity(names.len());
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(names.len());
-    for (j, name) in names.iter().enumerate() {
-        let column = || rows.iter().map(move |r| &r[j].1);
-        let whole = column().all(|v| v.is_null() || v.is_u64()) && column().any(|v| v.is_u64());
-        if whole {
-            fields.push(Field::new(name, DataType::UInt64, true));
-            arrays.push(Arc::new(
-                column().map(Value::as_u64).collect::<UInt64Array>(),
-            ));
-        } else {
-            let float = |v: &Value| match v {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => s.parse::<f64>().ok(),
-                _ => None,
+    let columns: Vec<Column> = names
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let column = || rows.iter().map(move |r| &r[j].1);
+            let whole = column().all(|v| v.is_null() || v.is_u64()) && column().any(|v| v.is_u64());
+            let values = if whole {
+                Values::UInt64(column().map(Value::as_u64).collect())
+            } else {
+                let float = |v: &Value| match v {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.parse::<f64>().ok(),
+                    _ => None,
+                };
+                Values::Float64(column().map(float).collect())
             };
-            fields.push(Field::new(name, DataType::Float64, true));
-            arrays.push(Arc::new(column().map(float).collect::<Float64Array>()));
-        }
-    }
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays).expect("columns of one length");
-    let path = Path::new(CELLS);
-    let mut w = ArrowWriter::try_new(Vec::new(), schema, Some(properties()))
-        .map_err(|e| failed(path, e))?;
-    w.write(&batch).map_err(|e| failed(path, e))?;
-    w.into_inner().map_err(|e| failed(path, e))
+            Column::new(name, true, values)
+        })
+        .collect();
+    file_bytes(&columns, Path::new(CELLS))
 }
 
-/// The schema of a sweep's trajectories, in the columns of trajectories.csv.
-pub fn trajectory_schema(sweep: &Sweep) -> SchemaRef {
-    let names = trajectories::columns(sweep);
-    let kind = |name: &str| match name {
-        "trajectory" | "cell" | "replicate" | "period" | "iterations" | "minimizer" => {
-            DataType::UInt64
-        }
-        "outcome" => DataType::Utf8,
-        _ => DataType::Float64,
-    };
-    let nullable = |name: &str| {
-        matches!(name, "metric" | "sharpness" | "minimizer") || name.starts_with("theta_")
-    };
-    Arc::new(Schema::new(
-        names
-            .iter()
-            .map(|n| Field::new(n, kind(n), nullable(n)))
-            .collect::<Vec<_>>(),
-    ))
-}
-
-/// A chunk's rows as one record batch.
-pub fn batch(
+/// A chunk's trajectories as the columns of trajectories.csv.
+fn trajectory_columns(
     sweep: &Sweep,
-    schema: &SchemaRef,
     base: u64,
     result: &ChunkResult,
     assessments: &[Option<Assessment>],
-) -> RecordBatch {
+) -> Vec<Column> {
     let n = result.ends.len();
-    let ints = || UInt64Builder::with_capacity(n);
-    let floats = || Float64Builder::with_capacity(n);
+    let ints = || Vec::<Option<u64>>::with_capacity(n);
+    let floats = || Vec::<Option<f64>>::with_capacity(n);
     let (mut id, mut cell, mut replicate) = (ints(), ints(), ints());
     let (mut step, mut axis) = (floats(), floats());
-    let mut outcome = StringBuilder::with_capacity(n, n * 10);
+    let mut outcome = Vec::with_capacity(n);
     let (mut period, mut iterations, mut minimizer) = (ints(), ints(), ints());
     let (mut loss, mut metric, mut sharpness) = (floats(), floats(), floats());
-    let mut theta: Vec<Float64Builder> = (0..sweep.max_dim()).map(|_| floats()).collect();
+    let mut theta: Vec<Vec<Option<f64>>> = (0..sweep.max_dim()).map(|_| floats()).collect();
     for r in trajectories::rows(sweep, base, result, assessments) {
-        id.append_value(r.id);
-        cell.append_value(r.cell as u64);
-        replicate.append_value(r.replicate);
-        step.append_value(r.step_size);
-        axis.append_option(r.axis_value);
-        outcome.append_value(r.outcome);
-        period.append_value(u64::from(r.period));
-        iterations.append_value(r.iterations);
-        loss.append_value(r.loss);
-        metric.append_option(r.metric);
-        sharpness.append_option(r.sharpness);
-        minimizer.append_option(r.minimizer.map(|m| m as u64));
+        id.push(Some(r.id));
+        cell.push(Some(r.cell as u64));
+        replicate.push(Some(r.replicate));
+        step.push(Some(r.step_size));
+        axis.push(r.axis_value);
+        outcome.push(r.outcome);
+        period.push(Some(u64::from(r.period)));
+        iterations.push(Some(r.iterations));
+        loss.push(Some(r.loss));
+        metric.push(r.metric);
+        sharpness.push(r.sharpness);
+        minimizer.push(r.minimizer.map(|m| m as u64));
         for (k, t) in theta.iter_mut().enumerate() {
-            t.append_option(r.theta.get(k).copied());
+            t.push(r.theta.get(k).copied());
         }
     }
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(id.finish()),
-        Arc::new(cell.finish()),
-        Arc::new(replicate.finish()),
-        Arc::new(step.finish()),
+    let mut columns = vec![
+        Column::new("trajectory", false, Values::UInt64(id)),
+        Column::new("cell", false, Values::UInt64(cell)),
+        Column::new("replicate", false, Values::UInt64(replicate)),
+        Column::new("step_size", false, Values::Float64(step)),
     ];
-    if sweep.spec.axis.is_some() {
-        columns.push(Arc::new(axis.finish()));
+    if let Some(a) = &sweep.spec.axis {
+        columns.push(Column::new(&a.column(), false, Values::Float64(axis)));
     }
     columns.extend([
-        Arc::new(outcome.finish()) as ArrayRef,
-        Arc::new(period.finish()),
-        Arc::new(iterations.finish()),
-        Arc::new(loss.finish()),
-        Arc::new(metric.finish()),
-        Arc::new(sharpness.finish()),
-        Arc::new(minimizer.finish()),
+        Column::new("outcome", false, Values::Text(outcome)),
+        Column::new("period", false, Values::UInt64(period)),
+        Column::new("iterations", false, Values::UInt64(iterations)),
+        Column::new("loss", false, Values::Float64(loss)),
+        Column::new("metric", true, Values::Float64(metric)),
+        Column::new("sharpness", true, Values::Float64(sharpness)),
+        Column::new("minimizer", true, Values::UInt64(minimizer)),
     ]);
-    columns.extend(theta.iter_mut().map(|t| Arc::new(t.finish()) as ArrayRef));
-    RecordBatch::try_new(schema.clone(), columns).expect("columns of the schema's types")
+    columns.extend(
+        theta
+            .into_iter()
+            .enumerate()
+            .map(|(k, t)| Column::new(&format!("theta_{k}"), true, Values::Float64(t))),
+    );
+    debug_assert!(columns
+        .iter()
+        .map(|c| &c.name)
+        .eq(trajectories::columns(sweep).iter()));
+    columns
 }
 
 /// Where a run's journaled chunks wait until the sweep finishes.
@@ -190,7 +310,6 @@ fn part_path(dir: &Path, k: u64) -> PathBuf {
 /// The part files of trajectories.parquet: one per chunk, counted by the journal.
 pub struct Parts {
     dir: PathBuf,
-    schema: SchemaRef,
     /// Parts written, journaled or not.
     written: u64,
     /// Parts written since the last commit, to be synced by the next.
@@ -200,7 +319,7 @@ pub struct Parts {
 impl Parts {
     /// New, or on resume the journal's parts with any later part (a chunk
     /// in flight when the run stopped) removed.
-    pub fn open(out: &Path, sweep: &Sweep, tally: &mut Checkpoint) -> Result<Parts> {
+    pub fn open(out: &Path, tally: &mut Checkpoint) -> Result<Parts> {
         let dir = parts_dir(out);
         let written = match tally.trajectories_parts {
             None => {
@@ -229,7 +348,6 @@ impl Parts {
         };
         Ok(Parts {
             dir,
-            schema: trajectory_schema(sweep),
             written,
             unsynced: Vec::new(),
         })
@@ -244,13 +362,15 @@ impl Rows for Parts {
         result: &ChunkResult,
         assessments: &[Option<Assessment>],
     ) -> Result<()> {
-        let batch = batch(sweep, &self.schema, base, result, assessments);
+        let columns = trajectory_columns(sweep, base, result, assessments);
         let path = part_path(&self.dir, self.written);
         let file = File::create(&path).map_err(|e| Error::io("cannot write", &path, e))?;
-        let mut w = ArrowWriter::try_new(file, self.schema.clone(), Some(properties()))
-            .map_err(|e| failed(&path, e))?;
-        w.write(&batch).map_err(|e| failed(&path, e))?;
-        let file = w.into_inner().map_err(|e| failed(&path, e))?;
+        let write = || {
+            let mut w = SerializedFileWriter::new(file, schema(&columns), properties())?;
+            write_group(&mut w, &columns)?;
+            w.into_inner()
+        };
+        let file = write().map_err(|e| failed(&path, e))?;
         self.unsynced.push(file);
         self.written += 1;
         Ok(())
@@ -270,82 +390,137 @@ impl Rows for Parts {
 impl RowFile for Parts {
     fn finish(self: Box<Self>, out: &Path) -> Result<()> {
         let sources: Vec<PathBuf> = (0..self.written).map(|k| part_path(&self.dir, k)).collect();
-        concatenate(&sources, &self.schema, &out.join(TRAJECTORIES))?;
+        concatenate(&sources, &out.join(TRAJECTORIES))?;
         let _ = std::fs::remove_dir_all(&self.dir);
         Ok(())
     }
 }
 
 /// Copies the row groups of `sources`, in order, into `dest` (through a
-/// temp file and a rename): one row group in, one out, so memory is
-/// bounded by the largest row group.
-pub fn concatenate(sources: &[PathBuf], schema: &SchemaRef, dest: &Path) -> Result<()> {
+/// temp file and a rename). The column chunks are copied as they are
+/// encoded, so memory and time are those of copying bytes. Every source
+/// must have the first one's columns.
+pub fn concatenate(sources: &[PathBuf], dest: &Path) -> Result<()> {
     let tmp = crate::files::temp_path(dest);
-    let file = File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
-    let mut w = ArrowWriter::try_new(file, schema.clone(), Some(properties()))
-        .map_err(|e| failed(&tmp, e))?;
-    for source in sources {
-        let file = File::open(source).map_err(|e| Error::io("cannot read", source, e))?;
-        // The footer is read once; each row group is then read through its
-        // own handle on the file.
-        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
-            .map_err(|e| unreadable(source, e))?;
-        for g in 0..metadata.metadata().num_row_groups() {
-            let handle = file
-                .try_clone()
-                .map_err(|e| Error::io("cannot read", source, e))?;
-            let reader =
-                ParquetRecordBatchReaderBuilder::new_with_metadata(handle, metadata.clone())
-                    .with_row_groups(vec![g])
-                    .with_batch_size(1 << 16)
-                    .build()
-                    .map_err(|e| unreadable(source, e))?;
-            for batch in reader {
-                let batch = batch.map_err(|e| unreadable(source, e))?;
-                if batch.schema().fields() != schema.fields() {
-                    return Err(unreadable(source, "its columns differ from the sweep's"));
+    let result = (|| {
+        let mut writer: Option<SerializedFileWriter<File>> = None;
+        let mut first_schema = None;
+        for source in sources {
+            let file = File::open(source).map_err(|e| Error::io("cannot read", source, e))?;
+            let metadata = ParquetMetaDataReader::new()
+                .parse_and_finish(&file)
+                .map_err(|e| unreadable(source, e))?;
+            let schema = metadata.file_metadata().schema_descr().root_schema_ptr();
+            let w = match &mut writer {
+                Some(w) => {
+                    if first_schema.as_ref() != Some(&schema) {
+                        return Err(unreadable(source, "its columns differ from the sweep's"));
+                    }
+                    w
                 }
-                w.write(&batch).map_err(|e| failed(&tmp, e))?;
+                None => {
+                    let out = File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
+                    first_schema = Some(schema.clone());
+                    writer.insert(
+                        SerializedFileWriter::new(out, schema, properties())
+                            .map_err(|e| failed(&tmp, e))?,
+                    )
+                }
+            };
+            for group in metadata.row_groups() {
+                let mut copy = || {
+                    let mut out = w.next_row_group()?;
+                    for column in group.columns() {
+                        let chunk = ColumnCloseResult {
+                            bytes_written: column.compressed_size() as u64,
+                            rows_written: group.num_rows() as u64,
+                            metadata: column.clone(),
+                            bloom_filter: None,
+                            column_index: None,
+                            offset_index: None,
+                        };
+                        out.append_column(&file, chunk)?;
+                    }
+                    out.close().map(|_| ())
+                };
+                copy().map_err(|e| failed(&tmp, e))?;
             }
-            w.flush().map_err(|e| failed(&tmp, e))?;
         }
+        let Some(w) = writer else {
+            return Err(Error::spec(
+                "there are no trajectories to join; rerun the sweep".to_string(),
+            ));
+        };
+        let file = w.into_inner().map_err(|e| failed(&tmp, e))?;
+        file.sync_all()
+            .map_err(|e| Error::io("cannot write", &tmp, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    let file = w.into_inner().map_err(|e| failed(&tmp, e))?;
-    file.sync_all()
-        .map_err(|e| Error::io("cannot write", &tmp, e))?;
+    result?;
     std::fs::rename(&tmp, dest).map_err(|e| Error::io("cannot write", dest, e))
+}
+
+/// Column `j` of a row group: its values, `None` for null.
+fn read_column<T: DataType>(
+    group: &dyn RowGroupReader,
+    j: usize,
+) -> parquet::errors::Result<Vec<Option<T::T>>> {
+    let rows = group.metadata().num_rows() as usize;
+    let mut reader = get_typed_column_reader::<T>(group.get_column_reader(j)?);
+    let (mut levels, mut values) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+    let mut read = 0;
+    while read < rows {
+        let (records, _, _) =
+            reader.read_records(rows - read, Some(&mut levels), None, &mut values)?;
+        if records == 0 {
+            break;
+        }
+        read += records;
+    }
+    if levels.is_empty() {
+        // A column that cannot be null has no levels.
+        return Ok(values.into_iter().map(Some).collect());
+    }
+    let mut values = values.into_iter();
+    Ok(levels
+        .iter()
+        .map(|&l| if l > 0 { values.next() } else { None })
+        .collect())
 }
 
 /// Reads a trajectories.parquet's converged trajectories: (cell, metric),
 /// the metric where it is a number. Only those columns are decoded.
 pub fn converged_metrics(path: &Path) -> Result<Vec<(u64, f64)>> {
     let file = File::open(path).map_err(|e| Error::io("cannot read", path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| unreadable(path, e))?;
-    let mask = ProjectionMask::columns(builder.parquet_schema(), ["cell", "outcome", "metric"]);
-    let reader = builder
-        .with_projection(mask)
-        .build()
-        .map_err(|e| unreadable(path, e))?;
+    let reader = SerializedFileReader::new(file).map_err(|e| unreadable(path, e))?;
+    let schema = reader.metadata().file_metadata().schema_descr_ptr();
+    let index = |name: &str, physical: Physical| {
+        (0..schema.num_columns())
+            .find(|&j| schema.column(j).name() == name)
+            .filter(|&j| schema.column(j).physical_type() == physical)
+            .ok_or_else(|| unreadable(path, format!("it has no {name} column of stepsweep's type")))
+    };
+    let cell = index("cell", Physical::INT64)?;
+    let outcome = index("outcome", Physical::BYTE_ARRAY)?;
+    let metric = index("metric", Physical::DOUBLE)?;
     let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| unreadable(path, e))?;
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .ok_or_else(|| unreadable(path, format!("it has no {name} column")))
+    for g in 0..reader.num_row_groups() {
+        let read = || {
+            let group = reader.get_row_group(g)?;
+            Ok::<_, parquet::errors::ParquetError>((
+                read_column::<Int64Type>(group.as_ref(), cell)?,
+                read_column::<ByteArrayType>(group.as_ref(), outcome)?,
+                read_column::<DoubleType>(group.as_ref(), metric)?,
+            ))
         };
-        let (cell, outcome, metric) = (column("cell")?, column("outcome")?, column("metric")?);
-        let (Some(cell), Some(outcome), Some(metric)) = (
-            cell.as_any().downcast_ref::<UInt64Array>(),
-            outcome.as_any().downcast_ref::<StringArray>(),
-            metric.as_any().downcast_ref::<Float64Array>(),
-        ) else {
-            return Err(unreadable(path, "its columns are not of stepsweep's types"));
-        };
-        for i in 0..batch.num_rows() {
-            if outcome.value(i) == "converged" && !metric.is_null(i) {
-                out.push((cell.value(i), metric.value(i)));
+        let (cells, outcomes, metrics) = read().map_err(|e| unreadable(path, e))?;
+        for ((c, o), m) in cells.iter().zip(&outcomes).zip(&metrics) {
+            if let (Some(c), Some(o), Some(m)) = (c, o, m) {
+                if o.as_bytes() == b"converged" {
+                    out.push((*c as u64, *m));
+                }
             }
         }
     }

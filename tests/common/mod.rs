@@ -83,47 +83,32 @@ fn float_text(v: f64) -> String {
     format!("f:{:016x}", v.to_bits())
 }
 
-/// A Parquet file's table.
+/// A Parquet file's table, read row by row through the Parquet crate's
+/// record reader (not the writer's column code).
 pub fn parquet_table(path: &std::path::Path) -> Table {
-    use arrow_array::{Array, Float64Array, StringArray, UInt64Array};
-    let file = std::fs::File::open(path).unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap();
-    let mut names = Vec::new();
-    let mut columns: Vec<Vec<String>> = Vec::new();
-    for batch in reader {
-        let batch = batch.unwrap();
-        if names.is_empty() {
-            names = batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect();
-            columns = vec![Vec::new(); names.len()];
-        }
-        for (j, column) in batch.columns().iter().enumerate() {
-            let any = column.as_any();
-            for i in 0..column.len() {
-                let text = if column.is_null(i) {
-                    String::new()
-                } else if let Some(a) = any.downcast_ref::<UInt64Array>() {
-                    a.value(i).to_string()
-                } else if let Some(a) = any.downcast_ref::<Float64Array>() {
-                    float_text(a.value(i))
-                } else if let Some(a) = any.downcast_ref::<StringArray>() {
-                    a.value(i).to_string()
-                } else {
-                    panic!(
-                        "{}: column {} has an unexpected type",
-                        path.display(),
-                        names[j]
-                    );
-                };
-                columns[j].push(text);
-            }
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let schema = reader.metadata().file_metadata().schema_descr_ptr();
+    let names: Vec<String> = (0..schema.num_columns())
+        .map(|j| schema.column(j).name().to_string())
+        .collect();
+    let mut columns: Vec<Vec<String>> = vec![Vec::new(); names.len()];
+    for row in reader.get_row_iter(None).unwrap() {
+        let row = row.unwrap();
+        for (j, (_, field)) in row.get_column_iter().enumerate() {
+            let text = match field {
+                Field::Null => String::new(),
+                Field::ULong(v) => v.to_string(),
+                Field::Double(v) => float_text(*v),
+                Field::Str(v) => v.clone(),
+                other => panic!(
+                    "{}: column {} has an unexpected value {other:?}",
+                    path.display(),
+                    names[j]
+                ),
+            };
+            columns[j].push(text);
         }
     }
     (names, columns)
