@@ -6,7 +6,10 @@
 #
 #   bash scripts/first_contact.sh [WORKDIR]
 #
-# Run it on an otherwise idle machine; it prints one line per step.
+# Run it on an otherwise idle machine; it prints one line per step. The
+# README's figures ran the tests as a user without a Vulkan driver has them:
+#
+#   VK_ICD_FILENAMES=/nonexistent.json bash scripts/first_contact.sh
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-$(mktemp -d)}"
