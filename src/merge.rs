@@ -131,7 +131,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<SweepReport> {
             let sources: Vec<PathBuf> = shards.iter().map(|(dir, _)| dir.join(name)).collect();
             match format {
                 Format::Csv => concatenate_trajectories(&sources, &out.join(name))?,
-                Format::Parquet => columnar::concatenate(&sources, &out.join(name))?,
+                Format::Parquet => columnar::concatenate(
+                    &sources,
+                    &columnar::trajectory_schema(&report.sweep),
+                    &out.join(name),
+                )?,
             }
         }
         runner::write_outputs(&report, out, None, None)

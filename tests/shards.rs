@@ -220,3 +220,34 @@ fn parquet_shards_merge_into_the_unsharded_tables() {
         5600
     );
 }
+
+/// A shard that holds no trajectory (more shards than trajectories) still
+/// writes a trajectories.parquet, with the sweep's columns and no rows, and
+/// merges with the others into the unsharded run's tables.
+#[test]
+fn a_parquet_shard_of_no_trajectories_has_the_columns_and_merges() {
+    let t = setup();
+    let one = [
+        "--trajectories",
+        "1",
+        "--steps",
+        "0.1",
+        "--write-trajectories",
+        "--format",
+        "parquet",
+    ];
+    let whole = t.run("whole", &one);
+    let empty = t.run("empty", &[&one[..], &["--shard", "0/2"]].concat());
+    let full = t.run("full", &[&one[..], &["--shard", "1/2"]].concat());
+    let file = "trajectories.parquet";
+    let (names, columns) = common::parquet_table(&empty.join(file));
+    assert_eq!(names, common::parquet_table(&whole.join(file)).0);
+    assert!(columns.iter().all(Vec::is_empty), "{columns:?}");
+    let merged = t.root.join("merged");
+    let o = stepsweep(&["merge", s(&empty), s(&full), "--out", s(&merged)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        common::parquet_table(&whole.join(file)),
+        common::parquet_table(&merged.join(file))
+    );
+}

@@ -234,14 +234,12 @@ pub fn cells(sweep: &Sweep, stats: &[CellStats]) -> Result<Vec<u8>> {
     file_bytes(&columns, Path::new(CELLS))
 }
 
-/// A chunk's trajectories as the columns of trajectories.csv.
-fn trajectory_columns(
+/// Trajectories' rows as the columns of trajectories.csv.
+fn trajectory_columns<'a>(
     sweep: &Sweep,
-    base: u64,
-    result: &ChunkResult,
-    assessments: &[Option<Assessment>],
+    rows: impl Iterator<Item = trajectories::Row<'a>>,
 ) -> Vec<Column> {
-    let n = result.ends.len();
+    let n = rows.size_hint().0;
     let ints = || Vec::<Option<u64>>::with_capacity(n);
     let floats = || Vec::<Option<f64>>::with_capacity(n);
     let (mut id, mut cell, mut replicate) = (ints(), ints(), ints());
@@ -250,7 +248,7 @@ fn trajectory_columns(
     let (mut period, mut iterations, mut minimizer) = (ints(), ints(), ints());
     let (mut loss, mut metric, mut sharpness) = (floats(), floats(), floats());
     let mut theta: Vec<Vec<Option<f64>>> = (0..sweep.max_dim()).map(|_| floats()).collect();
-    for r in trajectories::rows(sweep, base, result, assessments) {
+    for r in rows {
         id.push(Some(r.id));
         cell.push(Some(r.cell as u64));
         replicate.push(Some(r.replicate));
@@ -298,6 +296,11 @@ fn trajectory_columns(
     columns
 }
 
+/// The schema of a sweep's trajectories.parquet.
+pub fn trajectory_schema(sweep: &Sweep) -> TypePtr {
+    schema(&trajectory_columns(sweep, std::iter::empty()))
+}
+
 /// Where a run's journaled chunks wait until the sweep finishes.
 pub fn parts_dir(out: &Path) -> PathBuf {
     out.join(".trajectories.parquet.parts")
@@ -310,6 +313,8 @@ fn part_path(dir: &Path, k: u64) -> PathBuf {
 /// The part files of trajectories.parquet: one per chunk, counted by the journal.
 pub struct Parts {
     dir: PathBuf,
+    /// The sweep's schema, for a trajectories.parquet of no rows.
+    schema: TypePtr,
     /// Parts written, journaled or not.
     written: u64,
     /// Parts written since the last commit, to be synced by the next.
@@ -319,7 +324,7 @@ pub struct Parts {
 impl Parts {
     /// New, or on resume the journal's parts with any later part (a chunk
     /// in flight when the run stopped) removed.
-    pub fn open(out: &Path, tally: &mut Checkpoint) -> Result<Parts> {
+    pub fn open(out: &Path, sweep: &Sweep, tally: &mut Checkpoint) -> Result<Parts> {
         let dir = parts_dir(out);
         let written = match tally.trajectories_parts {
             None => {
@@ -348,6 +353,7 @@ impl Parts {
         };
         Ok(Parts {
             dir,
+            schema: trajectory_schema(sweep),
             written,
             unsynced: Vec::new(),
         })
@@ -362,7 +368,8 @@ impl Rows for Parts {
         result: &ChunkResult,
         assessments: &[Option<Assessment>],
     ) -> Result<()> {
-        let columns = trajectory_columns(sweep, base, result, assessments);
+        let rows = trajectories::rows(sweep, base, result, assessments);
+        let columns = trajectory_columns(sweep, rows);
         let path = part_path(&self.dir, self.written);
         let file = File::create(&path).map_err(|e| Error::io("cannot write", &path, e))?;
         let write = || {
@@ -390,7 +397,7 @@ impl Rows for Parts {
 impl RowFile for Parts {
     fn finish(self: Box<Self>, out: &Path) -> Result<()> {
         let sources: Vec<PathBuf> = (0..self.written).map(|k| part_path(&self.dir, k)).collect();
-        concatenate(&sources, &out.join(TRAJECTORIES))?;
+        concatenate(&sources, &self.schema, &out.join(TRAJECTORIES))?;
         let _ = std::fs::remove_dir_all(&self.dir);
         Ok(())
     }
@@ -399,8 +406,9 @@ impl RowFile for Parts {
 /// Copies the row groups of `sources`, in order, into `dest` (through a
 /// temp file and a rename). The column chunks are copied as they are
 /// encoded, so memory and time are those of copying bytes. Every source
-/// must have the first one's columns.
-pub fn concatenate(sources: &[PathBuf], dest: &Path) -> Result<()> {
+/// must have the first one's columns; with no sources (a shard of no
+/// trajectories), `dest` is a file of `empty`'s columns and no rows.
+pub fn concatenate(sources: &[PathBuf], empty: &TypePtr, dest: &Path) -> Result<()> {
     let tmp = crate::files::temp_path(dest);
     let result = (|| {
         let mut writer: Option<SerializedFileWriter<File>> = None;
@@ -446,10 +454,13 @@ pub fn concatenate(sources: &[PathBuf], dest: &Path) -> Result<()> {
                 copy().map_err(|e| failed(&tmp, e))?;
             }
         }
-        let Some(w) = writer else {
-            return Err(Error::spec(
-                "there are no trajectories to join; rerun the sweep".to_string(),
-            ));
+        let w = match writer {
+            Some(w) => w,
+            None => {
+                let out = File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
+                SerializedFileWriter::new(out, empty.clone(), properties())
+                    .map_err(|e| failed(&tmp, e))?
+            }
         };
         let file = w.into_inner().map_err(|e| failed(&tmp, e))?;
         file.sync_all()

@@ -268,7 +268,7 @@ fn sync(w: &mut BufWriter<File>, partial: &Path) -> Result<u64> {
 pub fn open(out: &Path, sweep: &Sweep, tally: &mut Checkpoint) -> Result<Box<dyn RowFile>> {
     Ok(match sweep.spec.output.format {
         Format::Csv => Box::new(CsvFile::open(out, sweep, tally)?),
-        Format::Parquet => Box::new(super::columnar::Parts::open(out, tally)?),
+        Format::Parquet => Box::new(super::columnar::Parts::open(out, sweep, tally)?),
     })
 }
 
