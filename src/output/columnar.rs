@@ -313,7 +313,7 @@ fn part_path(dir: &Path, k: u64) -> PathBuf {
 /// The part files of trajectories.parquet: one per chunk, counted by the journal.
 pub struct Parts {
     dir: PathBuf,
-    /// The sweep's schema, for a trajectories.parquet of no rows.
+    /// The sweep's schema: every part's, and trajectories.parquet's.
     schema: TypePtr,
     /// Parts written, journaled or not.
     written: u64,
@@ -373,7 +373,7 @@ impl Rows for Parts {
         let path = part_path(&self.dir, self.written);
         let file = File::create(&path).map_err(|e| Error::io("cannot write", &path, e))?;
         let write = || {
-            let mut w = SerializedFileWriter::new(file, schema(&columns), properties())?;
+            let mut w = SerializedFileWriter::new(file, self.schema.clone(), properties())?;
             write_group(&mut w, &columns)?;
             w.into_inner()
         };
@@ -404,37 +404,24 @@ impl RowFile for Parts {
 }
 
 /// Copies the row groups of `sources`, in order, into `dest` (through a
-/// temp file and a rename). The column chunks are copied as they are
-/// encoded, so memory and time are those of copying bytes. Every source
-/// must have the first one's columns; with no sources (a shard of no
-/// trajectories), `dest` is a file of `empty`'s columns and no rows.
-pub fn concatenate(sources: &[PathBuf], empty: &TypePtr, dest: &Path) -> Result<()> {
+/// temp file and a rename), a file of the sweep's `schema`. The column
+/// chunks are copied as they are encoded, so memory and time are those of
+/// copying bytes. With no sources (a shard of no trajectories), `dest` has
+/// the columns and no rows.
+pub fn concatenate(sources: &[PathBuf], schema: &TypePtr, dest: &Path) -> Result<()> {
     let tmp = crate::files::temp_path(dest);
     let result = (|| {
-        let mut writer: Option<SerializedFileWriter<File>> = None;
-        let mut first_schema = None;
+        let out = File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
+        let mut w = SerializedFileWriter::new(out, schema.clone(), properties())
+            .map_err(|e| failed(&tmp, e))?;
         for source in sources {
             let file = File::open(source).map_err(|e| Error::io("cannot read", source, e))?;
             let metadata = ParquetMetaDataReader::new()
                 .parse_and_finish(&file)
                 .map_err(|e| unreadable(source, e))?;
-            let schema = metadata.file_metadata().schema_descr().root_schema_ptr();
-            let w = match &mut writer {
-                Some(w) => {
-                    if first_schema.as_ref() != Some(&schema) {
-                        return Err(unreadable(source, "its columns differ from the sweep's"));
-                    }
-                    w
-                }
-                None => {
-                    let out = File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
-                    first_schema = Some(schema.clone());
-                    writer.insert(
-                        SerializedFileWriter::new(out, schema, properties())
-                            .map_err(|e| failed(&tmp, e))?,
-                    )
-                }
-            };
+            if metadata.file_metadata().schema_descr().root_schema() != schema.as_ref() {
+                return Err(unreadable(source, "its columns differ from the sweep's"));
+            }
             for group in metadata.row_groups() {
                 let mut copy = || {
                     let mut out = w.next_row_group()?;
@@ -454,14 +441,6 @@ pub fn concatenate(sources: &[PathBuf], empty: &TypePtr, dest: &Path) -> Result<
                 copy().map_err(|e| failed(&tmp, e))?;
             }
         }
-        let w = match writer {
-            Some(w) => w,
-            None => {
-                let out = File::create(&tmp).map_err(|e| Error::io("cannot write", &tmp, e))?;
-                SerializedFileWriter::new(out, empty.clone(), properties())
-                    .map_err(|e| failed(&tmp, e))?
-            }
-        };
         let file = w.into_inner().map_err(|e| failed(&tmp, e))?;
         file.sync_all()
             .map_err(|e| Error::io("cannot write", &tmp, e))
