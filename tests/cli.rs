@@ -351,6 +351,44 @@ fn bench_gives_the_kernel_time_of_gpu_rows() {
     }
 }
 
+/// W7's MLP plane, which a CPU adapter would take about an hour over even
+/// at `--quick`'s size, is skipped there with a line saying to use the CPU
+/// backend; a hardware GPU runs it.
+#[test]
+fn bench_skips_the_mlp_plane_on_a_cpu_adapter() {
+    let Some(ctx) = common::gpu_or_skip("bench_skips_the_mlp_plane_on_a_cpu_adapter") else {
+        return;
+    };
+    let o = common::bin()
+        .args([
+            "bench",
+            "--quick",
+            "--json",
+            "--workload",
+            "W7",
+            "--backend",
+            "gpu",
+        ])
+        .env("W7_ONLY", "mlp-lr-plane")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    if stepsweep::backend::gpu::is_hardware(&ctx.info) {
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0]["workload"], "W7");
+    } else {
+        assert!(rows.is_empty(), "{rows:?}");
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("W7 mlp-lr-plane is not run on gpu"))
+            .unwrap_or_else(|| panic!("no line says the plane was skipped: {stderr}"));
+        assert!(line.contains("--backend cpu"), "{line}");
+    }
+}
+
 #[test]
 fn a_second_axis_over_the_starting_point_draws_a_basin_map() {
     let dir = tempfile::tempdir().unwrap();

@@ -150,6 +150,12 @@ impl Evaluator {
         })
     }
 
+    /// Whether the trajectories run on a GPU adapter that is the CPU
+    /// emulating one (such as Mesa's lavapipe).
+    pub fn on_cpu_adapter(&self) -> bool {
+        matches!(&self.backend, Backend::Gpu { ctx, .. } if !crate::backend::gpu::is_hardware(&ctx.info))
+    }
+
     fn setting(&mut self, value: Option<f64>) -> Result<Setting> {
         let key = value.map(f64::to_bits);
         if let Some(s) = self.settings.get(&key) {
