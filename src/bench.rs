@@ -323,8 +323,8 @@ pub struct BoundaryRow {
 /// map, and mlp-lr-plane. On the CPU the MLP's dense grid at 1024² would
 /// take hours, so the CPU runs it at 256². On lavapipe, whose workgroup
 /// barriers are coroutine switches, even `--quick`'s 64² took about an hour
-/// (734 s adaptive, 3228 s dense), where the CPU backend takes seconds, so a
-/// CPU adapter skips it.
+/// (734 s adaptive, 3228 s dense), where the CPU backend took a minute, so
+/// a CPU adapter skips it.
 fn boundary_planes(quick: bool, gpu: bool) -> Vec<(&'static str, u64, bool)> {
     let mlp = match (quick, gpu) {
         (true, _) => 64,
@@ -364,7 +364,7 @@ pub fn run_boundary(
     use crate::boundary::{agreement, dense, refine, Evaluator, Plane, Sink};
     let mut rows = Vec::new();
     for backend in backends(choice) {
-        for (preset, resolution, on_cpu_adapter) in
+        for (preset, resolution, cpu_adapter_runs) in
             boundary_planes(quick, backend == BackendChoice::Gpu)
         {
             progress(&format!("W7 {preset} at {resolution}² on {backend:?}"));
@@ -391,7 +391,7 @@ pub fn run_boundary(
                 }
                 Err(e) => return Err(e),
             };
-            if eval.on_cpu_adapter() && !on_cpu_adapter {
+            if eval.on_cpu_adapter() && !cpu_adapter_runs {
                 progress(&format!(
                     "W7 {preset} is not run on {}: on a CPU adapter it takes about an hour even at --quick's 64², so run it with --backend cpu",
                     eval.backend_name
