@@ -115,9 +115,10 @@ pub fn gradient<A: Arith>(
 ) {
     // Each small size gets its own copy with n a constant, so the products
     // unroll into straight-line code (the same operations in the same order).
-    // Only n ≤ 4: inlined into every pack engine copy, the unrolled n = 5…8
-    // copies were most of a fresh build's compile time (about 75 s of 2 cores'
-    // time), for 5–25% per step at those sizes.
+    // Only n ≤ 4: inlined into each of the four pack engine copies, the
+    // unrolled n = 5…8 copies were most of the library's compile time (LLVM
+    // spent 120 s on those copies, 42 s without them), for up to 25% per step
+    // at those sizes (docs/performance.md, "Build time").
     macro_rules! sized {
         ($($n:literal)*) => {
             match size {
