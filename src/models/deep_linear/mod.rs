@@ -117,8 +117,8 @@ pub fn gradient<A: Arith>(
     // unroll into straight-line code (the same operations in the same order).
     // Only n ≤ 4: inlined into each of the four pack engine copies, the
     // unrolled n = 5…8 copies were most of the library's compile time (LLVM
-    // spent 120 s on those copies, 42–55 s without them), for up to 25% per step
-    // at those sizes (docs/performance.md, "Build time").
+    // spent 120 s on those copies, 42–55 s without them); dropping them costs
+    // up to 25% per step at those sizes (docs/performance.md, "Build time").
     macro_rules! sized {
         ($($n:literal)*) => {
             match size {
