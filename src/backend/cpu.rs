@@ -207,6 +207,52 @@ impl<'a, R: Real> Job<'a, R> {
     }
 }
 
+/// `$copy`, a copy of the lane engine whose code is compiled with
+/// `$features` on x86-64 (and is the baseline elsewhere, where
+/// `Isa::detect` never picks it). (Written out because the `multiversion`
+/// crate's safe wrapper moves the body into a closure that does not get the
+/// target features.)
+macro_rules! copy_for {
+    ($copy:ident, $isa:ident, $features:literal) => {
+        #[doc = concat!("The engine compiled for ", stringify!($isa), ".")]
+        pub enum $copy {}
+
+        impl $crate::backend::cpu::IsaCopy for $copy {
+            const ISA: $crate::backend::cpu::Isa = $crate::backend::cpu::Isa::$isa;
+
+            #[inline(always)]
+            unsafe fn run<R: $crate::real::Real, const N: usize, F: $crate::models::Family>(
+                packs: &$crate::backend::cpu::Packs<'_, R, N, F, Self>,
+                scratch: &mut $crate::lanes::LaneScratch<R, N>,
+                source: &mut impl $crate::lanes::LaneSource<R, N>,
+            ) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the caller's promise.
+                unsafe {
+                    run(packs, scratch, source)
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                packs.run_inline(scratch, source)
+            }
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn run<
+            R: $crate::real::Real,
+            const N: usize,
+            F: $crate::models::Family,
+            C: $crate::backend::cpu::IsaCopy,
+        >(
+            packs: &$crate::backend::cpu::Packs<'_, R, N, F, C>,
+            scratch: &mut $crate::lanes::LaneScratch<R, N>,
+            source: &mut impl $crate::lanes::LaneSource<R, N>,
+        ) {
+            packs.run_inline(scratch, source)
+        }
+    };
+}
+
 /// The working precisions the pack engines are compiled for. Each has one
 /// table of engines, generated from the family registry, so that the
 /// engines are compiled once, in this crate, whatever calls them.
@@ -219,8 +265,29 @@ pub trait Engines: Real {
 /// `Engines` for one precision (`$index` 0 for f32, 1 for f64): for every
 /// registered family, its engine on each instruction set, of the width
 /// `Family::LANES` gives.
+///
+/// Each family's AVX2 and AVX-512 copies are compiled in a module of their
+/// own, `$copies::$variant::{avx2, avx512}`. rustc places every instance of
+/// a generic function in the codegen unit of the module that defines it, so
+/// with one module for all the copies, one unit held every engine: LLVM
+/// spent 44 s on it on one core while the other waited, most of the
+/// library's compile time. Apart, they are optimized side by side.
 macro_rules! engine_table {
-    ($real:ty, $index:literal, ; $($(#[$doc:meta])* $variant:ident($family:ty, $spec:ty)),* $(,)?) => {
+    ($real:ty, $index:literal, $copies:ident, ; $($(#[$doc:meta])* $variant:ident($family:ty, $spec:ty)),* $(,)?) => {
+        mod $copies {
+            $(
+                #[allow(non_snake_case)]
+                pub mod $variant {
+                    pub mod avx512 {
+                        copy_for!(Avx512, Avx512, "avx512f,avx512vl,avx512bw,avx512dq,avx2");
+                    }
+                    pub mod avx2 {
+                        copy_for!(Avx2, Avx2, "avx2");
+                    }
+                }
+            )*
+        }
+
         impl Engines for $real {
             fn run<'a>(job: &Job<'a, $real>) -> Vec<Sink<'a>> {
                 match &job.sweep.cell_of(job.ids.start).model {
@@ -237,13 +304,13 @@ macro_rules! engine_table {
                             $real,
                             { <$family as Family>::LANES.avx512[$index] },
                             $family,
-                            copies::Avx512,
+                            $copies::$variant::avx512::Avx512,
                         >(job, model),
                         Isa::Avx2 => run_packs::<
                             $real,
                             { <$family as Family>::LANES.avx2[$index] },
                             $family,
-                            copies::Avx2,
+                            $copies::$variant::avx2::Avx2,
                         >(job, model),
                         Isa::Baseline => baseline::<
                             $real,
@@ -257,8 +324,8 @@ macro_rules! engine_table {
     };
 }
 
-crate::for_each_family!(engine_table, f32, 0);
-crate::for_each_family!(engine_table, f64, 1);
+crate::for_each_family!(engine_table, f32, 0, copies_f32);
+crate::for_each_family!(engine_table, f64, 1, copies_f64);
 
 /// The engine for a processor without the vector instructions the other
 /// copies are compiled for. On x86-64 that is a processor without AVX2, rare
@@ -742,18 +809,14 @@ pub trait IsaCopy: Sized + Send + Sync + 'static {
     );
 }
 
-/// The copies of the lane engine, one per instruction set. (Written out
-/// because the `multiversion` crate's safe wrapper moves the body into a
-/// closure that does not get the target features.)
+/// The copies of the lane engine, one per instruction set, for any family.
+/// The engine table has its own, a module per family and precision (see
+/// `engine_table!`); these serve callers outside it, such as the benches.
 pub mod copies {
     use super::*;
 
     /// Whatever the build targets.
     pub enum Baseline {}
-    /// AVX2.
-    pub enum Avx2 {}
-    /// AVX-512 (F, VL, BW, DQ).
-    pub enum Avx512 {}
 
     impl IsaCopy for Baseline {
         const ISA: Isa = Isa::Baseline;
@@ -768,48 +831,14 @@ pub mod copies {
         }
     }
 
-    /// A copy whose engine is compiled with `$features` on x86-64 (and is
-    /// the baseline elsewhere, where `Isa::detect` never picks it).
-    macro_rules! copy_for {
-        ($copy:ident, $isa:ident, $name:ident, $features:literal) => {
-            impl IsaCopy for $copy {
-                const ISA: Isa = Isa::$isa;
-
-                #[inline(always)]
-                unsafe fn run<R: Real, const N: usize, F: Family>(
-                    packs: &Packs<'_, R, N, F, Self>,
-                    scratch: &mut LaneScratch<R, N>,
-                    source: &mut impl LaneSource<R, N>,
-                ) {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: the caller's promise.
-                    unsafe {
-                        $name(packs, scratch, source)
-                    }
-                    #[cfg(not(target_arch = "x86_64"))]
-                    packs.run_inline(scratch, source)
-                }
-            }
-
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = $features)]
-            unsafe fn $name<R: Real, const N: usize, F: Family, C: IsaCopy>(
-                packs: &Packs<'_, R, N, F, C>,
-                scratch: &mut LaneScratch<R, N>,
-                source: &mut impl LaneSource<R, N>,
-            ) {
-                packs.run_inline(scratch, source)
-            }
-        };
+    mod avx512 {
+        copy_for!(Avx512, Avx512, "avx512f,avx512vl,avx512bw,avx512dq,avx2");
     }
-
-    copy_for!(
-        Avx512,
-        Avx512,
-        run_avx512,
-        "avx512f,avx512vl,avx512bw,avx512dq,avx2"
-    );
-    copy_for!(Avx2, Avx2, run_avx2, "avx2");
+    mod avx2 {
+        copy_for!(Avx2, Avx2, "avx2");
+    }
+    pub use avx2::Avx2;
+    pub use avx512::Avx512;
 
     /// `Family::advance_rolled` compiled with AVX-512, as a function of its
     /// own (see `Family::ROLLED_ON_AVX512`).
