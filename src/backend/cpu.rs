@@ -207,17 +207,23 @@ impl<'a, R: Real> Job<'a, R> {
     }
 }
 
-/// `$copy`, a copy of the lane engine whose code is compiled with
-/// `$features` on x86-64 (and is the baseline elsewhere, where
-/// `Isa::detect` never picks it). (Written out because the `multiversion`
-/// crate's safe wrapper moves the body into a closure that does not get the
-/// target features.)
+/// `Avx2` or `Avx512`, a copy of the lane engine whose code is compiled
+/// with the instruction set's features on x86-64 (and is the baseline
+/// elsewhere, where `Isa::detect` never picks it). (Written out because the
+/// `multiversion` crate's safe wrapper moves the body into a closure that
+/// does not get the target features.)
 macro_rules! copy_for {
-    ($copy:ident, $isa:ident, $features:literal) => {
+    (Avx2) => {
+        copy_for!(Avx2, "avx2");
+    };
+    (Avx512) => {
+        copy_for!(Avx512, "avx512f,avx512vl,avx512bw,avx512dq,avx2");
+    };
+    ($isa:ident, $features:literal) => {
         #[doc = concat!("The engine compiled for ", stringify!($isa), ".")]
-        pub enum $copy {}
+        pub enum $isa {}
 
-        impl $crate::backend::cpu::IsaCopy for $copy {
+        impl $crate::backend::cpu::IsaCopy for $isa {
             const ISA: $crate::backend::cpu::Isa = $crate::backend::cpu::Isa::$isa;
 
             #[inline(always)]
@@ -279,10 +285,10 @@ macro_rules! engine_table {
                 #[allow(non_snake_case)]
                 pub mod $variant {
                     pub mod avx512 {
-                        copy_for!(Avx512, Avx512, "avx512f,avx512vl,avx512bw,avx512dq,avx2");
+                        copy_for!(Avx512);
                     }
                     pub mod avx2 {
-                        copy_for!(Avx2, Avx2, "avx2");
+                        copy_for!(Avx2);
                     }
                 }
             )*
@@ -832,10 +838,10 @@ pub mod copies {
     }
 
     mod avx512 {
-        copy_for!(Avx512, Avx512, "avx512f,avx512vl,avx512bw,avx512dq,avx2");
+        copy_for!(Avx512);
     }
     mod avx2 {
-        copy_for!(Avx2, Avx2, "avx2");
+        copy_for!(Avx2);
     }
     pub use avx2::Avx2;
     pub use avx512::Avx512;
